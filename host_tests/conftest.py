@@ -1,0 +1,8 @@
+"""pytest setup: put the host shim and firmware/ on the path (CPython only)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shim  # noqa: E402
+
+shim.install()
