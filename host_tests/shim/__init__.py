@@ -35,6 +35,10 @@ def _ticks_add(a, d):
     return (a + d) & (_TICKS_PERIOD - 1)
 
 
+def _identity(x):
+    return x
+
+
 def install():
     if _HERE not in sys.path:
         sys.path.insert(0, _HERE)
@@ -43,7 +47,8 @@ def install():
         sys.path.insert(0, fw)
     for name in ("ptr8", "ptr16", "ptr32", "uint"):
         if not hasattr(builtins, name):
-            setattr(builtins, name, object)
+            # viper casts: ptr8(buf) indexes the buffer itself, which CPython does natively
+            setattr(builtins, name, _identity)
     if not hasattr(time, "ticks_ms"):
         time.ticks_ms = _ticks_ms
         time.ticks_us = _ticks_us

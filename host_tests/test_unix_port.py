@@ -1,0 +1,26 @@
+"""Runs the shared test modules on the MicroPython unix port, from .mpy, under a tight heap.
+
+The same files run under pytest on CPython (collected normally); here each runs again in
+`micropython -X heapsize=N` with firmware compiled by mpy-cross (tools/mpybuild.py), which is
+how the code runs on a board. A module that only works on CPython fails here.
+"""
+import os
+import subprocess
+
+import pytest
+
+import unixport
+
+# module -> heap the run gets. 64 KB is the board-sized heap of the foundation issue.
+SHARED = {
+    "test_jsonstream": "64k",
+}
+
+
+@pytest.mark.parametrize("module", sorted(SHARED))
+def test_on_unix_port(module):
+    r = unixport.run(["host_tests/mp_runner.py", module], heap=SHARED[module], timeout=600)
+    tail = r.stdout[-4000:] + r.stderr[-2000:]
+    assert r.returncode == 0, tail
+    last = r.stdout.strip().splitlines()[-1]
+    assert " passed, 0 failed" in last and not last.startswith("0 passed"), tail

@@ -1,0 +1,35 @@
+"""Host helper: build the .mpy files once and run the MicroPython unix port on them."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import mpybuild  # noqa: E402
+
+MPY = os.path.join(ROOT, "build", "mpy")
+_built = []
+
+
+def micropython():
+    return mpybuild._tool("micropython")
+
+
+def build():
+    if not _built:
+        mpybuild.build(MPY)
+        _built.append(True)
+    return MPY
+
+
+def env(path=None, **extra):
+    e = dict(os.environ)
+    # .frozen keeps the port's own frozen ssl/asyncio/requests importable
+    e["MICROPYPATH"] = path or (build() + ":" + os.path.join(ROOT, "host_tests") + ":.frozen")
+    e.update(extra)
+    return e
+
+
+def run(args, heap="64k", timeout=120, path=None, **extra):
+    return subprocess.run([micropython(), "-X", "heapsize=" + heap] + args, cwd=ROOT,
+                          env=env(path, **extra), capture_output=True, text=True, timeout=timeout)

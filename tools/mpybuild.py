@@ -1,0 +1,78 @@
+"""Compile firmware/ to .mpy with mpy-cross, for the unix port or a board's architecture.
+
+    python tools/mpybuild.py                 # -> build/mpy, native arch of the installed unix port
+    python tools/mpybuild.py --march xtensawin --out build/esp32
+
+Viper functions (the JSON scanner, the JSON string escaper) are compiled to machine code,
+so mpy-cross must be told the target architecture; a .mpy built for one architecture does
+not load on another. Only files whose source changed are compiled again.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.path.join(ROOT, "firmware")
+# sys.implementation._mpy bits 10..13 name the native architecture (py/persistentcode.h)
+_ARCHS = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+          "xtensa", "xtensawin", "rv32imc", "rv64imc"]
+
+
+def _tool(name):
+    here = os.path.join(os.path.dirname(sys.executable), name)
+    return here if os.path.exists(here) else (shutil.which(name) or name)
+
+
+def unix_port_arch():
+    """The native architecture of the installed unix port, as mpy-cross names it."""
+    out = subprocess.run([_tool("micropython"), "-c", "import sys; print(sys.implementation._mpy)"],
+                         capture_output=True, text=True, check=True).stdout
+    arch = _ARCHS[(int(out) >> 10) & 0xF]
+    if not arch:
+        raise SystemExit("mpybuild: the unix port reports no native architecture")
+    return arch
+
+
+def modules(src=SRC):
+    """Relative paths of the modules that go on a board (boot.py/main.py stay source)."""
+    for dirpath, _dirs, files in os.walk(src):
+        for f in sorted(files):
+            if f.endswith(".py"):
+                yield os.path.relpath(os.path.join(dirpath, f), src)
+
+
+def build(out=os.path.join(ROOT, "build", "mpy"), march=None, opt=3, verbose=False):
+    march = march or unix_port_arch()
+    mpy_cross = _tool("mpy-cross")
+    built = 0
+    for rel in modules():
+        if rel in ("main.py", "boot.py"):
+            continue
+        src = os.path.join(SRC, rel)
+        dst = os.path.join(out, rel[:-3] + ".mpy")
+        stamp = dst + "." + march
+        if os.path.exists(dst) and os.path.exists(stamp) and os.path.getmtime(dst) >= os.path.getmtime(src):
+            continue
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        # -s sets the name tracebacks show; -O3 drops asserts and line numbers are kept
+        subprocess.run([mpy_cross, "-march=" + march, "-O%d" % opt, "-s", rel, "-o", dst, src], check=True)
+        open(stamp, "w").close()
+        built += 1
+        if verbose:
+            print("mpy-cross", rel)
+    return out, built
+
+
+def total_size(out):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs if f.endswith(".mpy"))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "mpy"))
+    ap.add_argument("--march", default=None)
+    a = ap.parse_args()
+    out, n = build(a.out, a.march, verbose=True)
+    print("%s: %d compiled, %d bytes of .mpy" % (out, n, total_size(out)))
