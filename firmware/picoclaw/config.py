@@ -1,0 +1,183 @@
+# config.json in PicoClaw's shape, read with the streaming parser (no dict tree in RAM).
+#
+# Known keys are picked out by path and type-checked; unknown keys are skipped, so a
+# PicoClaw config file works as it is. A wrong type is an error naming the key.
+from .jsonstream import ARR, END_ARR, NUM, OBJ, STR, JsonError, JsonReader, StreamSource
+
+_MAX_LIST = 64  # allow_from entries; a longer list is a mistake, not a use case
+
+# path -> (attribute, kind, default). kinds: s=str, i=int, f=number, b=bool, l=list of id/name
+_KEYS = {
+    "channels.telegram.token": ("token", "s", ""),
+    "channels.telegram.allow_from": ("allow_from", "l", ()),
+    "channels.telegram.base_url": ("base_url", "s", "https://api.telegram.org"),
+    "channels.telegram.enabled": ("telegram_enabled", "b", True),
+    "channels.telegram.poll_timeout": ("poll_timeout", "i", 30),
+    "channels.telegram.poll_limit": ("poll_limit", "i", 10),
+    "agents.defaults.workspace": ("workspace", "s", ""),
+    "agents.defaults.provider": ("provider", "s", ""),
+    "agents.defaults.model": ("model", "s", ""),
+    "agents.defaults.max_tokens": ("max_tokens", "i", 1024),
+    "agents.defaults.temperature": ("temperature", "f", 0.7),
+    "agents.defaults.max_tool_iterations": ("max_tool_iterations", "i", 5),
+    "heartbeat.enabled": ("heartbeat_enabled", "b", False),
+    "heartbeat.interval": ("heartbeat_interval", "i", 30),
+    "tls.ca_file": ("ca_file", "s", ""),
+    "tls.verify": ("tls_verify", "b", True),
+    "wifi.ssid": ("wifi_ssid", "s", ""),
+    "wifi.password": ("wifi_password", "s", ""),
+    "providers.*.api_key": (None, "s", ""),
+    "providers.*.api_base": (None, "s", ""),
+}
+_KIND_NAMES = {"s": "a string", "i": "an integer", "f": "a number", "b": "true or false",
+               "l": "a list of user ids or @usernames"}
+_EVENT_NAMES = {1: "an object", 3: "a list", 6: "a string", 7: "a number", 8: "a boolean",
+                9: "a boolean", 10: "null"}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class Config:
+    """Settings as attributes; `providers` maps a name to {"api_key", "api_base"}."""
+
+    def __init__(self):
+        for attr, _kind, default in _KEYS.values():
+            if attr:
+                setattr(self, attr, default)
+        self.providers = {}
+        self.path = ""
+
+    def secrets(self):
+        """Every secret value set, for the log scrubber."""
+        out = [s for s in (self.token, self.wifi_password) if s]
+        for p in self.providers.values():
+            if p.get("api_key"):
+                out.append(p["api_key"])
+        return out
+
+    def check(self):
+        """Errors a gateway cannot start with."""
+        if not self.token:
+            raise ConfigError("config: channels.telegram.token is not set (ask @BotFather for one)")
+        if ":" not in self.token:
+            raise ConfigError("config: channels.telegram.token does not look like a bot token")
+        if not self.base_url.startswith(("https://", "http://")):
+            raise ConfigError("config: channels.telegram.base_url must start with https:// or http://")
+        if not 0 <= self.poll_timeout <= 50:
+            raise ConfigError("config: channels.telegram.poll_timeout must be 0-50 (seconds)")
+        if not 1 <= self.poll_limit <= 100:
+            raise ConfigError("config: channels.telegram.poll_limit must be 1-100")
+
+
+def _dirname(path):
+    i = path.rfind("/")
+    return "." if i < 0 else (path[:i] or "/")
+
+
+def load(path):
+    """Read config.json at `path` into a Config. Raises ConfigError naming the bad key."""
+    cfg = Config()
+    cfg.path = path
+    try:
+        f = open(path, "rb")
+    except OSError:
+        raise ConfigError("config: cannot open %s" % path)
+    try:
+        p = JsonReader(StreamSource(f, bytearray(256)), bytearray(256))
+        try:
+            p.expect(OBJ)
+            _walk(p, cfg, "")
+            p.finish()
+        except JsonError as e:
+            raise ConfigError("config: %s is not valid JSON: %s" % (path, e))
+    finally:
+        f.close()
+    if not cfg.workspace:
+        cfg.workspace = _dirname(path) + "/workspace"
+    elif cfg.workspace.startswith("~"):
+        import os
+
+        cfg.workspace = (os.getenv("HOME") or "") + cfg.workspace[1:]
+    return cfg
+
+
+def _prefix_of_known(path):
+    dotted = path + "."
+    for k in _KEYS:
+        if k.startswith(dotted):
+            return True
+    return False
+
+
+def _walk(p, cfg, prefix):
+    while p.next_key():
+        key = p.text()
+        path = prefix + key if not prefix else prefix + "." + key
+        norm = path
+        if path.startswith("providers.") and path.count(".") == 2:
+            norm = "providers.*." + key
+        spec = _KEYS.get(norm)
+        if spec:
+            value = _read(p, spec[1], path)
+            if spec[0]:
+                setattr(cfg, spec[0], value)
+            else:
+                name = path.split(".")[1]
+                cfg.providers.setdefault(name, {})[key] = value
+            continue
+        if path.startswith("providers.") and path.count(".") == 1:
+            known = True
+        else:
+            known = _prefix_of_known(path)
+        if known:
+            ev = p.next()
+            if ev == OBJ:
+                _walk(p, cfg, path)
+            elif ev != 10:  # null: treat as absent
+                raise ConfigError("config: %s must be an object, got %s" % (path, _EVENT_NAMES.get(ev, "?")))
+        else:
+            p.skip()  # unknown key (PicoClaw has many we do not use): ignored
+
+
+def _read(p, kind, path):
+    ev = p.next()
+    if kind == "l":
+        if ev != ARR:
+            _wrong(path, kind, ev)
+        items = []
+        while True:
+            ev = p.next()
+            if ev == END_ARR:
+                return tuple(items)
+            if ev == STR or ev == NUM:
+                v = p.value(ev)
+                if isinstance(v, float):
+                    _wrong(path, kind, ev)
+                items.append(str(v))
+                if len(items) > _MAX_LIST:
+                    raise ConfigError("config: %s has more than %d entries" % (path, _MAX_LIST))
+            else:
+                raise ConfigError("config: %s entries must be user ids or @usernames" % path)
+    if ev == STR and kind == "s":
+        if p.truncated:
+            raise ConfigError("config: %s is too long" % path)
+        return p.text()
+    if ev == NUM and kind in "if":
+        v = p.value(ev)
+        if kind == "i" and not isinstance(v, int):
+            _wrong(path, kind, ev)
+        return v
+    if ev in (8, 9) and kind == "b":
+        return ev == 8
+    _wrong(path, kind, ev)
+
+
+def _wrong(path, kind, ev):
+    raise ConfigError("config: %s must be %s, got %s" % (path, _KIND_NAMES[kind], _EVENT_NAMES.get(ev, "?")))
+
+
+def mask(secret):
+    """How a secret appears in status output: never any of its characters."""
+    return "set (%d chars)" % len(secret) if secret else "not set"

@@ -1,0 +1,202 @@
+# The gateway loop: poll Telegram, let authorized users through, answer, survive failures.
+#
+# One poll cycle: getUpdates (long poll) -> inbox on flash -> each update handled in order,
+# and the offset saved after each, so a crash repeats at most the update being handled.
+# Until the agent lands the answer is an echo of the user's text.
+import gc
+import time
+
+from . import log
+from .backoff import Backoff
+from .httpclient import HTTPError
+from .jsonstream import JsonError
+from .netio import TLSError
+from .telegram import FLAG_FROM_BOT, FLAG_HAS_TEXT, FLAG_TRUNCATED, APIError, read_inbox
+
+HELP = (
+    "Hi! I am PicoClaw, an assistant living on a microcontroller.\n"
+    "Send me a message and I will answer (for now I echo it back).\n"
+    "/help shows this text."
+)
+_POISON_TRIES = 3  # a body that fails to parse this often in a row is skipped past
+
+
+class FatalError(Exception):
+    """A failure retrying cannot fix (a rejected token): the gateway stops."""
+
+
+class Allowlist:
+    """`allow_from` entries: numeric ids, "@username", "username" or "id|username"."""
+
+    def __init__(self, entries):
+        self.ids = set()
+        self.names = set()
+        for e in entries:
+            for part in str(e).split("|"):
+                part = part.strip()
+                if not part:
+                    continue
+                if part.lstrip("-").isdigit():
+                    self.ids.add(int(part))
+                else:
+                    self.names.add(part.lstrip("@").lower())
+
+    def __len__(self):
+        return len(self.ids) + len(self.names)
+
+    def admits(self, user_id, username):
+        return user_id in self.ids or (bool(username) and username.lower() in self.names)
+
+
+class Gateway:
+    def __init__(self, cfg, tg, state, sleep_ms=None, answer=None):
+        # copy what the loop needs: holding cfg would keep the config loader's code in RAM
+        self.poll_timeout = cfg.poll_timeout
+        self.poll_limit = cfg.poll_limit
+        self.tg = tg
+        self.state = state
+        self.allow = Allowlist(cfg.allow_from)
+        self.sleep_ms = sleep_ms or time.sleep_ms
+        self.answer = answer  # answer(update, text_file) for non-command text; None: echo
+        self.backoff = Backoff()
+        self.handled = 0  # updates handled (any kind)
+        self.replies = 0
+        self.denied = 0
+        self.errors = 0
+        self._poison = 0
+        self._poison_offset = -1
+        if not len(self.allow):
+            log.warn("allow_from is empty: nobody is admitted. Send your bot a message, find "
+                     "'from id=...' in this log, and add that id to channels.telegram.allow_from")
+
+    # -- loop ---------------------------------------------------------------------------
+    def run(self, cycles=-1):
+        """Poll forever (or `cycles` times). Returns only on FatalError (raised)."""
+        while cycles != 0:
+            cycles -= 1
+            self.cycle()
+
+    def cycle(self):
+        """One poll and its handling, with every failure turned into a wait."""
+        try:
+            self.poll_once()
+            self.backoff.reset()
+            self._poison = 0
+        except APIError as e:
+            self.errors += 1
+            if e.code in (401, 404):
+                raise FatalError("Telegram rejected the bot token (%d %s): check channels.telegram.token"
+                                 % (e.code, e.description))
+            if e.code == 429:
+                wait = max(e.retry_after, 1) * 1000
+                log.warn("Telegram says too many requests: waiting %d s" % (wait // 1000))
+                self.sleep_ms(wait)
+            elif e.code == 409:
+                log.warn("409 Conflict: another instance of this bot is polling (or a webhook "
+                         "is set); retrying")
+                self.sleep_ms(self.backoff.next_ms())
+            else:
+                self._wait("Telegram error: %s" % e)
+        except TLSError as e:
+            self.errors += 1
+            self._wait("%s (check the time, tls.ca_file, or the network)" % e)
+        except JsonError as e:
+            self.errors += 1
+            self._malformed(e)
+        except (HTTPError, OSError) as e:
+            self.errors += 1
+            self._wait("network: %s" % e)
+        except MemoryError:
+            self.errors += 1
+            self.tg.conn.close()
+            gc.collect()
+            self._wait("out of memory in a poll cycle (free %d)" % gc.mem_free())
+
+    def _wait(self, why):
+        ms = self.backoff.next_ms()
+        log.warn("%s; retrying in %d ms" % (why, ms))
+        self.sleep_ms(ms)
+
+    def _malformed(self, e):
+        # A body that does not parse is fetched again; if the same offset keeps failing the
+        # culprit is an update we cannot read: poll one at a time, then step past it.
+        self.tg.conn.close()
+        off = self.state.offset
+        self._poison = self._poison + 1 if off == self._poison_offset else 1
+        self._poison_offset = off
+        if self._poison >= _POISON_TRIES and off:
+            log.error("update %d cannot be parsed (%s): skipping it" % (off, e))
+            self.state.save_offset(off + 1)
+            self._poison = 0
+        else:
+            self._wait("malformed response: %s" % e)
+
+    def poll_once(self):
+        limit = 1 if self._poison else self.poll_limit
+        n = self.tg.get_updates(self.state.offset, self.poll_timeout, limit, self.state.inbox_path)
+        if not n:
+            return
+        with open(self.state.inbox_path, "rb") as f:
+            for u in read_inbox(f):
+                if u.update_id < self.state.offset:
+                    continue  # already handled before a restart
+                self.handle(u, f)
+                self.state.save_offset(u.update_id + 1)
+                self.handled += 1
+
+    # -- one update ---------------------------------------------------------------------
+    def handle(self, u, f):
+        if u.kind != "message":
+            log.debug("update %d: %s skipped" % (u.update_id, u.kind))
+            return
+        if u.flags & FLAG_FROM_BOT:
+            return
+        if not self.allow.admits(u.from_id, u.username):
+            self.denied += 1
+            log.info("message from unauthorized user id=%d @%s ignored; to admit them add %d to "
+                     "channels.telegram.allow_from" % (u.from_id, u.username or "-", u.from_id))
+            return
+        if u.chat_type != "private":
+            log.info("update %d: %s chat %d skipped (group chats come later)" % (u.update_id, u.chat_type, u.chat_id))
+            return
+        if not u.flags & FLAG_HAS_TEXT:
+            log.info("update %d: non-text message from %d skipped" % (u.update_id, u.from_id))
+            return
+        f.seek(u.text_offset)
+        head = f.read(min(u.text_len, 16))
+        f.seek(u.text_offset)
+        if head.startswith(b"/start") or head.startswith(b"/help"):
+            self._send(u, HELP)
+        elif self.answer:
+            self.answer(self, u, f)
+        else:
+            if u.flags & FLAG_TRUNCATED:
+                log.warn("update %d: text over the cap, echoing the first part" % u.update_id)
+            self._send(u, None, f)
+        log.info("update %d: answered %d (%d bytes in)" % (u.update_id, u.from_id, u.text_len))
+
+    def _send(self, u, text, f=None):
+        """sendMessage with 429 honoured; a 400 (bad request) is logged, not retried."""
+        for _ in range(5):
+            try:
+                if f is not None:
+                    f.seek(u.text_offset)
+                    self.tg.send_message(u.chat_id, None, u.message_id, text_file=f, text_len=u.text_len)
+                else:
+                    self.tg.send_message(u.chat_id, text, u.message_id)
+                self.replies += 1
+                return True
+            except APIError as e:
+                if e.code == 429:
+                    wait = max(e.retry_after, 1)
+                    log.warn("sendMessage: too many requests, waiting %d s" % wait)
+                    self.sleep_ms(wait * 1000)
+                    continue
+                if e.code in (401, 404):
+                    raise
+                if 400 <= e.code < 500:
+                    log.error("update %d: reply refused: %s" % (u.update_id, e))
+                    return False
+                raise
+        log.error("update %d: reply still rate-limited after 5 tries" % u.update_id)
+        raise OSError("rate limited")

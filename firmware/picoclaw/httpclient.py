@@ -1,0 +1,537 @@
+# HTTP/1.1 client: one kept-alive connection per origin, bodies streamed both ways.
+#
+# Why not micropython-lib `requests`: it speaks HTTP/1.0 (a new TCP+TLS connection per
+# call: seconds of CPU and tens of KB of heap per handshake on a board), reads whole bodies
+# into RAM and does not verify certificates. Here one Connection owns one fixed buffer
+# (`buf`, 512 bytes by default) used first to write the request and then to read the
+# response; the response body is handed out as windows of that buffer (the `fill()`
+# source protocol that jsonstream.JsonReader reads), so nothing grows with body size.
+#
+#     conn = Connection("https://api.telegram.org", bytearray(512), trust.context())
+#     resp = conn.request(b"POST", (b"/bot", token, b"/getMe"), body=b"{}")
+#     p = JsonReader(resp, bytearray(64)); ...; resp.done()
+import time
+
+from micropython import const
+
+from . import netio
+from .jsonwrite import COUNT, DEND, DPOS, NSLOTS, SEND, SPOS, UCAP, UNITS, CUT
+from . import jsonwrite
+
+_IDLE_MS = const(240000)  # Telegram drops idle keep-alive connections after ~5 min: go first
+_LINE = const(128)  # longest header line kept; longer ones (cookies) are skipped, never needed
+_UA = b"picoclaw-mpy/0.1"
+
+# chunked-body states
+_CH_NONE = const(0)
+_CH_SIZE = const(1)
+_CH_EXT = const(2)  # chunk extension, ignored up to the line end
+_CH_DATA = const(3)
+_CH_CR = const(4)  # CRLF after chunk data
+_CH_TRAILER = const(5)
+_CH_DONE = const(6)
+
+
+class HTTPError(OSError):
+    """The exchange failed below HTTP status level: connect, send, malformed or cut response."""
+
+
+def split_url(url):
+    """('https', 'api.telegram.org', 443, '/prefix') from a base URL."""
+    if url.startswith("https://"):
+        scheme, rest, port = "https", url[8:], 443
+    elif url.startswith("http://"):
+        scheme, rest, port = "http", url[7:], 80
+    else:
+        raise ValueError("URL must start with https:// or http://: %s" % url)
+    i = rest.find("/")
+    host, prefix = (rest, "") if i < 0 else (rest[:i], rest[i:].rstrip("/"))
+    j = host.rfind(":")
+    if j > 0 and host[j + 1:].isdigit():
+        host, port = host[:j], int(host[j + 1:])
+    if not host:
+        raise ValueError("URL has no host: %s" % url)
+    return scheme, host, port, prefix
+
+
+class Writer:
+    """Request-body writer over the connection buffer; in counting mode it only measures.
+
+    Body producers are called twice, once counting (for Content-Length) and once sending,
+    so a body read from flash is never held in RAM."""
+
+    def __init__(self, conn, counting):
+        self.conn = conn
+        self.counting = counting
+        self.size = 0
+        self.st = conn._est
+        self.cut = False
+
+    def write(self, data):
+        """Write bytes/bytearray/str (str only for short constant text)."""
+        if isinstance(data, str):
+            data = data.encode()
+        n = len(data)
+        self.size += n
+        if not self.counting:
+            self.conn._put(data, n)
+
+    def json_str(self, data, n=-1, units_cap=0):
+        """Write `data[:n]` (UTF-8 bytes) as a quoted JSON string; returns True when the
+        UTF-16 unit cap cut it. Use json_begin/json_part/json_end for text in pieces."""
+        self.json_begin(units_cap)
+        self.json_part(data, n)
+        return self.json_end()
+
+    def json_begin(self, units_cap=0):
+        st = self.st
+        st[UNITS] = 0
+        st[UCAP] = units_cap
+        st[CUT] = 0
+        self.write(b'"')
+
+    def json_part(self, data, n=-1):
+        """Escape the next piece of the string. Returns False once the cap was reached."""
+        if isinstance(data, str):
+            data = data.encode()
+        st = self.st
+        if st[CUT]:
+            return False
+        conn = self.conn
+        st[SPOS] = 0
+        st[SEND] = len(data) if n < 0 else n
+        st[COUNT] = 1 if self.counting else 0
+        buf = conn.buf
+        while True:
+            if self.counting:
+                st[DPOS] = 0
+                st[DEND] = 0x3FFFFFFF
+            else:
+                st[DPOS] = conn._wn
+                st[DEND] = len(buf)
+            before = st[DPOS]
+            r = jsonwrite.escape(data, st, buf, jsonwrite._HEX)
+            self.size += st[DPOS] - before
+            if not self.counting:
+                conn._wn = st[DPOS]
+            if r == 1:
+                conn._flush()
+                continue
+            return r == 0
+
+    def json_end(self):
+        self.write(b'"')
+        return bool(self.st[CUT])
+
+
+class Connection:
+    """One persistent HTTP/1.1 connection to one origin, reopened when it drops."""
+
+    def __init__(self, base_url, buf, ctx=None, connect_timeout_ms=15000, opener=None):
+        self.scheme, self.host, self.port, prefix = split_url(base_url)
+        self.prefix = prefix.encode()
+        if self.scheme == "https" and ctx is None:
+            from . import trust
+
+            ctx = trust.context()
+        self.ctx = ctx if self.scheme == "https" else None
+        self.buf = buf
+        self.connect_timeout_ms = connect_timeout_ms
+        self.opener = opener or netio.open_stream
+        self.stream = None
+        self.last_used = 0
+        self.connects = 0  # TCP connections opened (each is a TLS handshake under https)
+        self.requests = 0
+        self._est = jsonwrite_state()
+        self._wn = 0  # bytes waiting in buf to be sent
+        self._timeout = 0
+        self._line = bytearray(_LINE)
+        self._hostb = self.host.encode()
+        if (self.scheme == "https" and self.port != 443) or (self.scheme == "http" and self.port != 80):
+            self._hostb += b":%d" % self.port
+        # response state (one response at a time per connection)
+        self.status = 0
+        self.length = -1
+        self.chunked = False
+        self.keep_alive = True
+        self.retry_after = -1
+        self.event_stream = False
+        self.start = 0
+        self._rpos = 0  # unread bytes in buf: [_rpos, _rend)
+        self._rend = 0
+        self._left = 0  # body bytes left: of the whole body, or of the current chunk
+        self._ch = _CH_NONE
+        self._csize = 0
+        self._open = False  # a response body is being read
+
+    # -- connection -------------------------------------------------------------------
+    def close(self):
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+        self._open = False
+
+    def _connect(self):
+        self.close()
+        self.stream = self.opener(self.host, self.port, self.ctx, self.connect_timeout_ms)
+        self.connects += 1
+
+    # -- writing ------------------------------------------------------------------------
+    def _flush(self):
+        if self._wn:
+            self.stream.send(self.buf, self._wn, self._timeout)
+            self._wn = 0
+
+    def _put(self, data, n):
+        buf = self.buf
+        size = len(buf)
+        i = 0
+        while i < n:
+            if self._wn == size:
+                self._flush()
+            k = min(n - i, size - self._wn)
+            buf[self._wn:self._wn + k] = data[i:i + k]
+            self._wn += k
+            i += k
+
+    def _send_request(self, method, path, body, content_type, headers):
+        w = Writer(self, False)
+        length = -1
+        if body is not None:
+            if callable(body):
+                counter = Writer(self, True)
+                body(counter)
+                length = counter.size
+            else:
+                length = len(body)
+        self._wn = 0
+        w.write(method)
+        w.write(b" ")
+        w.write(self.prefix)
+        if isinstance(path, tuple):
+            for part in path:
+                w.write(part)
+        else:
+            w.write(path)
+        w.write(b" HTTP/1.1\r\nHost: ")
+        w.write(self._hostb)
+        w.write(b"\r\nUser-Agent: ")
+        w.write(_UA)
+        w.write(b"\r\nAccept: application/json\r\nConnection: keep-alive\r\n")
+        for h in headers:
+            w.write(h)
+            w.write(b"\r\n")
+        if length >= 0:
+            w.write(b"Content-Type: ")
+            w.write(content_type)
+            w.write(b"\r\nContent-Length: %d\r\n" % length)
+        w.write(b"\r\n")
+        if body is not None:
+            if callable(body):
+                before = w.size
+                body(w)
+                if w.size - before != length:
+                    raise HTTPError("request body changed between passes (%d != %d)" % (w.size - before, length))
+            else:
+                w.write(body)
+        self._flush()
+
+    # -- the exchange -------------------------------------------------------------------
+    def request(self, method, path, body=None, content_type=b"application/json", headers=(), timeout_ms=30000):
+        """Send a request and read the response head; returns self, now the response.
+
+        path: bytes, or a tuple of bytes written one after another (no concatenation).
+        body: None, bytes, or a callable body(writer) that writes it (called twice).
+        timeout_ms: for each read and write (a long poll needs its poll time plus margin).
+        Afterwards: status, length, chunked, retry_after; read the body through fill()
+        (or a JsonReader over this object) and call done(). A body not read to its end
+        makes the connection unusable, so done() closes it then.
+        """
+        if self._open:
+            self.close()  # the previous body was abandoned mid-way
+        self._timeout = timeout_ms
+        now = time.ticks_ms()
+        if self.stream is not None and time.ticks_diff(now, self.last_used) > _IDLE_MS:
+            self.close()
+        for attempt in (0, 1):
+            fresh = self.stream is None
+            if fresh:
+                self._connect()
+            got_bytes = [False]
+            try:
+                self._send_request(method, path, body, content_type, headers)
+                self._read_head(got_bytes)
+                break
+            except netio.TLSError:
+                self.close()
+                raise
+            except OSError as e:
+                self.close()
+                # A reused connection that dies before any byte of an answer was closed by
+                # the server while idle: that request was not processed, so send it again.
+                if fresh or attempt or got_bytes[0]:
+                    if isinstance(e, HTTPError):
+                        raise
+                    raise HTTPError("%s: %s" % (self.host, _oserror_text(e)))
+        self.requests += 1
+        self.last_used = time.ticks_ms()
+        return self
+
+    def _recv(self):
+        n = self.stream.recv(self.buf, len(self.buf), self._timeout)
+        self._rpos = 0
+        self._rend = n
+        return n
+
+    def _read_head(self, got_bytes):
+        self.status = 0
+        self.length = -1
+        self.chunked = False
+        self.keep_alive = True
+        self.retry_after = -1
+        self.event_stream = False
+        self._rpos = self._rend = 0
+        line = self._line
+        ln = 0  # bytes of a line carried over from the previous read
+        first = True
+        buf = self.buf
+        while True:
+            if self._rpos >= self._rend:
+                if not self._recv():
+                    raise HTTPError("connection closed before the response head ended")
+                got_bytes[0] = True
+            i = buf.find(b"\n", self._rpos, self._rend)
+            if i < 0:  # the line continues in the next read: keep what fits
+                k = min(self._rend - self._rpos, _LINE - ln)
+                line[ln:ln + k] = buf[self._rpos:self._rpos + k]
+                ln += k
+                self._rpos = self._rend
+                continue
+            if ln:
+                k = min(i - self._rpos, _LINE - ln)
+                line[ln:ln + k] = buf[self._rpos:self._rpos + k]
+                src, s, e = line, 0, ln + k
+            else:
+                src, s, e = buf, self._rpos, i
+            self._rpos = i + 1
+            ln = 0
+            if e > s and src[e - 1] == 13:  # CR
+                e -= 1
+            if first:
+                self._status_line(src, s, e)
+                first = False
+            elif e == s:  # blank line: end of head
+                break
+            else:
+                self._header(src, s, e)
+        if self.status == 100:  # "100 Continue": the real head follows
+            return self._read_head(got_bytes)
+        self._open = True
+        if self.chunked:
+            self._ch = _CH_SIZE
+            self._csize = 0
+        else:
+            self._ch = _CH_NONE
+            self._left = self.length  # -1: until the server closes
+            if self.length < 0:
+                self.keep_alive = False
+
+    def _status_line(self, b, s, e):
+        # HTTP/1.1 200 OK
+        if e - s < 12 or not b.startswith(b"HTTP/1.", s) or b[s + 8] != 32:
+            raise HTTPError("not an HTTP response")
+        if b[s + 7] == 48:  # HTTP/1.0: no keep-alive unless the server says so
+            self.keep_alive = False
+        self.status = _digits(b, s + 9, s + 12)
+        if self.status < 100:
+            raise HTTPError("bad status line")
+
+    def _header(self, b, s, e):
+        c = b.find(b":", s, e)
+        if c < 0:
+            return
+        v = c + 1
+        while v < e and (b[v] == 32 or b[v] == 9):
+            v += 1
+        n = c - s
+        if n == 14 and _ieq(b, s, b"content-length"):
+            self.length = _digits(b, v, e)
+            if self.length < 0:
+                raise HTTPError("bad Content-Length")
+        elif n == 17 and _ieq(b, s, b"transfer-encoding"):
+            self.chunked = _ifind(b, v, e, b"chunked")
+        elif n == 10 and _ieq(b, s, b"connection"):
+            if _ifind(b, v, e, b"close"):
+                self.keep_alive = False
+            elif _ifind(b, v, e, b"keep-alive"):
+                self.keep_alive = True
+        elif n == 11 and _ieq(b, s, b"retry-after"):
+            self.retry_after = _digits(b, v, e)
+        elif n == 12 and _ieq(b, s, b"content-type"):
+            self.event_stream = _ifind(b, v, e, b"text/event-stream")
+
+    # -- the body as a parser source ----------------------------------------------------
+    def fill(self):
+        """Next piece of the body: n bytes at buf[start:start+n]; 0 at the end.
+
+        Each call may overwrite what the previous one returned (the buffer is reused)."""
+        if not self._open:
+            return 0
+        if self._ch != _CH_NONE:
+            return self._fill_chunked()
+        if self._left == 0:
+            return self._end()
+        if self._rpos >= self._rend:
+            want = len(self.buf) if self._left < 0 else min(len(self.buf), self._left)
+            n = self.stream.recv(self.buf, want, self._timeout)
+            if n == 0:
+                if self._left < 0:  # body delimited by close
+                    return self._end()
+                self.close()
+                raise HTTPError("connection closed with %d body bytes missing" % self._left)
+            self._rpos = 0
+            self._rend = n
+        n = self._rend - self._rpos
+        if 0 <= self._left < n:
+            n = self._left
+        self.start = self._rpos
+        self._rpos += n
+        if self._left > 0:
+            self._left -= n
+        return n
+
+    def _fill_chunked(self):
+        buf = self.buf
+        while True:
+            if self._ch == _CH_DONE:
+                return self._end()
+            if self._rpos >= self._rend:
+                if not self._recv():
+                    self.close()
+                    raise HTTPError("connection closed inside a chunked body")
+            st = self._ch
+            if st == _CH_DATA:
+                n = min(self._rend - self._rpos, self._left)
+                self.start = self._rpos
+                self._rpos += n
+                self._left -= n
+                if self._left == 0:
+                    self._ch = _CH_CR
+                return n
+            c = buf[self._rpos]
+            self._rpos += 1
+            if st == _CH_SIZE:
+                if 48 <= c <= 57 or 97 <= c <= 102 or 65 <= c <= 70:
+                    self._csize = self._csize * 16 + int(chr(c), 16)
+                    if self._csize > 0x7FFFFFF:
+                        raise HTTPError("chunk too large")
+                elif c == 59 or c == 32 or c == 9:  # ';' extension, or padding
+                    self._ch = _CH_EXT
+                elif c == 13:
+                    pass
+                elif c == 10:
+                    self._end_size_line()
+                else:
+                    raise HTTPError("bad chunk size")
+            elif st == _CH_EXT:
+                if c == 10:
+                    self._end_size_line()
+            elif st == _CH_CR:
+                if c == 10:
+                    self._ch = _CH_SIZE
+                    self._csize = 0
+                elif c != 13:
+                    raise HTTPError("missing CRLF after chunk")
+            elif st == _CH_TRAILER:
+                # trailer lines end with an empty line; _csize counts bytes on this line
+                if c == 10:
+                    if self._csize == 0:
+                        self._ch = _CH_DONE
+                    self._csize = 0
+                elif c != 13:
+                    self._csize += 1
+
+    def _end_size_line(self):
+        if self._csize == 0:
+            self._ch = _CH_TRAILER
+        else:
+            self._left = self._csize
+            self._ch = _CH_DATA
+        self._csize = 0
+
+    def _end(self):
+        self._open = False
+        if not self.keep_alive or self._rpos < self._rend:
+            self.close()  # the server will close, or sent bytes we did not ask for
+        return 0
+
+    def done(self):
+        """Finish with the response: the connection is kept only if the body was read
+        to its end; otherwise it is closed (cheaper than draining a long body)."""
+        if self._open:
+            if self._ch == _CH_NONE and self._left == 0:
+                self._end()
+            else:
+                self.close()
+
+    def drain(self, limit=4096):
+        """Read and discard a short remaining body (an error message) to keep the
+        connection; closes it instead when more than `limit` bytes are left."""
+        total = 0
+        while self._open:
+            n = self.fill()
+            total += n
+            if not n:
+                break
+            if total > limit:
+                self.close()
+                break
+
+
+def jsonwrite_state():
+    from array import array
+
+    return array("i", [0] * NSLOTS)
+
+
+def _digits(b, s, e):
+    """Non-negative decimal integer in b[s:e] (spaces after allowed); -1 if none."""
+    v = -1
+    while s < e:
+        c = b[s]
+        if 48 <= c <= 57:
+            v = (0 if v < 0 else v * 10) + c - 48
+        elif c == 32 or c == 9:
+            break
+        else:
+            return -1
+        s += 1
+    return v
+
+
+def _ieq(b, s, name):
+    """b[s:s+len(name)] equals lowercase `name`, ignoring ASCII case."""
+    for i in range(len(name)):
+        if b[s + i] | 0x20 != name[i]:
+            return False
+    return True
+
+
+def _ifind(b, s, e, word):
+    n = len(word)
+    while s + n <= e:
+        if _ieq(b, s, word):
+            return True
+        s += 1
+    return False
+
+
+def _oserror_text(e):
+    code = e.args[0] if e.args and isinstance(e.args[0], int) else None
+    if code == 110:
+        return "timed out"
+    if code in (104, 103):
+        return "connection reset"
+    if code == 111:
+        return "connection refused"
+    return str(e) or repr(e)

@@ -1,0 +1,105 @@
+# JSON output without building strings: escape text straight into a fixed output buffer.
+#
+# escape() is the hot loop of every request body (a 4096-character Telegram text, later an
+# LLM history read back from flash), so it is viper like the scanner, and CPython runs the
+# same source. It also counts UTF-16 code units, because Telegram caps a message at 4096 of
+# those: a cap stops the copy at a character boundary.
+import micropython
+from micropython import const
+
+# slots of the state array handed to escape()
+SPOS = const(0)  # next input byte
+SEND = const(1)  # end of input
+DPOS = const(2)  # next output byte
+DEND = const(3)  # end of output space
+UNITS = const(4)  # UTF-16 code units copied so far
+UCAP = const(5)  # stop before exceeding this many units (0: no cap)
+CUT = const(6)  # set to 1 when the unit cap stopped the copy
+COUNT = const(7)  # 1: count output bytes only, write nothing
+NSLOTS = const(8)
+
+_HEX = b"0123456789abcdef"
+
+
+@micropython.viper
+def escape(src: ptr8, st: ptr32, dst: ptr8, hexd: ptr8) -> int:
+    """Escape src[SPOS:SEND] as JSON string content into dst[DPOS:DEND].
+
+    Stops when the input is consumed (returns 0), the output is full (1), or the unit cap
+    is reached (2). Each escape is written whole or not at all, so a call can resume."""
+    i = int(st[SPOS])
+    e = int(st[SEND])
+    o = int(st[DPOS])
+    oe = int(st[DEND])
+    units = int(st[UNITS])
+    ucap = int(st[UCAP])
+    count = int(st[COUNT])
+    r = 0
+    while i < e:
+        c = int(src[i])
+        if c >= 0x80:
+            if c >= 0xC0:  # lead byte: a new character
+                u = 2 if c >= 0xF0 else 1  # 4-byte sequences are surrogate pairs in UTF-16
+                if ucap:
+                    if units + u > ucap:
+                        st[CUT] = 1
+                        r = 2
+                        break
+                units += u
+            if o >= oe:
+                r = 1
+                break
+            if not count:
+                dst[o] = c
+            o += 1
+        elif c == 0x22 or c == 0x5C or c < 0x20:
+            if ucap:
+                if units + 1 > ucap:
+                    st[CUT] = 1
+                    r = 2
+                    break
+            n = 2
+            x = 0
+            if c == 0x22 or c == 0x5C:
+                x = c
+            elif c == 0x0A:
+                x = 0x6E
+            elif c == 0x0D:
+                x = 0x72
+            elif c == 0x09:
+                x = 0x74
+            else:
+                n = 6
+            if o + n > oe:
+                r = 1
+                break
+            if not count:
+                dst[o] = 0x5C
+                if n == 2:
+                    dst[o + 1] = x
+                else:
+                    dst[o + 1] = 0x75
+                    dst[o + 2] = 0x30
+                    dst[o + 3] = 0x30
+                    dst[o + 4] = hexd[c >> 4]
+                    dst[o + 5] = hexd[c & 15]
+            o += n
+            units += 1
+        else:
+            if ucap:
+                if units + 1 > ucap:
+                    st[CUT] = 1
+                    r = 2
+                    break
+            if o >= oe:
+                r = 1
+                break
+            if not count:
+                dst[o] = c
+            o += 1
+            units += 1
+        i += 1
+    st[SPOS] = i
+    st[DPOS] = o
+    st[UNITS] = units
+    return r

@@ -1,0 +1,154 @@
+# SIMULATE=1: a scripted Telegram inside the process, speaking real HTTP/1.1 bytes to the
+# real client code (httpclient, jsonstream, telegram, gateway), with no network at all.
+#
+# It stands in for the socket (an `opener` for httpclient.Connection): requests written to
+# it are parsed, answers are produced piece by piece, so even the 4096-character message
+# of the script never sits in RAM whole. Only the first bytes of each reply are kept, to
+# print the conversation.
+from micropython import const
+
+from . import log
+
+_KEEP = const(120)  # bytes of each request body kept for the transcript
+
+_EMOJI = "Good morning \\u2600\\ufe0f \\ud83d\\ude00 \\u4e2d\\u6587"  # JSON-escaped, as Telegram sends
+
+
+class Telegram:
+    def __init__(self, cfg):
+        owner = 1001
+        for e in cfg.allow_from:
+            if e.lstrip("-").isdigit():
+                owner = int(e)
+                break
+        self.owner = owner
+        self.stranger = 6666
+        self.update_id = 700000
+        self.message_id = 0
+        # (from id, username, text or None for a photo, repeat count)
+        self.script = [
+            (owner, "owner", "/start", 1),
+            (owner, "owner", "Hello from the board!", 1),
+            (self.stranger, "eve", "let me in", 1),
+            (owner, "owner", _EMOJI, 1),
+            (owner, "owner", "0123456789abcdef", 256),  # 4096 characters
+            (owner, "owner", None, 1),
+        ]
+        self.sent = []  # (chat_id, first bytes of the reply text, body length)
+        self.polls = 0
+
+    def finished(self):
+        return not self.script and self.polls > 0
+
+    def open(self, host, port, ctx, timeout_ms):
+        return _Stream(self)
+
+    # -- the server side --------------------------------------------------------------
+    def respond(self, method, body_head, body_len, out):
+        """Queue the response pieces for one request on `out` (a list)."""
+        if method == b"getUpdates":
+            self.polls += 1
+            if not self.script:
+                return _json(out, b'{"ok":true,"result":[]}')
+            uid, user, text, rep = self.script.pop(0)
+            self.update_id += 1
+            self.message_id += 1
+            head = b'{"ok":true,"result":[{"update_id":%d,"message":{"message_id":%d,"from":{"id":%d,"is_bot":false,"first_name":"%s","username":"%s"},"chat":{"id":%d,"type":"private"},"date":1763900000,' % (
+                self.update_id, self.message_id, uid, user.encode(), user.encode(), uid)
+            if text is None:
+                tail = b'"photo":[{"file_id":"AgAC","file_unique_id":"AQAD","width":90,"height":90}]}}]}'
+                return _json(out, head + tail)
+            t = text.encode()
+            parts = [head + b'"text":"', (t, rep), b'"}}]}']
+            return _json_parts(out, parts, len(head) + 8 + len(t) * rep + 5)
+        if method == b"sendMessage":
+            self.message_id += 1
+            i = body_head.find(b'"chat_id":')
+            chat = int(body_head[i + 10:body_head.find(b",", i)]) if i >= 0 else 0
+            j = body_head.find(b'"text":"')
+            self.sent.append((chat, bytes(body_head[j + 8:]) if j >= 0 else b"", body_len))
+            return _json(out, b'{"ok":true,"result":{"message_id":%d,"chat":{"id":%d,"type":"private"},"date":1763900001,"text":"..."}}' % (self.message_id, chat))
+        return _json(out, b'{"ok":false,"error_code":404,"description":"Not Found"}', 404)
+
+    def report(self):
+        print("--- simulated conversation ---")
+        for chat, head, n in self.sent:
+            who = "owner" if chat == self.owner else chat
+            print("bot -> %s: %s%s" % (who, head.decode("utf-8", "replace") if hasattr(head, "decode") else head,
+                                         " ... (%d bytes of request)" % n if n > _KEEP else ""))
+        log.info("simulation done: %d polls, %d replies" % (self.polls, len(self.sent)))
+
+
+def _json(out, body, status=200):
+    out.append(b"HTTP/1.1 %d OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (status, len(body)))
+    out.append(body)
+
+
+def _json_parts(out, parts, length):
+    out.append(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % length)
+    out.extend(parts)
+
+
+class _Stream:
+    """The socket stand-in: parses requests as they are written, serves the responses."""
+
+    def __init__(self, server):
+        self.server = server
+        self.head = bytearray()
+        self.body_left = -1
+        self.body_len = 0
+        self.keep = bytearray()
+        self.method = b""
+        self.out = []  # response pieces: bytes, or (bytes, repeat)
+        self.rep = 0
+        self.off = 0
+
+    def send(self, buf, n, timeout_ms):
+        mv = memoryview(buf)[:n]
+        i = 0
+        while i < n:
+            if self.body_left < 0:  # in the head: look for its end
+                self.head.extend(mv[i:i + 1])
+                i += 1
+                if self.head.endswith(b"\r\n\r\n"):
+                    self._start_body()
+            else:
+                k = min(n - i, self.body_left)
+                room = _KEEP - len(self.keep)
+                if room > 0:
+                    self.keep.extend(mv[i:i + min(k, room)])
+                self.body_left -= k
+                i += k
+            if self.body_left == 0:
+                self.server.respond(self.method, self.keep, self.body_len, self.out)
+                self.head = bytearray()
+                self.keep = bytearray()
+                self.body_left = -1
+
+    def _start_body(self):
+        h = bytes(self.head)
+        first = h[:h.find(b"\r\n")]
+        path = first.split(b" ")[1]
+        self.method = path[path.rfind(b"/") + 1:]
+        i = h.find(b"Content-Length: ")
+        self.body_len = int(h[i + 16:h.find(b"\r\n", i)]) if i >= 0 else 0
+        self.body_left = self.body_len
+
+    def recv(self, buf, n, timeout_ms):
+        while self.out:
+            piece = self.out[0]
+            data, times = piece if isinstance(piece, tuple) else (piece, 1)
+            if self.off < len(data):
+                k = min(n, len(data) - self.off)
+                buf[0:k] = data[self.off:self.off + k]
+                self.off += k
+                return k
+            self.off = 0
+            self.rep += 1
+            if self.rep >= times:
+                self.rep = 0
+                self.out.pop(0)
+        raise OSError(110)  # nothing to say: as a stalled server would
+
+    def close(self):
+        pass

@@ -1,0 +1,65 @@
+# Small persistent state on flash, written atomically (temp file, then rename).
+#
+# The Telegram offset lives here: it is saved after each update is handled, so a restart
+# neither repeats a handled update nor loses one that was fetched but not yet handled
+# (Telegram keeps unconfirmed updates and sends them again).
+import os
+
+
+def makedirs(path):
+    cur = ""
+    for part in path.split("/"):
+        if not part:
+            cur = "/" if not cur else cur
+            continue
+        cur = cur + part if cur.endswith("/") or not cur else cur + "/" + part
+        try:
+            os.mkdir(cur)
+        except OSError:
+            pass
+
+
+def write_atomic(path, data):
+    """Replace the file at `path` with `data` so a crash leaves the old or the new one."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    try:
+        os.rename(tmp, path)  # atomic on POSIX and littlefs
+    except OSError:
+        # FAT cannot rename onto an existing file: a crash between these two lines loses
+        # only this write (the reader then falls back to the temp file)
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        os.rename(tmp, path)
+
+
+def read_int(path, default=0):
+    for p in (path, path + ".tmp"):
+        try:
+            with open(p) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            pass
+    return default
+
+
+class State:
+    """The gateway's persistent state in `<workspace>/state/`."""
+
+    def __init__(self, workspace):
+        self.dir = workspace + "/state"
+        makedirs(self.dir)
+        self._offset_path = self.dir + "/telegram_offset"
+        self.offset = read_int(self._offset_path, 0)
+
+    def save_offset(self, offset):
+        if offset != self.offset:
+            write_atomic(self._offset_path, b"%d" % offset)
+            self.offset = offset
+
+    @property
+    def inbox_path(self):
+        return self.dir + "/inbox"

@@ -1,0 +1,312 @@
+# Telegram Bot API channel: long-poll getUpdates into a flash inbox, send messages.
+#
+# A getUpdates body (up to `limit` updates of up to 4096 characters each) is never held in
+# RAM: it is parsed as it arrives and each update becomes a record in `inbox` on flash,
+# a header line plus the message text as raw UTF-8:
+#
+#     <update_id> <kind> <chat_id> <chat_type> <from_id> <message_id> <text_len> <flags> <username>\n
+#     <text_len bytes of text>\n
+#
+# Replies stream the text back from that file through the connection buffer.
+from micropython import const
+
+from .jsonstream import END_ARR, OBJ, JsonError, JsonReader
+
+TEXT_CAP = const(12288)  # bytes: 4096 UTF-16 units of BMP text is at most 12288 UTF-8 bytes,
+#                          so no valid Telegram text is cut; anything longer is, and flagged
+MAX_UNITS = const(4096)  # Telegram's limit for a message, in UTF-16 code units
+_NAME_CAP = const(32)  # Telegram usernames are at most 32 characters
+_DESC_CAP = const(200)  # error descriptions kept for the log
+_POLL_MARGIN_MS = const(15000)  # read timeout beyond the long-poll time before we give up
+
+FLAG_TRUNCATED = const(1)  # the text was longer than TEXT_CAP and was cut
+FLAG_HAS_TEXT = const(2)
+FLAG_FROM_BOT = const(4)
+
+KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "callback_query",
+         "my_chat_member", "chat_member", "other")
+_KIND_KEYS = (b"message", b"edited_message", b"channel_post", b"edited_channel_post",
+              b"callback_query", b"my_chat_member", b"chat_member")
+_HEADER = const(160)  # fixed record header width: the longest header is ~125 bytes
+_BLANK_HEADER = b" " * (_HEADER - 1) + b"\n"
+
+
+class APIError(Exception):
+    """Telegram answered ok=false (or not JSON). code: error_code or HTTP status."""
+
+    def __init__(self, method, code, description, retry_after=-1):
+        Exception.__init__(self, "%s failed: %d %s" % (method, code, description))
+        self.code = code
+        self.description = description
+        self.retry_after = retry_after
+
+
+class Update:
+    """One inbox record (text stays on flash: see `text_offset`, `text_len`)."""
+
+    def __init__(self):
+        self.update_id = 0
+        self.kind = "other"
+        self.chat_id = 0
+        self.chat_type = ""
+        self.from_id = 0
+        self.username = ""
+        self.message_id = 0
+        self.text_len = 0
+        self.flags = 0
+        self.text_offset = 0
+
+    def header(self):
+        """The record header, padded to the fixed width."""
+        h = ("%d %s %d %s %d %d %d %d %s" % (
+            self.update_id, self.kind, self.chat_id, self.chat_type or "-", self.from_id,
+            self.message_id, self.text_len, self.flags, self.username or "-")).encode()
+        return h + b" " * (_HEADER - 1 - len(h)) + b"\n"
+
+
+def read_inbox(f):
+    """Yield the Update records of an inbox file opened in binary mode. The caller may
+    move the file position between records (to stream a text): each record is found by
+    its absolute position."""
+    nxt = 0
+    while True:
+        f.seek(nxt)
+        line = f.readline()
+        if not line:
+            return
+        parts = line.split()
+        if len(parts) < 9:
+            raise ValueError("damaged inbox record")
+        u = Update()
+        u.update_id = int(parts[0])
+        u.kind = parts[1].decode()
+        u.chat_id = int(parts[2])
+        u.chat_type = parts[3].decode()
+        u.from_id = int(parts[4])
+        u.message_id = int(parts[5])
+        u.text_len = int(parts[6])
+        u.flags = int(parts[7])
+        u.username = "" if parts[8] == b"-" else parts[8].decode()
+        u.text_offset = f.tell()
+        nxt = u.text_offset + u.text_len + 1  # the text and its newline
+        yield u
+
+
+class Telegram:
+    """Bot API client over one kept-alive Connection (httpclient)."""
+
+    def __init__(self, conn, token, out=None):
+        self.conn = conn
+        self._path = b"/bot" + token.encode() + b"/"  # the token lives only here
+        self.out = out or bytearray(128)  # parser value buffer: keys, ids, names
+        self._p = JsonReader(conn, self.out)
+        self.polls = 0
+
+    # -- envelope ---------------------------------------------------------------------
+    def _call(self, method, body, on_result, timeout_ms=30000):
+        """POST a JSON body; parse {"ok", "result", "error_code", "description",
+        "parameters"}; on_result(p) reads the result value. Raises APIError."""
+        conn = self.conn
+        conn.request(b"POST", (self._path, method), body=body, timeout_ms=timeout_ms)
+        status = conn.status
+        p = self._p
+        p.reset(conn)
+        ok = False
+        code = 0
+        desc = ""
+        retry_after = conn.retry_after
+        result = None
+        try:
+            p.expect(OBJ)
+            while p.next_key():
+                if p.key_is(b"ok"):
+                    ok = p.read_bool()
+                elif p.key_is(b"result"):
+                    result = on_result(p) if on_result else p.skip()
+                elif p.key_is(b"error_code"):
+                    code = p.read_int()
+                elif p.key_is(b"description"):
+                    desc = p.read_str(_DESC_CAP) or ""
+                elif p.key_is(b"parameters"):
+                    p.expect(OBJ)
+                    while p.next_key():
+                        if p.key_is(b"retry_after"):
+                            retry_after = p.read_int()
+                        else:
+                            p.skip()
+                else:
+                    p.skip()
+            p.finish()
+        except JsonError as e:
+            conn.close()
+            if status != 200:
+                raise APIError(method.decode(), status, "HTTP %d with a body that is not JSON" % status, retry_after)
+            raise JsonError("%s: %s" % (method.decode(), e))
+        finally:
+            conn.done()
+        if not ok:
+            raise APIError(method.decode(), code or status, desc, retry_after)
+        return result
+
+    # -- getUpdates -------------------------------------------------------------------
+    def get_updates(self, offset, timeout_s, limit, inbox_path, allowed=(b"message",)):
+        """Long-poll; write the updates to inbox_path. Returns how many were written."""
+
+        def body(w):
+            w.write(b'{"offset":%d,"limit":%d,"timeout":%d,"allowed_updates":[' % (offset, limit, timeout_s))
+            for i, a in enumerate(allowed):
+                w.write(b',"' if i else b'"')
+                w.write(a)
+                w.write(b'"')
+            w.write(b"]}")
+
+        f = open(inbox_path, "wb")
+        try:
+            n = self._call(b"getUpdates", body, lambda p: self._parse_updates(p, f),
+                           timeout_ms=timeout_s * 1000 + _POLL_MARGIN_MS)
+        finally:
+            f.close()
+        self.polls += 1
+        return n or 0
+
+    def _parse_updates(self, p, f):
+        p.expect(3)  # ARR
+        count = 0
+        u = Update()
+        while True:
+            ev = p.next()
+            if ev == END_ARR:
+                return count
+            if ev != OBJ:
+                raise JsonError("getUpdates: an update is not an object")
+            self._parse_update(p, f, u)
+            count += 1
+
+    def _parse_update(self, p, f, u):
+        # Key order inside an update is not fixed, so the text may stream to the file
+        # before the ids are known: each record starts with a fixed-width placeholder
+        # that is overwritten with the real header once the update has been read.
+        u.__init__()
+        start = f.tell()
+        f.write(_BLANK_HEADER)
+        while p.next_key():
+            if p.key_is(b"update_id"):
+                u.update_id = p.read_int()
+                continue
+            kind = _kind(p)
+            if kind < 3:  # message, edited_message, channel_post: read what we need
+                u.kind = KINDS[kind]
+                self._parse_message(p, f, u)
+            else:
+                u.kind = KINDS[kind]
+                p.skip()
+        f.write(b"\n")
+        end = f.tell()
+        h = u.header()
+        f.seek(start)
+        f.write(h[:-1])
+        f.seek(end)
+
+    def _parse_message(self, p, f, u):
+        p.expect(OBJ)
+        while p.next_key():
+            if p.key_is(b"message_id"):
+                u.message_id = p.read_int()
+            elif p.key_is(b"text"):
+                def sink(buf, n):
+                    f.write(memoryview(buf)[:n])
+
+                u.text_len, cut = p.copy_str(sink, TEXT_CAP)
+                u.flags |= FLAG_HAS_TEXT | (FLAG_TRUNCATED if cut else 0)
+            elif p.key_is(b"from"):
+                p.expect(OBJ)
+                while p.next_key():
+                    if p.key_is(b"id"):
+                        u.from_id = p.read_int()
+                    elif p.key_is(b"username"):
+                        u.username = _word(p.read_str(_NAME_CAP))
+                    elif p.key_is(b"is_bot"):
+                        if p.read_bool():
+                            u.flags |= FLAG_FROM_BOT
+                    else:
+                        p.skip()
+            elif p.key_is(b"chat"):
+                p.expect(OBJ)
+                while p.next_key():
+                    if p.key_is(b"id"):
+                        u.chat_id = p.read_int()
+                    elif p.key_is(b"type"):
+                        u.chat_type = _word(p.read_str(16))
+                    else:
+                        p.skip()
+            else:
+                p.skip()
+
+    # -- sending ----------------------------------------------------------------------
+    def send_message(self, chat_id, text, reply_to=0, text_file=None, text_len=0, units_cap=MAX_UNITS):
+        """sendMessage. The text is `text` (str/bytes) or, when text_file is given, the
+        next text_len bytes of that open file from its current position, streamed.
+        Capped at units_cap UTF-16 units. Returns the sent message_id."""
+        pos = text_file.tell() if text_file else 0
+        chunk = self.conn._line if text_file else None  # reused; free while we write
+
+        def body(w):
+            w.write(b'{"chat_id":%d,"text":' % chat_id)
+            w.json_begin(units_cap)
+            if text_file is None:
+                w.json_part(text)
+            else:
+                text_file.seek(pos)
+                left = text_len
+                while left > 0:
+                    n = text_file.readinto(chunk)
+                    if not n:
+                        break
+                    n = min(n, left)
+                    left -= n
+                    if not w.json_part(chunk, n):
+                        break
+            w.json_end()
+            if reply_to:
+                w.write(b',"reply_parameters":{"message_id":%d,"allow_sending_without_reply":true}' % reply_to)
+            w.write(b"}")
+
+        return self._call(b"sendMessage", body, self._message_id)
+
+    def _message_id(self, p):
+        mid = 0
+        p.expect(OBJ)
+        while p.next_key():
+            if p.key_is(b"message_id"):
+                mid = p.read_int()
+            else:
+                p.skip()
+        return mid
+
+    def get_me(self):
+        """The bot's own username (checks the token)."""
+        name = [""]
+
+        def result(p):
+            p.expect(OBJ)
+            while p.next_key():
+                if p.key_is(b"username"):
+                    name[0] = p.read_str(_NAME_CAP) or ""
+                else:
+                    p.skip()
+
+        self._call(b"getMe", None, result)
+        return name[0]
+
+
+def _kind(p):
+    """Index in KINDS of the update kind named by the current key."""
+    for i in range(len(_KIND_KEYS)):
+        if p.key_is(_KIND_KEYS[i]):
+            return i
+    return len(KINDS) - 1
+
+
+def _word(s):
+    # header fields are space-separated: keep names to one token
+    return (s or "").replace(" ", "_").replace("\n", "_") or ""
