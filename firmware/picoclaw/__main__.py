@@ -39,8 +39,11 @@ def heap():
     return gc.mem_alloc(), gc.mem_free()
 
 
+def mask(secret):
+    return "set (%d chars)" % len(secret) if secret else "not set"
+
+
 def status(cfg):
-    from .config import mask
     from .state import State
 
     used, free = heap()
@@ -87,8 +90,8 @@ def gateway(cfg, cycles):
             gw.cycle()
             a = gc.mem_alloc()
             peak = a if a > peak else peak
-            if sim and sim.finished():
-                break
+            if sim and (sim.finished() or gw.errors > 20):
+                break  # the script is done (or failing): a simulation must end by itself
     except FatalError as e:
         log.error(str(e))
         return 2
@@ -111,7 +114,12 @@ def main(argv):
         from . import config
 
         cfg = config.load(opts["config"])
+        if cmd == "gateway":
+            config.check(cfg)
         config = None
+        from .app import unload
+
+        unload("picoclaw.config")  # its code is not needed after this
         if cmd == "status":
             status(cfg)
             return 0

@@ -7,26 +7,34 @@ IO_BUF = 512  # connection buffer: one TLS read or one request piece at a time (
 #               TCP segment; bigger buys little since mbedTLS decrypts whole records anyway)
 
 
+def tls_context(cfg):
+    """The SSLContext for cfg.base_url (None for http://). Built before the runtime modules
+    are imported, and trust/roots unloaded after, so the startup peak stays low."""
+    if not cfg.base_url.startswith("https://"):
+        return None
+    from . import trust
+
+    if not cfg.tls_verify:
+        log.warn("tls.verify is false: certificates are NOT checked (anyone on the network "
+                 "can read your token); remove it from config.json")
+    ctx = trust.context(cfg.ca_file or None, cfg.tls_verify)
+    unload("picoclaw.trust", "picoclaw.roots")
+    return ctx
+
+
 def build(cfg, opener=None, sleep_ms=None):
-    """(gateway, connection) for a loaded Config. opener replaces the network (simulation)."""
+    """The Gateway for loaded settings. opener replaces the network (simulation)."""
+    log.set_secrets(cfg.secrets)
+    ctx = tls_context(cfg)
+    url = split_url(cfg.base_url)
     from . import httpclient, telegram
     from .gateway import Gateway
     from .state import State
 
-    cfg.check()
-    log.set_secrets(cfg.secrets())
-    ctx = None
-    if cfg.base_url.startswith("https://"):
-        from . import trust
-
-        if not cfg.tls_verify:
-            log.warn("tls.verify is false: certificates are NOT checked (anyone on the network "
-                     "can read your token); remove it from config.json")
-        ctx = trust.context(cfg.ca_file or None, cfg.tls_verify)
-    conn = httpclient.Connection(cfg.base_url, bytearray(IO_BUF), ctx, opener=opener)
+    conn = httpclient.Connection(url, bytearray(IO_BUF), ctx, opener=opener)
     tg = telegram.Telegram(conn, cfg.token)
     gw = Gateway(cfg, tg, State(cfg.workspace), sleep_ms=sleep_ms)
-    unload("picoclaw.app", "picoclaw.trust", "picoclaw.roots", "picoclaw.config")
+    unload("picoclaw.app")
     return gw
 
 
@@ -43,3 +51,21 @@ def unload(*names):
             if short in pkg.__dict__:
                 delattr(pkg, short)
     gc.collect()
+
+
+def split_url(url):
+    """('https', 'api.telegram.org', 443, '/prefix') from a base URL."""
+    if url.startswith("https://"):
+        scheme, rest, port = "https", url[8:], 443
+    elif url.startswith("http://"):
+        scheme, rest, port = "http", url[7:], 80
+    else:
+        raise ValueError("URL must start with https:// or http://: %s" % url)
+    i = rest.find("/")
+    host, prefix = (rest, "") if i < 0 else (rest[:i], rest[i:].rstrip("/"))
+    j = host.rfind(":")
+    if j > 0 and host[j + 1:].isdigit():
+        host, port = host[:j], int(host[j + 1:])
+    if not host:
+        raise ValueError("URL has no host: %s" % url)
+    return scheme, host, port, prefix

@@ -2,6 +2,7 @@
 #
 # Known keys are picked out by path and type-checked; unknown keys are skipped, so a
 # PicoClaw config file works as it is. A wrong type is an error naming the key.
+from .settings import Settings
 from .jsonstream import ARR, END_ARR, NUM, OBJ, STR, JsonError, JsonReader, StreamSource
 
 _MAX_LIST = 64  # allow_from entries; a longer list is a mistake, not a use case
@@ -39,36 +40,37 @@ class ConfigError(ValueError):
     pass
 
 
-class Config:
-    """Settings as attributes; `providers` maps a name to {"api_key", "api_base"}."""
+def _new():
+    cfg = Settings()
+    for attr, _kind, default in _KEYS.values():
+        if attr:
+            setattr(cfg, attr, default)
+    cfg.providers = {}
+    cfg.path = ""
+    return cfg
 
-    def __init__(self):
-        for attr, _kind, default in _KEYS.values():
-            if attr:
-                setattr(self, attr, default)
-        self.providers = {}
-        self.path = ""
 
-    def secrets(self):
-        """Every secret value set, for the log scrubber."""
-        out = [s for s in (self.token, self.wifi_password) if s]
-        for p in self.providers.values():
-            if p.get("api_key"):
-                out.append(p["api_key"])
-        return out
+def secrets(cfg):
+    """Every secret value set, for the log scrubber."""
+    out = [s for s in (cfg.token, cfg.wifi_password) if s]
+    for p in cfg.providers.values():
+        if p.get("api_key"):
+            out.append(p["api_key"])
+    return out
 
-    def check(self):
-        """Errors a gateway cannot start with."""
-        if not self.token:
-            raise ConfigError("config: channels.telegram.token is not set (ask @BotFather for one)")
-        if ":" not in self.token:
-            raise ConfigError("config: channels.telegram.token does not look like a bot token")
-        if not self.base_url.startswith(("https://", "http://")):
-            raise ConfigError("config: channels.telegram.base_url must start with https:// or http://")
-        if not 0 <= self.poll_timeout <= 50:
-            raise ConfigError("config: channels.telegram.poll_timeout must be 0-50 (seconds)")
-        if not 1 <= self.poll_limit <= 100:
-            raise ConfigError("config: channels.telegram.poll_limit must be 1-100")
+
+def check(cfg):
+    """Errors a gateway cannot start with."""
+    if not cfg.token:
+        raise ConfigError("config: channels.telegram.token is not set (ask @BotFather for one)")
+    if ":" not in cfg.token:
+        raise ConfigError("config: channels.telegram.token does not look like a bot token")
+    if not cfg.base_url.startswith(("https://", "http://")):
+        raise ConfigError("config: channels.telegram.base_url must start with https:// or http://")
+    if not 0 <= cfg.poll_timeout <= 50:
+        raise ConfigError("config: channels.telegram.poll_timeout must be 0-50 (seconds)")
+    if not 1 <= cfg.poll_limit <= 100:
+        raise ConfigError("config: channels.telegram.poll_limit must be 1-100")
 
 
 def _dirname(path):
@@ -77,8 +79,9 @@ def _dirname(path):
 
 
 def load(path):
-    """Read config.json at `path` into a Config. Raises ConfigError naming the bad key."""
-    cfg = Config()
+    """Read config.json at `path` into Settings. Raises ConfigError naming the bad key.
+    cfg.secrets lists the secret values (for the log scrubber)."""
+    cfg = _new()
     cfg.path = path
     try:
         f = open(path, "rb")
@@ -100,6 +103,7 @@ def load(path):
         import os
 
         cfg.workspace = (os.getenv("HOME") or "") + cfg.workspace[1:]
+    cfg.secrets = secrets(cfg)
     return cfg
 
 
@@ -176,8 +180,3 @@ def _read(p, kind, path):
 
 def _wrong(path, kind, ev):
     raise ConfigError("config: %s must be %s, got %s" % (path, _KIND_NAMES[kind], _EVENT_NAMES.get(ev, "?")))
-
-
-def mask(secret):
-    """How a secret appears in status output: never any of its characters."""
-    return "set (%d chars)" % len(secret) if secret else "not set"

@@ -106,8 +106,12 @@ class Gateway:
         except (HTTPError, OSError) as e:
             self.errors += 1
             self._wait("network: %s" % e)
-        except MemoryError:
+        except MemoryError as e:
             self.errors += 1
+            if log.level <= log.DEBUG:
+                import sys
+
+                sys.print_exception(e)
             self.tg.conn.close()
             gc.collect()
             self._wait("out of memory in a poll cycle (free %d)" % gc.mem_free())

@@ -7,7 +7,7 @@
 # response; the response body is handed out as windows of that buffer (the `fill()`
 # source protocol that jsonstream.JsonReader reads), so nothing grows with body size.
 #
-#     conn = Connection("https://api.telegram.org", bytearray(512), trust.context())
+#     conn = Connection(app.split_url("https://api.telegram.org"), bytearray(512), trust.context())
 #     resp = conn.request(b"POST", (b"/bot", token, b"/getMe"), body=b"{}")
 #     p = JsonReader(resp, bytearray(64)); ...; resp.done()
 import time
@@ -15,7 +15,6 @@ import time
 from micropython import const
 
 from . import netio
-from .jsonwrite import COUNT, DEND, DPOS, NSLOTS, SEND, SPOS, UCAP, UNITS, CUT
 from . import jsonwrite
 
 _IDLE_MS = const(240000)  # Telegram drops idle keep-alive connections after ~5 min: go first
@@ -34,24 +33,6 @@ _CH_DONE = const(6)
 
 class HTTPError(OSError):
     """The exchange failed below HTTP status level: connect, send, malformed or cut response."""
-
-
-def split_url(url):
-    """('https', 'api.telegram.org', 443, '/prefix') from a base URL."""
-    if url.startswith("https://"):
-        scheme, rest, port = "https", url[8:], 443
-    elif url.startswith("http://"):
-        scheme, rest, port = "http", url[7:], 80
-    else:
-        raise ValueError("URL must start with https:// or http://: %s" % url)
-    i = rest.find("/")
-    host, prefix = (rest, "") if i < 0 else (rest[:i], rest[i:].rstrip("/"))
-    j = host.rfind(":")
-    if j > 0 and host[j + 1:].isdigit():
-        host, port = host[:j], int(host[j + 1:])
-    if not host:
-        raise ValueError("URL has no host: %s" % url)
-    return scheme, host, port, prefix
 
 
 class Writer:
@@ -85,9 +66,9 @@ class Writer:
 
     def json_begin(self, units_cap=0):
         st = self.st
-        st[UNITS] = 0
-        st[UCAP] = units_cap
-        st[CUT] = 0
+        st[4] = 0
+        st[5] = units_cap
+        st[6] = 0
         self.write(b'"')
 
     def json_part(self, data, n=-1):
@@ -95,25 +76,25 @@ class Writer:
         if isinstance(data, str):
             data = data.encode()
         st = self.st
-        if st[CUT]:
+        if st[6]:
             return False
         conn = self.conn
-        st[SPOS] = 0
-        st[SEND] = len(data) if n < 0 else n
-        st[COUNT] = 1 if self.counting else 0
+        st[0] = 0
+        st[1] = len(data) if n < 0 else n
+        st[7] = 1 if self.counting else 0
         buf = conn.buf
         while True:
             if self.counting:
-                st[DPOS] = 0
-                st[DEND] = 0x3FFFFFFF
+                st[2] = 0
+                st[3] = 0x3FFFFFFF
             else:
-                st[DPOS] = conn._wn
-                st[DEND] = len(buf)
-            before = st[DPOS]
+                st[2] = conn._wn
+                st[3] = len(buf)
+            before = st[2]
             r = jsonwrite.escape(data, st, buf, jsonwrite._HEX)
-            self.size += st[DPOS] - before
+            self.size += st[2] - before
             if not self.counting:
-                conn._wn = st[DPOS]
+                conn._wn = st[2]
             if r == 1:
                 conn._flush()
                 continue
@@ -121,19 +102,17 @@ class Writer:
 
     def json_end(self):
         self.write(b'"')
-        return bool(self.st[CUT])
+        return bool(self.st[6])
 
 
 class Connection:
     """One persistent HTTP/1.1 connection to one origin, reopened when it drops."""
 
-    def __init__(self, base_url, buf, ctx=None, connect_timeout_ms=15000, opener=None):
-        self.scheme, self.host, self.port, prefix = split_url(base_url)
+    def __init__(self, url, buf, ctx=None, connect_timeout_ms=15000, opener=None):
+        """url: (scheme, host, port, path prefix) as app.split_url gives; ctx: the
+        SSLContext for https (None for http)."""
+        self.scheme, self.host, self.port, prefix = url
         self.prefix = prefix.encode()
-        if self.scheme == "https" and ctx is None:
-            from . import trust
-
-            ctx = trust.context()
         self.ctx = ctx if self.scheme == "https" else None
         self.buf = buf
         self.connect_timeout_ms = connect_timeout_ms
@@ -378,7 +357,9 @@ class Connection:
         if not self._open:
             return 0
         if self._ch != _CH_NONE:
-            return self._fill_chunked()
+            from .httpchunked import fill_chunked  # only chunked servers pay for it
+
+            return fill_chunked(self)
         if self._left == 0:
             return self._end()
         if self._rpos >= self._rend:
@@ -400,65 +381,6 @@ class Connection:
             self._left -= n
         return n
 
-    def _fill_chunked(self):
-        buf = self.buf
-        while True:
-            if self._ch == _CH_DONE:
-                return self._end()
-            if self._rpos >= self._rend:
-                if not self._recv():
-                    self.close()
-                    raise HTTPError("connection closed inside a chunked body")
-            st = self._ch
-            if st == _CH_DATA:
-                n = min(self._rend - self._rpos, self._left)
-                self.start = self._rpos
-                self._rpos += n
-                self._left -= n
-                if self._left == 0:
-                    self._ch = _CH_CR
-                return n
-            c = buf[self._rpos]
-            self._rpos += 1
-            if st == _CH_SIZE:
-                if 48 <= c <= 57 or 97 <= c <= 102 or 65 <= c <= 70:
-                    self._csize = self._csize * 16 + int(chr(c), 16)
-                    if self._csize > 0x7FFFFFF:
-                        raise HTTPError("chunk too large")
-                elif c == 59 or c == 32 or c == 9:  # ';' extension, or padding
-                    self._ch = _CH_EXT
-                elif c == 13:
-                    pass
-                elif c == 10:
-                    self._end_size_line()
-                else:
-                    raise HTTPError("bad chunk size")
-            elif st == _CH_EXT:
-                if c == 10:
-                    self._end_size_line()
-            elif st == _CH_CR:
-                if c == 10:
-                    self._ch = _CH_SIZE
-                    self._csize = 0
-                elif c != 13:
-                    raise HTTPError("missing CRLF after chunk")
-            elif st == _CH_TRAILER:
-                # trailer lines end with an empty line; _csize counts bytes on this line
-                if c == 10:
-                    if self._csize == 0:
-                        self._ch = _CH_DONE
-                    self._csize = 0
-                elif c != 13:
-                    self._csize += 1
-
-    def _end_size_line(self):
-        if self._csize == 0:
-            self._ch = _CH_TRAILER
-        else:
-            self._left = self._csize
-            self._ch = _CH_DATA
-        self._csize = 0
-
     def _end(self):
         self._open = False
         if not self.keep_alive or self._rpos < self._rend:
@@ -474,24 +396,12 @@ class Connection:
             else:
                 self.close()
 
-    def drain(self, limit=4096):
-        """Read and discard a short remaining body (an error message) to keep the
-        connection; closes it instead when more than `limit` bytes are left."""
-        total = 0
-        while self._open:
-            n = self.fill()
-            total += n
-            if not n:
-                break
-            if total > limit:
-                self.close()
-                break
-
 
 def jsonwrite_state():
+    # slots: see jsonwrite (SPOS, SEND, DPOS, DEND, UNITS, UCAP, CUT, COUNT)
     from array import array
 
-    return array("i", [0] * NSLOTS)
+    return array("i", [0] * 8)
 
 
 def _digits(b, s, e):

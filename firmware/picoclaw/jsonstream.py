@@ -40,17 +40,15 @@ _TRUE = const(8)
 _FALSE = const(9)
 _NULL = const(10)
 
-_ERRORS = {
-    -1: "unexpected character",
-    -2: "invalid escape",
-    -3: "control character in string",
-    -4: "nesting too deep",
-    -5: "invalid number",
-    -6: "unexpected end of input",
-    -7: "invalid literal",
-}
-_NAMES = ("", "object", "end of object", "array", "end of array", "key", "string", "number",
-          "true", "false", "null", "string", "end of input")
+# messages for error codes -1..-7, and names of events 1..12: one string each, cheaper in
+# RAM than a dict or tuple of strings
+_ERRORS = ("unexpected character|invalid escape|control character in string|nesting too deep|"
+           "invalid number|unexpected end of input|invalid literal")
+_NAMES = "object|end of object|array|end of array|key|string|number|true|false|null|string|end of input"
+
+
+def _name(table, i):
+    return table.split("|")[i - 1] if 0 < i <= table.count("|") + 1 else str(i)
 
 
 class JsonError(ValueError):
@@ -115,7 +113,7 @@ class JsonReader:
                 st[1] = s + n
         if ev < 0:
             # after the top-level value (state _S_DONE) anything but whitespace is trailing data
-            self._fail("trailing data" if st[2] == 6 else _ERRORS.get(ev, "error"))
+            self._fail("trailing data" if st[2] == 6 else _name(_ERRORS, -ev))
         self.n = st[4]
         return ev
 
@@ -135,7 +133,7 @@ class JsonReader:
     def expect(self, want):
         ev = self._run()
         if ev != want:
-            self._fail("expected %s, found %s" % (_NAMES[want], _NAMES[ev] if ev < 13 else ev))
+            self._fail("expected %s, found %s" % (_name(_NAMES, want), _name(_NAMES, ev)))
         return ev
 
     def next_key(self):
@@ -178,7 +176,7 @@ class JsonReader:
             return False
         if ev == _NULL:
             return None
-        self._fail("expected a scalar, found %s" % _NAMES[ev])
+        self._fail("expected a scalar, found %s" % _name(_NAMES, ev))
 
     def text(self):
         """The current string as str (a new object: only for fields you keep)."""
@@ -220,7 +218,7 @@ class JsonReader:
         if ev == _NULL:
             return None
         if ev != _STR:
-            self._fail("expected a string, found %s" % _NAMES[ev])
+            self._fail("expected a string, found %s" % _name(_NAMES, ev))
         return self.text()
 
     def copy_str(self, sink, cap):
@@ -233,7 +231,7 @@ class JsonReader:
         try:
             ev = self._run()
             if ev != _PART and ev != _STR:
-                self._fail("expected a string, found %s" % _NAMES[ev])
+                self._fail("expected a string, found %s" % _name(_NAMES, ev))
             while True:
                 n = self.n
                 if total + n > cap:

@@ -17,7 +17,7 @@ TEXT_CAP = const(12288)  # bytes: 4096 UTF-16 units of BMP text is at most 12288
 MAX_UNITS = const(4096)  # Telegram's limit for a message, in UTF-16 code units
 _NAME_CAP = const(32)  # Telegram usernames are at most 32 characters
 _DESC_CAP = const(200)  # error descriptions kept for the log
-_POLL_MARGIN_MS = const(15000)  # read timeout beyond the long-poll time before we give up
+_POLL_MARGIN_MS = const(10000)  # read timeout beyond the long-poll time: then the poll is stalled
 
 FLAG_TRUNCATED = const(1)  # the text was longer than TEXT_CAP and was cut
 FLAG_HAS_TEXT = const(2)
@@ -35,7 +35,7 @@ class APIError(Exception):
     """Telegram answered ok=false (or not JSON). code: error_code or HTTP status."""
 
     def __init__(self, method, code, description, retry_after=-1):
-        Exception.__init__(self, "%s failed: %d %s" % (method, code, description))
+        super().__init__("%s failed: %d %s" % (method, code, description))
         self.code = code
         self.description = description
         self.retry_after = retry_after
@@ -282,21 +282,6 @@ class Telegram:
             else:
                 p.skip()
         return mid
-
-    def get_me(self):
-        """The bot's own username (checks the token)."""
-        name = [""]
-
-        def result(p):
-            p.expect(OBJ)
-            while p.next_key():
-                if p.key_is(b"username"):
-                    name[0] = p.read_str(_NAME_CAP) or ""
-                else:
-                    p.skip()
-
-        self._call(b"getMe", None, result)
-        return name[0]
 
 
 def _kind(p):

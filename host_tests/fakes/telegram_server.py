@@ -14,6 +14,34 @@ Depends only on the standard library and trustme (throwaway CA for the TLS certi
         tg.send_text(alice, "/start")
         ...  # point the client at tg.base_url, trust tg.ca_der_path
         tg.wait_sent(1)
+
+What a client should know (all deliberate, stricter than api.telegram.org):
+- Requests: CRLF line endings, a Host header (HTTP/1.1), Content-Length or chunked (not both),
+  origin-form target; otherwise 400 "Bad Request: malformed HTTP request: ..." and close.
+  Bodies: application/json or application/x-www-form-urlencoded (plus the query string); no
+  multipart. A parameter given twice (also query + body) is refused. Method names are
+  case-sensitive. Booleans in forms/queries must be "true"/"false"; in JSON, types must be real
+  JSON types (no "5" for an Integer); arrays/objects may also be JSON-serialized strings, and
+  objects are checked field by field against the spec (unknown fields refused).
+- Error descriptions: "Unauthorized" (401), "Not Found" (404), "Bad Request: unknown parameter
+  <name>", "Bad Request: <name> is empty" (missing required field; sendMessage without text says
+  "Bad Request: message text is empty"), "Bad Request: invalid parameter <name>: <detail>" (type),
+  "Bad Request: message is too long" (> 4096 UTF-16 units after entity parsing), "Bad Request:
+  chat not found" (chat never seen in an update and not add_chat()ed), "Bad Request: can't parse
+  entities: ..." (parse_mode HTML; Markdown modes are refused; a bare & or > is refused),
+  "Bad Request: strings must be encoded in UTF-8", 409 CONFLICT_POLL / CONFLICT_WEBHOOK, 403
+  "Forbidden: bot was blocked by the user" (chat id in .blocked).
+- getUpdates: limit outside 1..100 and negative timeout are 400 (real Telegram clamps). A
+  long poll ends early if its client disconnects. allowed_updates filters when an update is
+  queued (dropped ones go to .filtered, their update_id is skipped), like the real server.
+- Faults: "status", "body", "stall" and "close" do NOT perform the request (nothing in .sent,
+  no updates consumed); "truncate", "chunked_truncate" and "chunked" perform it and mangle only
+  the response. No close_notify is sent when the server closes a TLS connection. Idle keep-alive
+  connections are closed after idle_timeout (60 s). 429s carry parameters.retry_after only (no
+  Retry-After header).
+- Methods: getMe, getUpdates, sendMessage, editMessageText, sendChatAction, deleteWebhook,
+  setWebhook, getWebhookInfo are implemented; other spec methods returning Boolean answer true
+  after validation; any other spec method is 400 "... is not implemented by the fake ...".
 """
 import collections
 import copy

@@ -1,0 +1,35 @@
+"""Host helper: run the gateway on the MicroPython unix port against a fake Telegram."""
+import json
+import os
+import tempfile
+
+import unixport
+
+DEFAULT_HEAP = "128k"  # integration runs; the figures (tools/figures.py) bisect the minimum
+
+
+def write_config(fake, allow=("111",), **telegram):
+    d = tempfile.mkdtemp(prefix="picoclaw-")
+    tg = {"token": fake.token, "base_url": fake.base_url, "allow_from": list(allow), "poll_timeout": 1}
+    tg.update(telegram)
+    cfg = {"channels": {"telegram": tg}, "agents": {"defaults": {"workspace": d + "/ws"}}}
+    if fake.base_url.startswith("https"):
+        cfg["tls"] = {"ca_file": fake.ca_pem_path}
+    path = d + "/config.json"
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
+def run(config, cycles, heap=DEFAULT_HEAP, timeout=120, cmd="gateway", source=False, extra=()):
+    """The CLI exactly as a user runs it; from .mpy unless source=True."""
+    root = unixport.ROOT
+    path = (os.path.join(root, "firmware") if source else unixport.build()) + ":.frozen"
+    return unixport.run(["-m", "picoclaw", cmd, "--config", config, "--cycles", str(cycles)] + list(extra),
+                        heap=heap, timeout=timeout, path=path)
+
+
+def saved_offset(config):
+    ws = os.path.join(os.path.dirname(config), "ws", "state", "telegram_offset")
+    with open(ws) as f:
+        return int(f.read())

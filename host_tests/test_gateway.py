@@ -1,0 +1,169 @@
+"""The gateway on the MicroPython unix port (from .mpy) against the fake Telegram over TLS.
+
+Every test drives the real CLI (`micropython -m picoclaw gateway --config ...`) over real
+sockets to a server that speaks the Bot API and checks every request against the spec.
+"""
+import pytest
+
+import gatewayrun
+from fakes.telegram_server import FakeTelegram
+
+ALICE = 111
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram() as fake:
+        yield fake
+
+
+def _texts(fake):
+    return [s["params"]["text"] for s in fake.sent]
+
+
+def test_echo_conversation_over_tls(tg):
+    alice = tg.user(ALICE, "Alice", "alice")
+    eve = tg.user(666, "Eve", "eve")
+    long_text = ("0123456789" * 410)[:4096]
+    tg.send_text(alice, "/start")
+    tg.send_text(alice, "hello")
+    tg.send_text(eve, "let me in")
+    tg.send_text(alice, "Good morning \u2600\ufe0f \U0001F600 \u4e2d\u6587 \"q\" \\ \n\t")
+    tg.send_text(alice, long_text)
+    tg.send_photo(alice)
+    tg.send_sticker(alice)
+    last = tg.send_text(alice, "bye")
+    cfg = gatewayrun.write_config(tg)
+    r = gatewayrun.run(cfg, cycles=3)
+    assert r.returncode == 0, r.stdout + r.stderr
+    texts = _texts(tg)
+    assert texts[0].startswith("Hi! I am PicoClaw")
+    assert texts[1:] == ["hello", "Good morning \u2600\ufe0f \U0001F600 \u4e2d\u6587 \"q\" \\ \n\t", long_text, "bye"]
+    assert all(s["params"]["chat_id"] == ALICE for s in tg.sent)  # nothing went to Eve
+    assert "unauthorized user id=666" in r.stdout and "add 666 to channels.telegram.allow_from" in r.stdout
+    assert gatewayrun.saved_offset(cfg) == last + 1  # non-text updates did not stall the offset
+    assert tg.connections == 1  # one TLS handshake for the whole conversation
+    assert tg.token not in r.stdout + r.stderr
+
+
+def test_allow_by_username_and_empty_list_admits_nobody(tg):
+    bob = tg.user(222, "Bob", "Bob_B")
+    tg.send_text(bob, "hi")
+    cfg = gatewayrun.write_config(tg, allow=("@bob_b",))
+    gatewayrun.run(cfg, cycles=2)
+    assert _texts(tg) == ["hi"]
+    tg.send_text(bob, "again")
+    cfg = gatewayrun.write_config(tg, allow=())
+    r = gatewayrun.run(cfg, cycles=2)
+    assert _texts(tg) == ["hi"]
+    assert "allow_from is empty" in r.stdout
+
+
+def test_burst_of_100_on_one_connection(tg):
+    alice = tg.user(ALICE, "Alice", "alice")
+    for i in range(100):
+        tg.send_text(alice, "message %d" % i)
+    cfg = gatewayrun.write_config(tg, poll_limit=10)
+    r = gatewayrun.run(cfg, cycles=12)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    assert _texts(tg) == ["message %d" % i for i in range(100)]
+    assert tg.connections <= 2  # at most 2 TLS handshakes per 100 messages
+
+
+def test_restart_neither_loses_nor_repeats(tg):
+    alice = tg.user(ALICE, "Alice", "alice")
+    for i in range(7):
+        tg.send_text(alice, "m%d" % i)
+    cfg = gatewayrun.write_config(tg, poll_limit=3)
+    gatewayrun.run(cfg, cycles=1)  # handles 3, then "crashes" (exits)
+    assert _texts(tg) == ["m0", "m1", "m2"]
+    gatewayrun.run(cfg, cycles=4)  # restart: continues from the saved offset
+    assert _texts(tg) == ["m%d" % i for i in range(7)]
+
+
+@pytest.mark.parametrize("fault", [
+    ("status", 429, "Too Many Requests: retry after 1", {"retry_after": 1}),
+    ("status", 500, "Internal Server Error", None),
+    ("status", 502, "Bad Gateway", None),
+    ("status", 409, "Conflict: terminated by other getUpdates request", None),
+    ("body", b'{"ok":true,"result":[{"update_id":'),
+    ("body", b'<html>502 Bad Gateway</html>'),
+    ("truncate", 40),
+    ("chunked_truncate", 30),
+    ("chunked",),
+    ("close",),
+])
+def test_poll_faults_lose_nothing(tg, fault):
+    alice = tg.user(ALICE, "Alice", "alice")
+    tg.send_text(alice, "before")
+    tg.send_text(alice, "after \U0001F600")
+    tg.inject("getUpdates", *fault)
+    cfg = gatewayrun.write_config(tg)
+    r = gatewayrun.run(cfg, cycles=4)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _texts(tg) == ["before", "after \U0001F600"], r.stdout
+    if fault[0] == "status" and fault[1] == 429:
+        assert "waiting 1 s" in r.stdout
+
+
+def test_send_429_is_honoured_and_not_lost(tg):
+    alice = tg.user(ALICE, "Alice", "alice")
+    tg.send_text(alice, "one")
+    tg.inject("sendMessage", "status", 429, "Too Many Requests: retry after 1", {"retry_after": 1})
+    cfg = gatewayrun.write_config(tg)
+    r = gatewayrun.run(cfg, cycles=2)
+    assert _texts(tg) == ["one"], r.stdout
+    assert "waiting 1 s" in r.stdout
+
+
+def test_bad_token_stops_with_a_clear_error(tg):
+    tg.send_text(tg.user(ALICE, "Alice"), "x")
+    cfg = gatewayrun.write_config(tg, token="999:wrong-token-abcdefghij")
+    r = gatewayrun.run(cfg, cycles=50)
+    assert r.returncode == 2
+    assert "Telegram rejected the bot token (401" in r.stdout
+    assert len(tg.requests) == 1  # no retry storm
+    assert "wrong-token" not in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("kind", ["wrong_host", "unknown_ca"])
+def test_bad_certificates_are_refused(kind):
+    args = {"cert_hosts": ("wronghost.example",)} if kind == "wrong_host" else {"unknown_ca": True}
+    with FakeTelegram(**args) as fake:
+        fake.send_text(fake.user(ALICE, "Alice"), "secret")
+        cfg = gatewayrun.write_config(fake)
+        r = gatewayrun.run(cfg, cycles=2)
+        assert "TLS with localhost failed" in r.stdout, r.stdout
+        assert not fake.requests and not fake.sent  # not one byte of HTTP went out
+
+
+def test_status_masks_the_token(tg):
+    cfg = gatewayrun.write_config(tg)
+    r = gatewayrun.run(cfg, cycles=0, cmd="status")
+    assert r.returncode == 0, r.stderr
+    assert "token set (" in r.stdout and tg.token not in r.stdout
+    assert "saved offset: 0" in r.stdout and "heap:" in r.stdout
+
+
+def test_cli_from_source_exactly_as_documented(tg):
+    # MICROPYPATH=firmware:.frozen micropython -m picoclaw ...: compiled on the fly, so the
+    # compiler needs more heap than the .mpy run does
+    tg.send_text(tg.user(ALICE, "Alice"), "from source")
+    cfg = gatewayrun.write_config(tg)
+    r = gatewayrun.run(cfg, cycles=2, source=True, heap="256k")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _texts(tg) == ["from source"]
+
+
+def test_bad_config_names_the_key(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text('{"channels": {"telegram": {"token": "1:x", "allow_from": "123"}}}')
+    r = gatewayrun.run(str(p), cycles=1)
+    assert r.returncode == 2
+    assert "channels.telegram.allow_from must be a list" in r.stdout
+    p.write_text('{"channels": {"telegram": {"token": 5}}}')
+    r = gatewayrun.run(str(p), cycles=1)
+    assert "channels.telegram.token must be a string, got a number" in r.stdout
+    p.write_text('{"channels": ')
+    r = gatewayrun.run(str(p), cycles=1)
+    assert "not valid JSON" in r.stdout
