@@ -83,13 +83,14 @@ def gateway(cfg, cycles):
     gc.collect()
     used, free = heap()
     log.info("gateway up: heap %d used, %d free; polling %s" % (used, free, base_url if not sim else "(simulated)"))
-    peak = used
+    base_used = used
+    gw.peak = peak = used  # post-import baseline; the gateway samples gc.mem_alloc() in its loop
     try:
         while cycles != 0:
             cycles -= 1
             gw.cycle()
             a = gc.mem_alloc()
-            peak = a if a > peak else peak
+            peak = max(a, peak, gw.peak)
             if sim and (sim.finished() or gw.errors > 20):
                 break  # the script is done (or failing): a simulation must end by itself
     except FatalError as e:
@@ -100,9 +101,16 @@ def gateway(cfg, cycles):
     used, free = heap()
     log.info("handled %d updates, %d replies, %d denied, %d errors; heap peak %d, now %d used, %d free"
              % (gw.handled, gw.replies, gw.denied, gw.errors, peak, used, free))
+    print("FIGURES baseline=%d peak=%d handshakes=%d" % (base_used, peak, _handshakes()))
     if sim:
         sim.report()
     return 0
+
+
+def _handshakes():
+    from .netio import handshakes
+
+    return handshakes()
 
 
 def main(argv):

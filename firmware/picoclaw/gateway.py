@@ -59,6 +59,7 @@ class Gateway:
         self.sleep_ms = sleep_ms or time.sleep_ms
         self.answer = answer  # answer(update, text_file) for non-command text; None: echo
         self.backoff = Backoff()
+        self.peak = 0  # highest gc.mem_alloc() seen after an update (for the figures)
         self.handled = 0  # updates handled (any kind)
         self.replies = 0
         self.denied = 0
@@ -147,6 +148,9 @@ class Gateway:
                 self.handle(u, f)
                 self.state.save_offset(u.update_id + 1)
                 self.handled += 1
+                a = gc.mem_alloc()
+                if a > self.peak:
+                    self.peak = a
 
     # -- one update ---------------------------------------------------------------------
     def handle(self, u, f):
