@@ -167,3 +167,40 @@ def test_bad_config_names_the_key(tmp_path):
     p.write_text('{"channels": ')
     r = gatewayrun.run(str(p), cycles=1)
     assert "not valid JSON" in r.stdout
+
+
+def test_invalid_utf8_becomes_replacement_characters(tg):
+    # Telegram never sends invalid UTF-8, but a broken proxy might: the update is answered
+    # with U+FFFD in place of the bad bytes (valid text), and nothing stalls.
+    tg.add_chat(ALICE)
+    body = (b'{"ok":true,"result":[{"update_id":900,"message":{"message_id":5,"from":{"id":111,'
+            b'"is_bot":false,"first_name":"A"},"chat":{"id":111,"type":"private"},"date":1,'
+            b'"text":"bad \xff\xfe bytes \xe6\x97"}}]}')
+    tg.inject("getUpdates", "body", body)
+    cfg = gatewayrun.write_config(tg)
+    r = gatewayrun.run(cfg, cycles=2)
+    assert _texts(tg) == ["bad \ufffd\ufffd bytes \ufffd"], r.stdout
+    assert gatewayrun.saved_offset(cfg) == 901
+
+
+def test_message_over_the_cap_is_cut_to_telegram_limit(tg):
+    alice = tg.user(ALICE, "Alice", "alice")
+    text = "x" * 5000  # more than Telegram allows: the echo is cut to 4096 UTF-16 units
+    tg.send_text(alice, text)
+    emoji = "\U0001F600" * 2100  # 4200 units: cut at a character boundary, never mid-pair
+    tg.send_text(alice, emoji)
+    cfg = gatewayrun.write_config(tg)
+    r = gatewayrun.run(cfg, cycles=2)
+    assert _texts(tg) == ["x" * 4096, "\U0001F600" * 2048], r.stdout
+
+
+def test_unknown_update_kinds_are_acknowledged_and_skipped(tg):
+    alice = tg.user(ALICE, "Alice", "alice")
+    tg.send_text(alice, "first")
+    tg.send_edit(alice, "edited")
+    tg.send_join(alice, -100123)
+    last = tg.send_text(alice, "last")
+    cfg = gatewayrun.write_config(tg)
+    gatewayrun.run(cfg, cycles=2)
+    assert _texts(tg) == ["first", "last"]
+    assert gatewayrun.saved_offset(cfg) == last + 1

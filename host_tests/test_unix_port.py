@@ -14,6 +14,7 @@ import unixport
 # module -> heap the run gets. 64 KB is the board-sized heap of the foundation issue.
 SHARED = {
     "test_jsonstream": "64k",
+    "test_jsonwrite": "64k",
 }
 
 

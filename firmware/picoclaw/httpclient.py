@@ -21,14 +21,10 @@ _IDLE_MS = const(240000)  # Telegram drops idle keep-alive connections after ~5 
 _LINE = const(128)  # longest header line kept; longer ones (cookies) are skipped, never needed
 _UA = b"picoclaw-mpy/0.1"
 
-# chunked-body states
+# body framing: _CH_NONE = Content-Length or read-to-close; any other value is a state of the
+# chunked decoder in httpchunked.py, which starts at _CH_SIZE (1)
 _CH_NONE = const(0)
 _CH_SIZE = const(1)
-_CH_EXT = const(2)  # chunk extension, ignored up to the line end
-_CH_DATA = const(3)
-_CH_CR = const(4)  # CRLF after chunk data
-_CH_TRAILER = const(5)
-_CH_DONE = const(6)
 
 
 class HTTPError(OSError):

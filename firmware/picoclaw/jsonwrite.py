@@ -38,6 +38,9 @@ def escape(src: ptr8, st: ptr32, dst: ptr8, hexd: ptr8) -> int:
     while i < e:
         c = int(src[i])
         if c >= 0x80:
+            if o >= oe:  # room first: a byte not written now is read again on resume,
+                r = 1  # so nothing may be counted before this check
+                break
             if c >= 0xC0:  # lead byte: a new character
                 u = 2 if c >= 0xF0 else 1  # 4-byte sequences are surrogate pairs in UTF-16
                 if ucap:
@@ -46,9 +49,6 @@ def escape(src: ptr8, st: ptr32, dst: ptr8, hexd: ptr8) -> int:
                         r = 2
                         break
                 units += u
-            if o >= oe:
-                r = 1
-                break
             if not count:
                 dst[o] = c
             o += 1
