@@ -63,14 +63,6 @@ def fill_chunked(self):
             elif c != 13:
                 self._csize += 1
 
-def _end_size_line(self):
-    if self._csize == 0:
-        self._ch = _CH_TRAILER
-    else:
-        self._left = self._csize
-        self._ch = _CH_DATA
-    self._csize = 0
-
 
 def _end_size_line(self):
     if self._csize == 0:

@@ -125,12 +125,7 @@ class Connection:
         if (self.scheme == "https" and self.port != 443) or (self.scheme == "http" and self.port != 80):
             self._hostb += b":%d" % self.port
         # response state (one response at a time per connection)
-        self.status = 0
-        self.length = -1
-        self.chunked = False
-        self.keep_alive = True
-        self.retry_after = -1
-        self.event_stream = False
+        self._new_response()
         self.start = 0
         self._rpos = 0  # unread bytes in buf: [_rpos, _rend)
         self._rend = 0
@@ -258,13 +253,16 @@ class Connection:
         self._rend = n
         return n
 
-    def _read_head(self, got_bytes):
+    def _new_response(self):
         self.status = 0
-        self.length = -1
+        self.length = -1  # Content-Length; -1: none given
         self.chunked = False
         self.keep_alive = True
-        self.retry_after = -1
-        self.event_stream = False
+        self.retry_after = -1  # Retry-After header, seconds; -1: none
+        self.event_stream = False  # text/event-stream (LLM streaming, later)
+
+    def _read_head(self, got_bytes):
+        self._new_response()
         self._rpos = self._rend = 0
         line = self._line
         ln = 0  # bytes of a line carried over from the previous read
