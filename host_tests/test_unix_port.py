@@ -15,6 +15,7 @@ import unixport
 SHARED = {
     "test_jsonstream": "64k",
     "test_jsonwrite": "64k",
+    "test_trust": "64k",
 }
 
 

@@ -52,7 +52,7 @@ def main():
         for s in tg.sent:
             who = "Ann" if s["params"]["chat_id"] == 1001 else s["params"]["chat_id"]
             print("bot  -> %s: %s" % (who, _short(s["params"]["text"])))
-        m = re.search(r"FIGURES baseline=(\d+) peak=(\d+) handshakes=(\d+)", r.stdout)
+        m = re.search(r"FIGURES baseline=(\d+) end=(\d+) handshakes=(\d+)", r.stdout)
         if m:
             print("--- heap (unix port, 64-bit) ---")
             print("heap %s; after start-up %s bytes used; TLS handshakes %s; TCP connections seen by the server %d"

@@ -26,7 +26,7 @@ import unixport  # noqa: E402
 from fakes.telegram_server import FakeTelegram  # noqa: E402
 
 RUNTIME = ["picoclaw.gateway", "picoclaw.telegram", "picoclaw.httpclient", "picoclaw.jsonstream",
-           "picoclaw.netio", "picoclaw.state", "picoclaw.log", "picoclaw.backoff", "picoclaw.jsonwrite",
+           "picoclaw.netio", "picoclaw.state", "picoclaw.log", "picoclaw.jsonwrite",
            "picoclaw.settings"]
 
 
@@ -49,7 +49,7 @@ def burst(heap, text, n=100):
         except subprocess.TimeoutExpired:
             return None
         ok = r.returncode == 0 and len(tg.sent) == n and all(s["params"]["text"] == text for s in tg.sent)
-        m = re.search(r"FIGURES baseline=(\d+) peak=(\d+) handshakes=(\d+)", r.stdout)
+        m = re.search(r"FIGURES baseline=(\d+) end=(\d+) handshakes=(\d+)", r.stdout)
         return (int(m.group(1)), int(m.group(2)), tg.connections) if ok and m else None
 
 

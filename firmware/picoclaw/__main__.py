@@ -1,142 +1,21 @@
-# Command line on the unix port (and CPython):
-#   MICROPYPATH=firmware:.frozen micropython -X heapsize=64k -m picoclaw <command> --config FILE
-# Commands: status, gateway. SIMULATE=1 runs the gateway against an in-process scripted
-# Telegram (no network at all).
-import gc
-import os
+# python -m picoclaw (see cli.py). Start-up code leaves the heap before the loop runs:
+# loaded .mpy code lives in the heap, and the gateway should have that room. So the CLI
+# (arguments, config loading, status) is dropped before the gateway is built, and app.py
+# (the wiring) drops itself once it has built it.
 import sys
 
-from . import VERSION, log
+from . import cli
 
-USAGE = """usage: picoclaw <command> --config FILE [--cycles N]
-commands:
-  status    version, config summary (secrets masked), heap figures, saved offset
-  gateway   run the Telegram long-poll loop (SIMULATE=1: against a scripted Telegram)"""
-
-
-def _args(argv):
-    cmd = None
-    opts = {"config": "config.json", "cycles": "-1"}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a.startswith("--") and a[2:] in opts and i + 1 < len(argv):
-            opts[a[2:]] = argv[i + 1]
-            i += 2
-            continue
-        if a in ("-v", "--verbose"):
-            log.level = log.DEBUG
-        elif cmd is None and not a.startswith("-"):
-            cmd = a
-        else:
-            raise ValueError("unknown argument %s\n%s" % (a, USAGE))
-        i += 1
-    return cmd, opts
-
-
-def heap():
-    gc.collect()
-    return gc.mem_alloc(), gc.mem_free()
-
-
-def mask(secret):
-    return "set (%d chars)" % len(secret) if secret else "not set"
-
-
-def status(cfg):
-    from .state import State
-
-    used, free = heap()
-    print("picoclaw %s (%s)" % (VERSION, sys.implementation.name))
-    print("config: %s" % cfg.path)
-    print("  telegram: token %s, base_url %s" % (mask(cfg.token), cfg.base_url))
-    print("  allow_from: %s" % (", ".join(cfg.allow_from) or "(empty: nobody admitted)"))
-    print("  poll: timeout %d s, limit %d" % (cfg.poll_timeout, cfg.poll_limit))
-    print("  workspace: %s" % cfg.workspace)
-    print("  tls: verify %s, ca_file %s" % (cfg.tls_verify, cfg.ca_file or "(built-in roots only)"))
-    for name in sorted(cfg.providers):
-        p = cfg.providers[name]
-        print("  provider %s: api_key %s, api_base %s" % (name, mask(p.get("api_key", "")), p.get("api_base") or "(default)"))
-    if cfg.wifi_ssid:
-        print("  wifi: %s, password %s" % (cfg.wifi_ssid, mask(cfg.wifi_password)))
-    print("heap: %d used, %d free" % (used, free))
-    print("saved offset: %d" % State(cfg.workspace).offset)
-
-
-def gateway(cfg, cycles):
-    from .gateway import FatalError
-
-    opener = None
-    sim = None
-    if os.getenv("SIMULATE") == "1":
-        from . import simulate
-
-        sim = simulate.Telegram(cfg)
-        opener = sim.open
-        cfg.base_url = "http://simulated.telegram"
-        log.info("SIMULATE=1: scripted Telegram in-process, no network")
+job = cli.prepare(sys.argv[1:])
+del sys.modules["picoclaw.cli"], cli
+delattr(sys.modules["picoclaw"], "cli")
+if isinstance(job, tuple):  # the gateway: (settings, cycles)
     from . import app
 
-    gw = app.build(cfg, opener=opener, sleep_ms=(lambda ms: None) if sim else None)
-    base_url = cfg.base_url
-    cfg = None  # the config (and the loader's code) can go now
-    gc.collect()
-    used, free = heap()
-    log.info("gateway up: heap %d used, %d free; polling %s" % (used, free, base_url if not sim else "(simulated)"))
-    base_used = used
-    gw.peak = peak = used  # post-import baseline; the gateway samples gc.mem_alloc() in its loop
-    try:
-        while cycles != 0:
-            cycles -= 1
-            gw.cycle()
-            a = gc.mem_alloc()
-            peak = max(a, peak, gw.peak)
-            if sim and (sim.finished() or gw.errors > 20):
-                break  # the script is done (or failing): a simulation must end by itself
-    except FatalError as e:
-        log.error(str(e))
-        return 2
-    except KeyboardInterrupt:
-        log.info("stopped")
-    used, free = heap()
-    log.info("handled %d updates, %d replies, %d denied, %d errors; heap peak %d, now %d used, %d free"
-             % (gw.handled, gw.replies, gw.denied, gw.errors, peak, used, free))
-    print("FIGURES baseline=%d peak=%d handshakes=%d" % (base_used, peak, _handshakes()))
-    if sim:
-        sim.report()
-    return 0
-
-
-def _handshakes():
-    from .netio import handshakes
-
-    return handshakes()
-
-
-def main(argv):
-    try:
-        cmd, opts = _args(argv)
-        if cmd not in ("status", "gateway"):
-            print(USAGE)
-            return 0 if cmd is None else 2
-        from . import config
-
-        cfg = config.load(opts["config"])
-        if cmd == "gateway":
-            config.check(cfg)
-        config = None
-        from .app import unload
-
-        unload("picoclaw.config")  # its code is not needed after this
-        if cmd == "status":
-            status(cfg)
-            return 0
-        return gateway(cfg, int(opts["cycles"]))
-    except ValueError as e:  # ConfigError, bad arguments
-        print("error: %s" % log.scrub(str(e)))
-        return 2
-
-
-rc = main(sys.argv[1:])
-if rc:
-    sys.exit(rc)
+    cfg, cycles = job
+    job = None
+    gw, sim = app.build(cfg)
+    del app, cfg  # the settings too: the gateway copied what it needs
+    job = gw.serve(cycles, sim)
+if job:
+    sys.exit(job)

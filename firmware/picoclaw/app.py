@@ -1,5 +1,6 @@
 # Wiring: build the gateway from a config file. The only place that knows every piece.
 import gc
+import os
 
 from . import log
 
@@ -22,20 +23,31 @@ def tls_context(cfg):
     return ctx
 
 
-def build(cfg, opener=None, sleep_ms=None):
-    """The Gateway for loaded settings. opener replaces the network (simulation)."""
+def build(cfg):
+    """(gateway, simulation) for loaded settings; simulation is None unless SIMULATE=1,
+    which puts a scripted Telegram in place of the network."""
     log.set_secrets(cfg.secrets)
+    buf = bytearray(IO_BUF)  # first, while the heap still has room in one piece
+    opener = sleep_ms = sim = None
+    if os.getenv("SIMULATE") == "1":
+        from . import simulate
+
+        sim = simulate.Telegram(cfg)
+        opener, sleep_ms = sim.open, sim.sleep_ms
+        cfg.base_url = "http://simulated.telegram"
+        log.info("SIMULATE=1: scripted Telegram in-process, no network")
+    log.info("polling %s" % cfg.base_url)
     ctx = tls_context(cfg)
     url = split_url(cfg.base_url)
     from . import httpclient, telegram
     from .gateway import Gateway
     from .state import State
 
-    conn = httpclient.Connection(url, bytearray(IO_BUF), ctx, opener=opener)
+    conn = httpclient.Connection(url, buf, ctx, opener=opener)
     tg = telegram.Telegram(conn, cfg.token)
     gw = Gateway(cfg, tg, State(cfg.workspace), sleep_ms=sleep_ms)
     unload("picoclaw.app")
-    return gw
+    return gw, sim
 
 
 def unload(*names):

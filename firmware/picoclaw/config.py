@@ -104,7 +104,23 @@ def load(path):
 
         cfg.workspace = (os.getenv("HOME") or "") + cfg.workspace[1:]
     cfg.secrets = secrets(cfg)
+    cfg.allow_ids, cfg.allow_names = allowlist(cfg.allow_from)
     return cfg
+
+
+def allowlist(entries):
+    """`allow_from` entries (numeric ids, "@username", "username", "id|username") as a set
+    of ids and a set of lower-case names."""
+    ids = set()
+    names = set()
+    for e in entries:
+        for part in str(e).split("|"):
+            part = part.strip()
+            if part.lstrip("-").isdigit():
+                ids.add(int(part))
+            elif part:
+                names.add(part.lstrip("@").lower())
+    return ids, names
 
 
 def _prefix_of_known(path):

@@ -4,13 +4,13 @@
 # and the offset saved after each, so a crash repeats at most the update being handled.
 # Until the agent lands the answer is an echo of the user's text.
 import gc
+import os
 import time
 
 from . import log
-from .backoff import Backoff
 from .httpclient import HTTPError
 from .jsonstream import JsonError
-from .netio import TLSError
+from .netio import TLSError, handshakes
 from .telegram import FLAG_FROM_BOT, FLAG_HAS_TEXT, FLAG_TRUNCATED, APIError, read_inbox
 
 HELP = (
@@ -19,33 +19,11 @@ HELP = (
     "/help shows this text."
 )
 _POISON_TRIES = 3  # a body that fails to parse this often in a row is skipped past
+_BACKOFF_CAP_MS = 60000  # a long outage is retried every minute or so, never hammered
 
 
 class FatalError(Exception):
     """A failure retrying cannot fix (a rejected token): the gateway stops."""
-
-
-class Allowlist:
-    """`allow_from` entries: numeric ids, "@username", "username" or "id|username"."""
-
-    def __init__(self, entries):
-        self.ids = set()
-        self.names = set()
-        for e in entries:
-            for part in str(e).split("|"):
-                part = part.strip()
-                if not part:
-                    continue
-                if part.lstrip("-").isdigit():
-                    self.ids.add(int(part))
-                else:
-                    self.names.add(part.lstrip("@").lower())
-
-    def __len__(self):
-        return len(self.ids) + len(self.names)
-
-    def admits(self, user_id, username):
-        return user_id in self.ids or (bool(username) and username.lower() in self.names)
 
 
 class Gateway:
@@ -55,33 +33,52 @@ class Gateway:
         self.poll_limit = cfg.poll_limit
         self.tg = tg
         self.state = state
-        self.allow = Allowlist(cfg.allow_from)
+        self.allow_ids = cfg.allow_ids  # from config.allowlist()
+        self.allow_names = cfg.allow_names
         self.sleep_ms = sleep_ms or time.sleep_ms
         self.answer = answer  # answer(update, text_file) for non-command text; None: echo
-        self.backoff = Backoff()
-        self.peak = 0  # highest gc.mem_alloc() seen after an update (for the figures)
+        self.failures = 0  # failed cycles in a row: the back-off exponent
         self.handled = 0  # updates handled (any kind)
         self.replies = 0
         self.denied = 0
         self.errors = 0
         self._poison = 0
         self._poison_offset = -1
-        if not len(self.allow):
+        if not self.allow_ids and not self.allow_names:
             log.warn("allow_from is empty: nobody is admitted. Send your bot a message, find "
                      "'from id=...' in this log, and add that id to channels.telegram.allow_from")
 
     # -- loop ---------------------------------------------------------------------------
-    def run(self, cycles=-1):
-        """Poll forever (or `cycles` times). Returns only on FatalError (raised)."""
-        while cycles != 0:
-            cycles -= 1
-            self.cycle()
+    def serve(self, cycles=-1, sim=None):
+        """Poll forever (or `cycles` times, or until the simulation `sim` is done); then log
+        a summary and print the FIGURES line the tools read. Returns the exit code."""
+        gc.collect()
+        base = gc.mem_alloc()
+        log.info("gateway up: heap %d used, %d free" % (base, gc.mem_free()))
+        try:
+            while cycles != 0:
+                cycles -= 1
+                self.cycle()
+                if sim and (sim.finished() or self.errors > 20):
+                    break  # a simulation must end by itself
+        except FatalError as e:
+            log.error(str(e))
+            return 2
+        except KeyboardInterrupt:
+            log.info("stopped")
+        gc.collect()
+        log.info("handled %d updates, %d replies, %d denied, %d errors; heap %d used, %d free"
+                 % (self.handled, self.replies, self.denied, self.errors, gc.mem_alloc(), gc.mem_free()))
+        print("FIGURES baseline=%d end=%d handshakes=%d" % (base, gc.mem_alloc(), handshakes()))
+        if sim:
+            sim.report()
+        return 0
 
     def cycle(self):
         """One poll and its handling, with every failure turned into a wait."""
         try:
             self.poll_once()
-            self.backoff.reset()
+            self.failures = 0
             self._poison = 0
         except APIError as e:
             self.errors += 1
@@ -95,7 +92,7 @@ class Gateway:
             elif e.code == 409:
                 log.warn("409 Conflict: another instance of this bot is polling (or a webhook "
                          "is set); retrying")
-                self.sleep_ms(self.backoff.next_ms())
+                self.sleep_ms(self.backoff_ms())
             else:
                 self._wait("Telegram error: %s" % e)
         except TLSError as e:
@@ -117,8 +114,17 @@ class Gateway:
             gc.collect()
             self._wait("out of memory in a poll cycle (free %d)" % gc.mem_free())
 
+    def backoff_ms(self):
+        """Delay before the next attempt: exponential with full jitter (random in
+        [ceiling/2, ceiling], the ceiling doubling from 1 s up to a minute), so a bot and a
+        flaky server never retry in lockstep."""
+        ceiling = min(_BACKOFF_CAP_MS, 1000 << min(self.failures, 16))
+        self.failures += 1
+        r = os.urandom(2)
+        return ceiling // 2 + ((r[0] << 8 | r[1]) * (ceiling // 2)) // 65535
+
     def _wait(self, why):
-        ms = self.backoff.next_ms()
+        ms = self.backoff_ms()
         log.warn("%s; retrying in %d ms" % (why, ms))
         self.sleep_ms(ms)
 
@@ -148,9 +154,6 @@ class Gateway:
                 self.handle(u, f)
                 self.state.save_offset(u.update_id + 1)
                 self.handled += 1
-                a = gc.mem_alloc()
-                if a > self.peak:
-                    self.peak = a
 
     # -- one update ---------------------------------------------------------------------
     def handle(self, u, f):
@@ -159,7 +162,7 @@ class Gateway:
             return
         if u.flags & FLAG_FROM_BOT:
             return
-        if not self.allow.admits(u.from_id, u.username):
+        if u.from_id not in self.allow_ids and u.username.lower() not in self.allow_names:
             self.denied += 1
             log.info("message from unauthorized user id=%d @%s ignored; to admit them add %d to "
                      "channels.telegram.allow_from" % (u.from_id, u.username or "-", u.from_id))

@@ -19,7 +19,6 @@ from . import jsonwrite
 
 _IDLE_MS = const(240000)  # Telegram drops idle keep-alive connections after ~5 min: go first
 _LINE = const(128)  # longest header line kept; longer ones (cookies) are skipped, never needed
-_UA = b"picoclaw-mpy/0.1"
 
 # body framing: _CH_NONE = Content-Length or read-to-close; any other value is a state of the
 # chunked decoder in httpchunked.py, which starts at _CH_SIZE (1)
@@ -29,76 +28,6 @@ _CH_SIZE = const(1)
 
 class HTTPError(OSError):
     """The exchange failed below HTTP status level: connect, send, malformed or cut response."""
-
-
-class Writer:
-    """Request-body writer over the connection buffer; in counting mode it only measures.
-
-    Body producers are called twice, once counting (for Content-Length) and once sending,
-    so a body read from flash is never held in RAM."""
-
-    def __init__(self, conn, counting):
-        self.conn = conn
-        self.counting = counting
-        self.size = 0
-        self.st = conn._est
-        self.cut = False
-
-    def write(self, data):
-        """Write bytes/bytearray/str (str only for short constant text)."""
-        if isinstance(data, str):
-            data = data.encode()
-        n = len(data)
-        self.size += n
-        if not self.counting:
-            self.conn._put(data, n)
-
-    def json_str(self, data, n=-1, units_cap=0):
-        """Write `data[:n]` (UTF-8 bytes) as a quoted JSON string; returns True when the
-        UTF-16 unit cap cut it. Use json_begin/json_part/json_end for text in pieces."""
-        self.json_begin(units_cap)
-        self.json_part(data, n)
-        return self.json_end()
-
-    def json_begin(self, units_cap=0):
-        st = self.st
-        st[4] = 0
-        st[5] = units_cap
-        st[6] = 0
-        self.write(b'"')
-
-    def json_part(self, data, n=-1):
-        """Escape the next piece of the string. Returns False once the cap was reached."""
-        if isinstance(data, str):
-            data = data.encode()
-        st = self.st
-        if st[6]:
-            return False
-        conn = self.conn
-        st[0] = 0
-        st[1] = len(data) if n < 0 else n
-        st[7] = 1 if self.counting else 0
-        buf = conn.buf
-        while True:
-            if self.counting:
-                st[2] = 0
-                st[3] = 0x3FFFFFFF
-            else:
-                st[2] = conn._wn
-                st[3] = len(buf)
-            before = st[2]
-            r = jsonwrite.escape(data, st, buf, jsonwrite._HEX)
-            self.size += st[2] - before
-            if not self.counting:
-                conn._wn = st[2]
-            if r == 1:
-                conn._flush()
-                continue
-            return r == 0
-
-    def json_end(self):
-        self.write(b'"')
-        return bool(self.st[6])
 
 
 class Connection:
@@ -119,6 +48,8 @@ class Connection:
         self.requests = 0
         self._est = jsonwrite_state()
         self._wn = 0  # bytes waiting in buf to be sent
+        self.counting = False  # body producers: measuring, not sending
+        self.size = 0  # bytes written (or counted) so far
         self._timeout = 0
         self._line = bytearray(_LINE)
         self._hostb = self.host.encode()
@@ -146,7 +77,62 @@ class Connection:
         self.stream = self.opener(self.host, self.port, self.ctx, self.connect_timeout_ms)
         self.connects += 1
 
-    # -- writing ------------------------------------------------------------------------
+    # -- writing the request body -------------------------------------------------------
+    # A body producer `body(conn)` is called twice: once counting (for Content-Length),
+    # once sending, so a body read from flash is never held in RAM. It writes with these.
+    def write(self, data):
+        """Write bytes/bytearray/str (str only for short constant text)."""
+        if isinstance(data, str):
+            data = data.encode()
+        n = len(data)
+        self.size += n
+        if not self.counting:
+            self._put(data, n)
+
+    def json_begin(self, units_cap=0):
+        """Start a JSON string written in pieces (json_part), cut after units_cap UTF-16
+        units (0: no cap) at a character boundary."""
+        st = self._est
+        st[4] = 0
+        st[5] = units_cap
+        st[6] = 0
+        self.write(b'"')
+
+    def json_part(self, data, n=-1):
+        """Escape the next piece (data[:n], UTF-8). Returns False once the cap was reached."""
+        if isinstance(data, str):
+            data = data.encode()
+        st = self._est
+        if st[6]:
+            return False
+        counting = self.counting
+        st[0] = 0
+        st[1] = len(data) if n < 0 else n
+        st[7] = 1 if counting else 0
+        buf = self.buf
+        while True:
+            if counting:
+                st[2] = 0
+                st[3] = 0x3FFFFFFF
+            else:
+                st[2] = self._wn
+                st[3] = len(buf)
+            before = st[2]
+            r = jsonwrite.escape(data, st, buf, jsonwrite._HEX)
+            self.size += st[2] - before
+            if not counting:
+                self._wn = st[2]
+            if r == 1:
+                self._flush()
+                continue
+            return r == 0
+
+    def json_end(self):
+        """Close the string; returns True when the cap cut it."""
+        self.write(b'"')
+        return bool(self._est[6])
+
+    # -- sending ------------------------------------------------------------------------
     def _flush(self):
         if self._wn:
             self.stream.send(self.buf, self._wn, self._timeout)
@@ -165,45 +151,45 @@ class Connection:
             i += k
 
     def _send_request(self, method, path, body, content_type, headers):
-        w = Writer(self, False)
         length = -1
-        if body is not None:
-            if callable(body):
-                counter = Writer(self, True)
-                body(counter)
-                length = counter.size
-            else:
-                length = len(body)
+        if callable(body):
+            self.counting = True
+            self.size = 0
+            try:
+                body(self)
+            finally:
+                self.counting = False
+            length = self.size
+        elif body is not None:
+            length = len(body)
         self._wn = 0
-        w.write(method)
-        w.write(b" ")
-        w.write(self.prefix)
+        w = self.write
+        w(method)
+        w(b" ")
+        w(self.prefix)
         if isinstance(path, tuple):
             for part in path:
-                w.write(part)
+                w(part)
         else:
-            w.write(path)
-        w.write(b" HTTP/1.1\r\nHost: ")
-        w.write(self._hostb)
-        w.write(b"\r\nUser-Agent: ")
-        w.write(_UA)
-        w.write(b"\r\nAccept: application/json\r\nConnection: keep-alive\r\n")
+            w(path)
+        w(b" HTTP/1.1\r\nHost: ")
+        w(self._hostb)
+        w(b"\r\nUser-Agent: picoclaw-mpy/0.1\r\nAccept: application/json\r\nConnection: keep-alive\r\n")
         for h in headers:
-            w.write(h)
-            w.write(b"\r\n")
+            w(h)
+            w(b"\r\n")
         if length >= 0:
-            w.write(b"Content-Type: ")
-            w.write(content_type)
-            w.write(b"\r\nContent-Length: %d\r\n" % length)
-        w.write(b"\r\n")
-        if body is not None:
-            if callable(body):
-                before = w.size
-                body(w)
-                if w.size - before != length:
-                    raise HTTPError("request body changed between passes (%d != %d)" % (w.size - before, length))
-            else:
-                w.write(body)
+            w(b"Content-Type: ")
+            w(content_type)
+            w(b"\r\nContent-Length: %d\r\n" % length)
+        w(b"\r\n")
+        if callable(body):
+            before = self.size
+            body(self)
+            if self.size - before != length:
+                raise HTTPError("request body changed between passes (%d != %d)" % (self.size - before, length))
+        elif body is not None:
+            w(body)
         self._flush()
 
     # -- the exchange -------------------------------------------------------------------
@@ -211,7 +197,8 @@ class Connection:
         """Send a request and read the response head; returns self, now the response.
 
         path: bytes, or a tuple of bytes written one after another (no concatenation).
-        body: None, bytes, or a callable body(writer) that writes it (called twice).
+        body: None, bytes, or a callable body(conn) that writes it with conn.write and
+        conn.json_begin/json_part/json_end (called twice: counting, then sending).
         timeout_ms: for each read and write (a long poll needs its poll time plus margin).
         Afterwards: status, length, chunked, retry_after; read the body through fill()
         (or a JsonReader over this object) and call done(). A body not read to its end

@@ -37,6 +37,9 @@ class Telegram:
         self.sent = []  # (chat_id, first bytes of the reply text, body length)
         self.polls = 0
 
+    def sleep_ms(self, ms):
+        pass  # simulated time: retries and back-offs do not wait
+
     def finished(self):
         return not self.script and self.polls > 0
 

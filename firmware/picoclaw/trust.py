@@ -6,34 +6,40 @@
 import ssl
 from binascii import a2b_base64
 
-_MAX_CA_FILE = 16384  # a PEM bundle of ~8 roots; a bigger file is almost surely a mistake
-
-
-def _pem_blocks(data):
-    """DER bytes of each certificate in PEM text (MicroPython's mbedTLS wants DER here)."""
-    begin = b"-----BEGIN CERTIFICATE-----"
-    end = b"-----END CERTIFICATE-----"
-    i = data.find(begin)
-    while i >= 0:
-        j = data.find(end, i)
-        if j < 0:
-            raise ValueError("unterminated certificate in PEM")
-        yield a2b_base64(data[i + len(begin):j].replace(b"\r", b"").replace(b"\n", b""))
-        i = data.find(begin, j)
+_MAX_CERT = 4096  # bytes of DER per certificate (real roots are 0.5-2 KB); one cert is in
+#                   RAM at a time, so a bundle of any length costs only its biggest member
 
 
 def load_ca_file(path):
-    """List of DER certificates from a PEM or DER file."""
+    """Yield the DER certificates of a PEM or DER file, one at a time: the file is read
+    line by line so a big bundle never sits in RAM whole."""
     with open(path, "rb") as f:
-        data = f.read(_MAX_CA_FILE + 1)
-    if len(data) > _MAX_CA_FILE:
-        raise ValueError("tls.ca_file %s is over %d bytes" % (path, _MAX_CA_FILE))
-    if b"-----BEGIN" in data:
-        ders = list(_pem_blocks(data))
-        if not ders:
-            raise ValueError("tls.ca_file %s holds no certificate" % path)
-        return ders
-    return [data]
+        first = f.read(1)
+        if first == b"\x30":  # DER: an ASN.1 SEQUENCE
+            der = first + f.read(_MAX_CERT)
+            if len(der) > _MAX_CERT:
+                raise ValueError("certificate over %d bytes" % _MAX_CERT)
+            yield der
+            return
+        f.seek(0)
+        b64 = None  # base64 of the certificate being read, None outside one
+        found = 0
+        for line in f:
+            line = line.strip()
+            if line == b"-----BEGIN CERTIFICATE-----":
+                b64 = bytearray()
+            elif line == b"-----END CERTIFICATE-----" and b64 is not None:
+                found += 1
+                yield a2b_base64(b64)
+                b64 = None
+            elif b64 is not None:
+                b64 += line
+                if len(b64) > _MAX_CERT * 4 // 3 + 4:
+                    raise ValueError("certificate over %d bytes" % _MAX_CERT)
+        if b64 is not None:
+            raise ValueError("unterminated certificate in PEM")
+        if not found:
+            raise ValueError("no certificate found (want PEM or DER)")
 
 
 def context(ca_file=None, verify=True, builtin_roots=True):
