@@ -43,25 +43,52 @@ def modules(src=SRC):
                 yield os.path.relpath(os.path.join(dirpath, f), src)
 
 
+_RECIPE = "-O%d -s<module name> v2"  # change it when the flags change: everything is rebuilt
+
+
+def _stamp_ok(stamp, recipe):
+    try:
+        with open(stamp) as f:
+            return f.read() == recipe
+    except OSError:
+        return False
+
+
 def build(out=os.path.join(ROOT, "build", "mpy"), march=None, opt=3, verbose=False):
     march = march or unix_port_arch()
     mpy_cross = _tool("mpy-cross")
+    recipe = _RECIPE % opt
     built = 0
+    wanted = set()
     for rel in modules():
         if rel in ("main.py", "boot.py"):
             continue
         src = os.path.join(SRC, rel)
         dst = os.path.join(out, rel[:-3] + ".mpy")
         stamp = dst + "." + march
-        if os.path.exists(dst) and os.path.exists(stamp) and os.path.getmtime(dst) >= os.path.getmtime(src):
+        wanted.update((dst, stamp))
+        if (os.path.exists(dst) and _stamp_ok(stamp, recipe)
+                and os.path.getmtime(dst) >= os.path.getmtime(src)):
             continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        # -s sets the name tracebacks show; -O3 drops asserts and line numbers are kept
-        subprocess.run([mpy_cross, "-march=" + march, "-O%d" % opt, "-s", rel, "-o", dst, src], check=True)
-        open(stamp, "w").close()
+        # -O3 drops asserts and line numbers. -s sets the file name tracebacks show: the
+        # module's own name, a qstr the import creates anyway (every distinct name is an
+        # interned string that stays in RAM for good)
+        name = rel[:-3].replace("/", ".").replace(".__init__", "")
+        subprocess.run([mpy_cross, "-march=" + march, "-O%d" % opt, "-s", name, "-o", dst, src], check=True)
+        with open(stamp, "w") as f:
+            f.write(recipe)
         built += 1
         if verbose:
             print("mpy-cross", rel)
+    # a module deleted from firmware/ must not live on in the build (or on a board)
+    for d, _, files in os.walk(out):
+        for f in files:
+            p = os.path.join(d, f)
+            if p not in wanted and (f.endswith(".mpy") or ".mpy." in f):
+                os.remove(p)
+                if verbose:
+                    print("removed", os.path.relpath(p, out))
     return out, built
 
 

@@ -4,10 +4,7 @@
 # Telegram (no network at all). For `gateway`, prepare() returns the settings; __main__
 # drops this module from the heap before building the gateway, so only the loop's own code
 # stays resident.
-import gc
-import sys
-
-from . import VERSION, log
+from . import log
 
 USAGE = """usage: picoclaw <command> --config FILE [--cycles N]
 commands:
@@ -17,7 +14,7 @@ commands:
 
 def _args(argv):
     cmd = None
-    opts = {"config": "config.json", "cycles": "-1"}
+    opts = {"config": "config.json", "cycles": -1}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -33,35 +30,6 @@ def _args(argv):
             raise ValueError("unknown argument %s\n%s" % (a, USAGE))
         i += 1
     return cmd, opts
-
-
-def heap():
-    gc.collect()
-    return gc.mem_alloc(), gc.mem_free()
-
-
-def mask(secret):
-    return "set (%d chars)" % len(secret) if secret else "not set"
-
-
-def status(cfg):
-    from .state import State
-
-    used, free = heap()
-    print("picoclaw %s (%s)" % (VERSION, sys.implementation.name))
-    print("config: %s" % cfg.path)
-    print("  telegram: token %s, base_url %s" % (mask(cfg.token), cfg.base_url))
-    print("  allow_from: %s" % (", ".join(cfg.allow_from) or "(empty: nobody admitted)"))
-    print("  poll: timeout %d s, limit %d" % (cfg.poll_timeout, cfg.poll_limit))
-    print("  workspace: %s" % cfg.workspace)
-    print("  tls: verify %s, ca_file %s" % (cfg.tls_verify, cfg.ca_file or "(built-in roots only)"))
-    for name in sorted(cfg.providers):
-        p = cfg.providers[name]
-        print("  provider %s: api_key %s, api_base %s" % (name, mask(p.get("api_key", "")), p.get("api_base") or "(default)"))
-    if cfg.wifi_ssid:
-        print("  wifi: %s, password %s" % (cfg.wifi_ssid, mask(cfg.wifi_password)))
-    print("heap: %d used, %d free" % (used, free))
-    print("saved offset: %d" % State(cfg.workspace).offset)
 
 
 def prepare(argv):
@@ -82,6 +50,8 @@ def prepare(argv):
 
         unload("picoclaw.config")  # its code is not needed after this
         if cmd == "status":
+            from .status import status  # only this command loads it (and interns its names)
+
             status(cfg)
             return 0
         return cfg, int(opts["cycles"])

@@ -2,10 +2,12 @@
 #
 # Known keys are picked out by path and type-checked; unknown keys are skipped, so a
 # PicoClaw config file works as it is. A wrong type is an error naming the key.
+from micropython import const
+
 from .settings import Settings
 from .jsonstream import ARR, END_ARR, NUM, OBJ, STR, JsonError, JsonReader, StreamSource
 
-_MAX_LIST = 64  # allow_from entries; a longer list is a mistake, not a use case
+_MAX_LIST = const(64)  # allow_from entries; a longer list is a mistake, not a use case
 
 # path -> (attribute, kind, default). kinds: s=str, i=int, f=number, b=bool, l=list of id/name
 _KEYS = {
@@ -30,10 +32,15 @@ _KEYS = {
     "providers.*.api_key": (None, "s", ""),
     "providers.*.api_base": (None, "s", ""),
 }
-_KIND_NAMES = {"s": "a string", "i": "an integer", "f": "a number", "b": "true or false",
-               "l": "a list of user ids or @usernames"}
-_EVENT_NAMES = {1: "an object", 3: "a list", 6: "a string", 7: "a number", 8: "a boolean",
-                9: "a boolean", 10: "null"}
+# Names for error messages, as one string each: short strings and module-level names are
+# interned for good when a module loads (this one is unloaded after start, they are not).
+_KIND_NAMES = "|s:a string|i:an integer|f:a number|b:true or false|l:a list of user ids or @usernames|"
+_EVENT_NAMES = "|1:an object|3:a list|6:a string|7:a number|8:a boolean|9:a boolean|10:null|"
+
+
+def _lookup(table, key):
+    i = table.find("|%s:" % key)
+    return table[i + len(str(key)) + 2:table.find("|", i + 1)] if i >= 0 else "?"
 
 
 class ConfigError(ValueError):
@@ -156,7 +163,7 @@ def _walk(p, cfg, prefix):
             if ev == OBJ:
                 _walk(p, cfg, path)
             elif ev != 10:  # null: treat as absent
-                raise ConfigError("config: %s must be an object, got %s" % (path, _EVENT_NAMES.get(ev, "?")))
+                raise ConfigError("config: %s must be an object, got %s" % (path, _lookup(_EVENT_NAMES, ev)))
         else:
             p.skip()  # unknown key (PicoClaw has many we do not use): ignored
 
@@ -195,4 +202,4 @@ def _read(p, kind, path):
 
 
 def _wrong(path, kind, ev):
-    raise ConfigError("config: %s must be %s, got %s" % (path, _KIND_NAMES[kind], _EVENT_NAMES.get(ev, "?")))
+    raise ConfigError("config: %s must be %s, got %s" % (path, _lookup(_KIND_NAMES, kind), _lookup(_EVENT_NAMES, ev)))

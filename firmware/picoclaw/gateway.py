@@ -7,19 +7,24 @@ import gc
 import os
 import time
 
+from micropython import const
+
 from . import log
 from .httpclient import HTTPError
 from .jsonstream import JsonError
 from .netio import TLSError, handshakes
-from .telegram import FLAG_FROM_BOT, FLAG_HAS_TEXT, FLAG_TRUNCATED, APIError, read_inbox
+from .telegram import APIError, read_inbox
 
 HELP = (
     "Hi! I am PicoClaw, an assistant living on a microcontroller.\n"
     "Send me a message and I will answer (for now I echo it back).\n"
     "/help shows this text."
 )
-_POISON_TRIES = 3  # a body that fails to parse this often in a row is skipped past
-_BACKOFF_CAP_MS = 60000  # a long outage is retried every minute or so, never hammered
+_TRUNCATED = const(1)  # telegram.py's inbox record flags
+_HAS_TEXT = const(2)
+_FROM_BOT = const(4)
+_POISON_TRIES = const(3)  # a body that fails to parse this often in a row is skipped past
+_BACKOFF_CAP_MS = const(60000)  # a long outage is retried every minute or so, never hammered
 
 
 class FatalError(Exception):
@@ -160,7 +165,7 @@ class Gateway:
         if u.kind != "message":
             log.debug("update %d: %s skipped" % (u.update_id, u.kind))
             return
-        if u.flags & FLAG_FROM_BOT:
+        if u.flags & _FROM_BOT:
             return
         if u.from_id not in self.allow_ids and u.username.lower() not in self.allow_names:
             self.denied += 1
@@ -170,7 +175,7 @@ class Gateway:
         if u.chat_type != "private":
             log.info("update %d: %s chat %d skipped (group chats come later)" % (u.update_id, u.chat_type, u.chat_id))
             return
-        if not u.flags & FLAG_HAS_TEXT:
+        if not u.flags & _HAS_TEXT:
             log.info("update %d: non-text message from %d skipped" % (u.update_id, u.from_id))
             return
         f.seek(u.text_offset)
@@ -181,7 +186,7 @@ class Gateway:
         elif self.answer:
             self.answer(self, u, f)
         else:
-            if u.flags & FLAG_TRUNCATED:
+            if u.flags & _TRUNCATED:
                 log.warn("update %d: text over the cap, echoing the first part" % u.update_id)
             self._send(u, None, f)
         log.info("update %d: answered %d (%d bytes in)" % (u.update_id, u.from_id, u.text_len))

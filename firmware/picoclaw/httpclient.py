@@ -11,6 +11,7 @@
 #     resp = conn.request(b"POST", (b"/bot", token, b"/getMe"), body=b"{}")
 #     p = JsonReader(resp, bytearray(64)); ...; resp.done()
 import time
+from array import array
 
 from micropython import const
 
@@ -18,6 +19,7 @@ from . import netio
 from . import jsonwrite
 
 _IDLE_MS = const(240000)  # Telegram drops idle keep-alive connections after ~5 min: go first
+_CONNECT_MS = const(15000)  # TCP connect and TLS handshake (seconds of CPU on a board)
 _LINE = const(128)  # longest header line kept; longer ones (cookies) are skipped, never needed
 
 # body framing: _CH_NONE = Content-Length or read-to-close; any other value is a state of the
@@ -33,27 +35,27 @@ class HTTPError(OSError):
 class Connection:
     """One persistent HTTP/1.1 connection to one origin, reopened when it drops."""
 
-    def __init__(self, url, buf, ctx=None, connect_timeout_ms=15000, opener=None):
+    def __init__(self, url, buf, ctx=None, opener=None):
         """url: (scheme, host, port, path prefix) as app.split_url gives; ctx: the
         SSLContext for https (None for http)."""
-        self.scheme, self.host, self.port, prefix = url
+        https, self.host, self.port, prefix = url
+        https = https == "https"
         self.prefix = prefix.encode()
-        self.ctx = ctx if self.scheme == "https" else None
+        self.ctx = ctx if https else None
         self.buf = buf
-        self.connect_timeout_ms = connect_timeout_ms
         self.opener = opener or netio.open_stream
         self.stream = None
         self.last_used = 0
         self.connects = 0  # TCP connections opened (each is a TLS handshake under https)
         self.requests = 0
-        self._est = jsonwrite_state()
+        self._est = array("i", bytes(32))  # jsonwrite.escape's 8 state slots
         self._wn = 0  # bytes waiting in buf to be sent
         self.counting = False  # body producers: measuring, not sending
         self.size = 0  # bytes written (or counted) so far
         self._timeout = 0
         self._line = bytearray(_LINE)
         self._hostb = self.host.encode()
-        if (self.scheme == "https" and self.port != 443) or (self.scheme == "http" and self.port != 80):
+        if self.port != (443 if https else 80):
             self._hostb += b":%d" % self.port
         # response state (one response at a time per connection)
         self._new_response()
@@ -74,7 +76,7 @@ class Connection:
 
     def _connect(self):
         self.close()
-        self.stream = self.opener(self.host, self.port, self.ctx, self.connect_timeout_ms)
+        self.stream = self.opener(self.host, self.port, self.ctx, _CONNECT_MS)
         self.connects += 1
 
     # -- writing the request body -------------------------------------------------------
@@ -246,7 +248,6 @@ class Connection:
         self.chunked = False
         self.keep_alive = True
         self.retry_after = -1  # Retry-After header, seconds; -1: none
-        self.event_stream = False  # text/event-stream (LLM streaming, later)
 
     def _read_head(self, got_bytes):
         self._new_response()
@@ -327,8 +328,6 @@ class Connection:
                 self.keep_alive = True
         elif n == 11 and _ieq(b, s, b"retry-after"):
             self.retry_after = _digits(b, v, e)
-        elif n == 12 and _ieq(b, s, b"content-type"):
-            self.event_stream = _ifind(b, v, e, b"text/event-stream")
 
     # -- the body as a parser source ----------------------------------------------------
     def fill(self):
@@ -378,13 +377,6 @@ class Connection:
                 self.close()
 
 
-def jsonwrite_state():
-    # slots: see jsonwrite (SPOS, SEND, DPOS, DEND, UNITS, UCAP, CUT, COUNT)
-    from array import array
-
-    return array("i", [0] * 8)
-
-
 def _digits(b, s, e):
     """Non-negative decimal integer in b[s:e] (spaces after allowed); -1 if none."""
     v = -1
@@ -408,10 +400,11 @@ def _ieq(b, s, name):
     return True
 
 
-def _ifind(b, s, e, word):
-    n = len(word)
+def _ifind(b, s, e, name):
+    """b[s:e] contains lowercase `name`, ignoring ASCII case."""
+    n = len(name)
     while s + n <= e:
-        if _ieq(b, s, word):
+        if _ieq(b, s, name):
             return True
         s += 1
     return False

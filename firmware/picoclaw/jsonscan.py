@@ -70,7 +70,7 @@ _L_N2 = const(26)
 _L_N3 = const(27)
 
 # events returned (errors are negative)
-NEED = const(0)  # window consumed: refill and call again
+_NEED = const(0)  # window consumed: refill and call again
 OBJ = const(1)
 END_OBJ = const(2)
 ARR = const(3)
@@ -81,16 +81,16 @@ NUM = const(7)
 TRUE = const(8)
 FALSE = const(9)
 NULL = const(10)
-PART = const(11)  # out holds a piece of a string value (stream mode); more follows
+_PART = const(11)  # out holds a piece of a string value (stream mode); more follows
 EOF = const(12)  # top-level value complete and input exhausted
-SKIPPED = const(13)  # the value being skipped is complete
-ERR_CHAR = const(-1)
-ERR_ESC = const(-2)
-ERR_CTRL = const(-3)
-ERR_DEPTH = const(-4)
-ERR_NUM = const(-5)
-ERR_END = const(-6)
-ERR_LIT = const(-7)
+_SKIPPED = const(13)  # the value being skipped is complete
+_ERR_CHAR = const(-1)
+_ERR_ESC = const(-2)
+_ERR_CTRL = const(-3)
+_ERR_DEPTH = const(-4)
+_ERR_NUM = const(-5)
+_ERR_END = const(-6)
+_ERR_LIT = const(-7)
 
 
 @micropython.viper
@@ -144,7 +144,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
         elif eof:
             c = -1
         else:
-            ev = NEED
+            ev = _NEED
             break
         if state == _S_STR:
             if c == 0x22 or c == 0x5C:  # closing quote or backslash
@@ -161,7 +161,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                     if mode:
                         if olen + 3 > ocap:
                             if mode == 1:
-                                ev = PART
+                                ev = _PART
                                 break
                             mode = 0
                             flags |= 2
@@ -178,7 +178,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 vdone = 1
                 evp = STR
             elif c < 0x20:
-                ev = ERR_CTRL if c >= 0 else ERR_END
+                ev = _ERR_CTRL if c >= 0 else _ERR_END
                 break
             elif mode == 0:
                 pos += 1
@@ -200,7 +200,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 if hi:  # a replacement character is owed before this one
                     if olen + 3 > ocap:
                         if mode == 1:
-                            ev = PART
+                            ev = _PART
                             break
                         mode = 0
                         flags |= 2
@@ -226,7 +226,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                     continue
                 if olen + n > ocap:
                     if mode == 1:
-                        ev = PART
+                        ev = _PART
                         break
                     mode = 0
                     flags |= 2
@@ -258,13 +258,13 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 vdone = 1  # whitespace ends a number; it is consumed in the next state
                 evp = NUM
                 if state == _N_MINUS or state == _N_DOT or state >= _N_E and state <= _N_ESIGN:
-                    ev = ERR_NUM
+                    ev = _ERR_NUM
                     break
             elif state == _S_ESC or state == _S_U:
-                ev = ERR_ESC
+                ev = _ERR_ESC
                 break
             else:
-                ev = ERR_LIT
+                ev = _ERR_LIT
                 break
         elif state == _S_ESC:
             v = -1
@@ -287,13 +287,13 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 pos += 1
                 continue
             else:
-                ev = ERR_ESC if c >= 0 else ERR_END
+                ev = _ERR_ESC if c >= 0 else _ERR_END
                 break
             if mode:
                 if hi:
                     if olen + 3 > ocap:
                         if mode == 1:
-                            ev = PART
+                            ev = _PART
                             break
                         mode = 0
                         flags |= 2
@@ -303,7 +303,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 if mode:
                     if olen + 1 > ocap:
                         if mode == 1:
-                            ev = PART
+                            ev = _PART
                             break
                         mode = 0
                         flags |= 2
@@ -320,7 +320,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
             elif c >= 0x41 and c <= 0x46:
                 v = c - 0x37
             else:
-                ev = ERR_ESC if c >= 0 else ERR_END
+                ev = _ERR_ESC if c >= 0 else _ERR_END
                 break
             nhex = int(st[_NHEX])
             acc = (int(st[_ACC]) << 4) | v
@@ -330,12 +330,12 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 pos += 1
                 continue
             if mode:
-                # the 4th digit: emit. On PART nothing below has changed state, so the
+                # the 4th digit: emit. On _PART nothing below has changed state, so the
                 # same digit is read again on resume.
                 if acc >= 0xDC00 and acc <= 0xDFFF and hi >= 0xD800:
                     if olen + 4 > ocap:
                         if mode == 1:
-                            ev = PART
+                            ev = _PART
                             break
                         mode = 0
                         flags |= 2
@@ -346,7 +346,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                     if hi:
                         if olen + 3 > ocap:
                             if mode == 1:
-                                ev = PART
+                                ev = _PART
                                 break
                             mode = 0
                             flags |= 2
@@ -365,7 +365,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                             n = 2
                         if olen + n > ocap:
                             if mode == 1:
-                                ev = PART
+                                ev = _PART
                                 break
                             mode = 0
                             flags |= 2
@@ -378,7 +378,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 if state == _N_MINUS:
                     state = _N_ZERO if c == 0x30 else _N_INT
                 elif state == _N_ZERO:
-                    ev = ERR_NUM
+                    ev = _ERR_NUM
                     break
                 elif state == _N_DOT:
                     state = _N_FRAC
@@ -394,7 +394,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 vdone = 1  # any other byte ends the number; the next state judges it
                 evp = NUM
             else:
-                ev = ERR_NUM if c >= 0 else ERR_END
+                ev = _ERR_NUM if c >= 0 else _ERR_END
                 break
             if not vdone:
                 if mode:
@@ -417,7 +417,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
             elif state == _L_F3:
                 want = 0x73
             if c != want:
-                ev = ERR_LIT if c >= 0 else ERR_END
+                ev = _ERR_LIT if c >= 0 else _ERR_END
                 break
             pos += 1
             if state == _L_T3:
@@ -433,7 +433,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 state += 1
         elif state == _S_COLON:
             if c != 0x3A:
-                ev = ERR_CHAR if c >= 0 else ERR_END
+                ev = _ERR_CHAR if c >= 0 else _ERR_END
                 break
             state = _S_VALUE
             pos += 1
@@ -453,13 +453,13 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 vdone = 1
                 evp = END_ARR
             else:
-                ev = ERR_CHAR if c >= 0 else ERR_END
+                ev = _ERR_CHAR if c >= 0 else _ERR_END
                 break
         elif state == _S_DONE:
             if c < 0:
                 ev = EOF
                 break
-            ev = ERR_CHAR
+            ev = _ERR_CHAR
             break
         elif state == _S_OBJ_FIRST or state == _S_KEY:
             if c == 0x22:
@@ -477,7 +477,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 vdone = 1
                 evp = END_OBJ
             else:
-                ev = ERR_CHAR if c >= 0 else ERR_END
+                ev = _ERR_CHAR if c >= 0 else _ERR_END
                 break
         else:  # _S_VALUE or _S_ARR_FIRST: a value starts here
             if c == 0x22:
@@ -494,7 +494,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 pos += 1
             elif c == 0x7B or c == 0x5B:
                 if depth >= int(st[_MAXD]):
-                    ev = ERR_DEPTH
+                    ev = _ERR_DEPTH
                     break
                 if c == 0x7B:
                     stack[depth] = 1
@@ -532,7 +532,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 state = _L_N1
                 pos += 1
             else:
-                ev = ERR_CHAR if c >= 0 else ERR_END
+                ev = _ERR_CHAR if c >= 0 else _ERR_END
                 break
         if vdone:
             vdone = 0
@@ -542,7 +542,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 break
             if depth == skip:
                 skip = -1
-                ev = SKIPPED
+                ev = _SKIPPED
                 break
     st[_POS] = pos
     st[_STATE] = state

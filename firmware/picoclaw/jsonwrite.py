@@ -8,14 +8,14 @@ import micropython
 from micropython import const
 
 # slots of the state array handed to escape()
-SPOS = const(0)  # next input byte
-SEND = const(1)  # end of input
-DPOS = const(2)  # next output byte
-DEND = const(3)  # end of output space
-UNITS = const(4)  # UTF-16 code units copied so far
-UCAP = const(5)  # stop before exceeding this many units (0: no cap)
-CUT = const(6)  # set to 1 when the unit cap stopped the copy
-COUNT = const(7)  # 1: count output bytes only, write nothing
+_SPOS = const(0)  # next input byte
+_SEND = const(1)  # end of input
+_DPOS = const(2)  # next output byte
+_DEND = const(3)  # end of output space
+_UNITS = const(4)  # UTF-16 code units copied so far
+_UCAP = const(5)  # stop before exceeding this many units (0: no cap)
+_CUT = const(6)  # set to 1 when the unit cap stopped the copy
+_COUNT = const(7)  # 1: count output bytes only, write nothing
 NSLOTS = const(8)
 
 _HEX = b"0123456789abcdef"
@@ -23,17 +23,17 @@ _HEX = b"0123456789abcdef"
 
 @micropython.viper
 def escape(src: ptr8, st: ptr32, dst: ptr8, hexd: ptr8) -> int:
-    """Escape src[SPOS:SEND] as JSON string content into dst[DPOS:DEND].
+    """Escape src[_SPOS:_SEND] as JSON string content into dst[_DPOS:_DEND].
 
     Stops when the input is consumed (returns 0), the output is full (1), or the unit cap
     is reached (2). Each escape is written whole or not at all, so a call can resume."""
-    i = int(st[SPOS])
-    e = int(st[SEND])
-    o = int(st[DPOS])
-    oe = int(st[DEND])
-    units = int(st[UNITS])
-    ucap = int(st[UCAP])
-    count = int(st[COUNT])
+    i = int(st[_SPOS])
+    e = int(st[_SEND])
+    o = int(st[_DPOS])
+    oe = int(st[_DEND])
+    units = int(st[_UNITS])
+    ucap = int(st[_UCAP])
+    count = int(st[_COUNT])
     r = 0
     while i < e:
         c = int(src[i])
@@ -45,7 +45,7 @@ def escape(src: ptr8, st: ptr32, dst: ptr8, hexd: ptr8) -> int:
                 u = 2 if c >= 0xF0 else 1  # 4-byte sequences are surrogate pairs in UTF-16
                 if ucap:
                     if units + u > ucap:
-                        st[CUT] = 1
+                        st[_CUT] = 1
                         r = 2
                         break
                 units += u
@@ -55,7 +55,7 @@ def escape(src: ptr8, st: ptr32, dst: ptr8, hexd: ptr8) -> int:
         elif c == 0x22 or c == 0x5C or c < 0x20:
             if ucap:
                 if units + 1 > ucap:
-                    st[CUT] = 1
+                    st[_CUT] = 1
                     r = 2
                     break
             n = 2
@@ -88,7 +88,7 @@ def escape(src: ptr8, st: ptr32, dst: ptr8, hexd: ptr8) -> int:
         else:
             if ucap:
                 if units + 1 > ucap:
-                    st[CUT] = 1
+                    st[_CUT] = 1
                     r = 2
                     break
             if o >= oe:
@@ -99,7 +99,7 @@ def escape(src: ptr8, st: ptr32, dst: ptr8, hexd: ptr8) -> int:
             o += 1
             units += 1
         i += 1
-    st[SPOS] = i
-    st[DPOS] = o
-    st[UNITS] = units
+    st[_SPOS] = i
+    st[_DPOS] = o
+    st[_UNITS] = units
     return r

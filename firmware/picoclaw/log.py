@@ -1,13 +1,14 @@
 # Console log: uptime-stamped lines on stdout (the board's serial console), secrets scrubbed.
 import time
 
-DEBUG = 10
-INFO = 20
-WARN = 30
-ERROR = 40
-_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARN", 40: "ERROR"}
+from micropython import const
 
-level = INFO
+DEBUG = const(10)  # log.level = log.DEBUG shows debug lines too
+_INFO = const(20)
+_WARN = const(30)
+_ERROR = const(40)
+
+level = _INFO
 _secrets = []
 _t0 = time.ticks_ms()
 
@@ -27,7 +28,10 @@ def scrub(msg):
 def log(lvl, msg):
     if lvl >= level:
         t = time.ticks_diff(time.ticks_ms(), _t0)
-        print("%d.%03d %s %s" % (t // 1000, t % 1000, _NAMES.get(lvl, "?"), scrub(msg)))
+        # one string for the level names: short strings are interned for good
+        i = (lvl // 10 - 1) * 6
+        name = "DEBUG INFO  WARN  ERROR "[i:i + 6].rstrip()
+        print("%d.%03d %s %s" % (t // 1000, t % 1000, name, scrub(msg)))
 
 
 def debug(msg):
@@ -36,12 +40,12 @@ def debug(msg):
 
 
 def info(msg):
-    log(INFO, msg)
+    log(_INFO, msg)
 
 
 def warn(msg):
-    log(WARN, msg)
+    log(_WARN, msg)
 
 
 def error(msg):
-    log(ERROR, msg)
+    log(_ERROR, msg)

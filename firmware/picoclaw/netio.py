@@ -8,12 +8,14 @@
 # Which one is used is probed from the socket object, never from the platform name.
 import socket
 
+from micropython import const
+
 try:
     import select
 except ImportError:  # pragma: no cover - every port we target has select
     select = None
 
-_ETIMEDOUT = 110
+_ETIMEDOUT = const(110)
 _handshakes = [0]  # TLS handshakes since boot (a list so no `global` is needed to count)
 
 

@@ -54,12 +54,9 @@ class State:
         makedirs(self.dir)
         self._offset_path = self.dir + "/telegram_offset"
         self.offset = read_int(self._offset_path, 0)
+        self.inbox_path = self.dir + "/inbox"  # the last getUpdates body, as records
 
     def save_offset(self, offset):
         if offset != self.offset:
             write_atomic(self._offset_path, b"%d" % offset)
             self.offset = offset
-
-    @property
-    def inbox_path(self):
-        return self.dir + "/inbox"

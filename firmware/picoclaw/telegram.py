@@ -12,16 +12,17 @@ from micropython import const
 
 from .jsonstream import END_ARR, OBJ, JsonError, JsonReader
 
-TEXT_CAP = const(12288)  # bytes: 4096 UTF-16 units of BMP text is at most 12288 UTF-8 bytes,
+_TEXT_CAP = const(12288)  # bytes: 4096 UTF-16 units of BMP text is at most 12288 UTF-8 bytes,
 #                          so no valid Telegram text is cut; anything longer is, and flagged
-MAX_UNITS = const(4096)  # Telegram's limit for a message, in UTF-16 code units
+_MAX_UNITS = const(4096)  # Telegram's limit for a message, in UTF-16 code units
 _NAME_CAP = const(32)  # Telegram usernames are at most 32 characters
 _DESC_CAP = const(200)  # error descriptions kept for the log
 _POLL_MARGIN_MS = const(10000)  # read timeout beyond the long-poll time: then the poll is stalled
 
-FLAG_TRUNCATED = const(1)  # the text was longer than TEXT_CAP and was cut
-FLAG_HAS_TEXT = const(2)
-FLAG_FROM_BOT = const(4)
+# record flags (gateway.py has the same constants: const() folds only within a module)
+_TRUNCATED = const(1)  # the text was longer than _TEXT_CAP and was cut
+_HAS_TEXT = const(2)
+_FROM_BOT = const(4)
 
 KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "callback_query",
          "my_chat_member", "chat_member", "other")
@@ -100,8 +101,7 @@ class Telegram:
         self._path = b"/bot" + token.encode() + b"/"  # the token lives only here
         self.out = out or bytearray(128)  # parser value buffer: keys, ids, names
         self._p = JsonReader(conn, self.out)
-        self.polls = 0
-
+        
     # -- envelope ---------------------------------------------------------------------
     def _call(self, method, body, on_result, timeout_ms=30000):
         """POST a JSON body; parse {"ok", "result", "error_code", "description",
@@ -166,10 +166,12 @@ class Telegram:
                            timeout_ms=timeout_s * 1000 + _POLL_MARGIN_MS)
         finally:
             f.close()
-        self.polls += 1
         return n or 0
 
     def _parse_updates(self, p, f):
+        # Key order inside an update is not fixed, so the text may stream to the file
+        # before the ids are known: each record starts with a fixed-width placeholder
+        # that is overwritten with the real header once the update has been read.
         p.expect(3)  # ARR
         count = 0
         u = Update()
@@ -179,33 +181,28 @@ class Telegram:
                 return count
             if ev != OBJ:
                 raise JsonError("getUpdates: an update is not an object")
-            self._parse_update(p, f, u)
             count += 1
-
-    def _parse_update(self, p, f, u):
-        # Key order inside an update is not fixed, so the text may stream to the file
-        # before the ids are known: each record starts with a fixed-width placeholder
-        # that is overwritten with the real header once the update has been read.
-        u.__init__()
-        start = f.tell()
-        f.write(_BLANK_HEADER)
-        while p.next_key():
-            if p.key_is(b"update_id"):
-                u.update_id = p.read_int()
-                continue
-            kind = _kind(p)
-            if kind < 3:  # message, edited_message, channel_post: read what we need
+            u.__init__()
+            start = f.tell()
+            f.write(_BLANK_HEADER)
+            while p.next_key():
+                if p.key_is(b"update_id"):
+                    u.update_id = p.read_int()
+                    continue
+                kind = 0  # index in KINDS of the kind this key names ("other" if none)
+                while kind < len(_KIND_KEYS) and not p.key_is(_KIND_KEYS[kind]):
+                    kind += 1
                 u.kind = KINDS[kind]
-                self._parse_message(p, f, u)
-            else:
-                u.kind = KINDS[kind]
-                p.skip()
-        f.write(b"\n")
-        end = f.tell()
-        h = u.header()
-        f.seek(start)
-        f.write(h[:-1])
-        f.seek(end)
+                if kind < 3:  # message, edited_message, channel_post: read what we need
+                    self._parse_message(p, f, u)
+                else:
+                    p.skip()
+            f.write(b"\n")
+            end = f.tell()
+            h = u.header()
+            f.seek(start)
+            f.write(h[:-1])
+            f.seek(end)
 
     def _parse_message(self, p, f, u):
         p.expect(OBJ)
@@ -216,8 +213,8 @@ class Telegram:
                 def sink(buf, n):
                     f.write(memoryview(buf)[:n])
 
-                u.text_len, cut = p.copy_str(sink, TEXT_CAP)
-                u.flags |= FLAG_HAS_TEXT | (FLAG_TRUNCATED if cut else 0)
+                u.text_len, cut = p.copy_str(sink, _TEXT_CAP)
+                u.flags |= _HAS_TEXT | (_TRUNCATED if cut else 0)
             elif p.key_is(b"from"):
                 p.expect(OBJ)
                 while p.next_key():
@@ -227,7 +224,7 @@ class Telegram:
                         u.username = _word(p.read_str(_NAME_CAP))
                     elif p.key_is(b"is_bot"):
                         if p.read_bool():
-                            u.flags |= FLAG_FROM_BOT
+                            u.flags |= _FROM_BOT
                     else:
                         p.skip()
             elif p.key_is(b"chat"):
@@ -243,7 +240,7 @@ class Telegram:
                 p.skip()
 
     # -- sending ----------------------------------------------------------------------
-    def send_message(self, chat_id, text, reply_to=0, text_file=None, text_len=0, units_cap=MAX_UNITS):
+    def send_message(self, chat_id, text, reply_to=0, text_file=None, text_len=0, units_cap=_MAX_UNITS):
         """sendMessage. The text is `text` (str/bytes) or, when text_file is given, the
         next text_len bytes of that open file from its current position, streamed.
         Capped at units_cap UTF-16 units. Returns the sent message_id."""
@@ -282,14 +279,6 @@ class Telegram:
             else:
                 p.skip()
         return mid
-
-
-def _kind(p):
-    """Index in KINDS of the update kind named by the current key."""
-    for i in range(len(_KIND_KEYS)):
-        if p.key_is(_KIND_KEYS[i]):
-            return i
-    return len(KINDS) - 1
 
 
 def _word(s):
