@@ -3,6 +3,8 @@
 Every test drives the real CLI (`micropython -m picoclaw gateway --config ...`) over real
 sockets to a server that speaks the Bot API and checks every request against the spec.
 """
+import re
+
 import pytest
 
 import gatewayrun
@@ -59,15 +61,28 @@ def test_allow_by_username_and_empty_list_admits_nobody(tg):
     assert "allow_from is empty" in r.stdout
 
 
-def test_burst_of_100_on_one_connection(tg):
+def _figures(out):
+    m = re.search(r"FIGURES baseline=(\d+) end=(\d+) handshakes=(\d+)", out)
+    assert m, out[-2000:]
+    return [int(g) for g in m.groups()]
+
+
+@pytest.mark.parametrize("size", [10, 4096])
+def test_burst_of_100_in_a_64k_heap_on_one_connection(tg, size):
+    # the foundation's figure: a board-sized heap, modules from .mpy, 100 messages of 10 or
+    # of 4096 characters; heap after the burst independent of the message length
     alice = tg.user(ALICE, "Alice", "alice")
-    for i in range(100):
-        tg.send_text(alice, "message %d" % i)
+    texts = [("%d " % i + "0123456789abcdef" * 256)[:size] for i in range(100)]
+    for t in texts:
+        tg.send_text(alice, t)
     cfg = gatewayrun.write_config(tg, poll_limit=10)
-    r = gatewayrun.run(cfg, cycles=12)
+    r = gatewayrun.run(cfg, cycles=12, heap="64k")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr
-    assert _texts(tg) == ["message %d" % i for i in range(100)]
+    assert _texts(tg) == texts
     assert tg.connections <= 2  # at most 2 TLS handshakes per 100 messages
+    base, end, handshakes = _figures(r.stdout)
+    assert handshakes == tg.connections
+    assert end - base <= 2048, (base, end)  # only the open connection's objects remain
 
 
 def test_restart_neither_loses_nor_repeats(tg):

@@ -2,9 +2,11 @@
 import gc
 import os
 
+from micropython import const
+
 from . import log
 
-IO_BUF = 512  # connection buffer: one TLS read or one request piece at a time (~1/3 of a
+_IO_BUF = const(512)  # connection buffer: one TLS read or one request piece at a time (~1/3 of a
 #               TCP segment; bigger buys little since mbedTLS decrypts whole records anyway)
 
 
@@ -27,7 +29,7 @@ def build(cfg):
     """(gateway, simulation) for loaded settings; simulation is None unless SIMULATE=1,
     which puts a scripted Telegram in place of the network."""
     log.set_secrets(cfg.secrets)
-    buf = bytearray(IO_BUF)  # first, while the heap still has room in one piece
+    buf = bytearray(_IO_BUF)  # first, while the heap still has room in one piece
     opener = sleep_ms = sim = None
     if os.getenv("SIMULATE") == "1":
         from . import simulate
@@ -36,7 +38,7 @@ def build(cfg):
         opener, sleep_ms = sim.open, sim.sleep_ms
         cfg.base_url = "http://simulated.telegram"
         log.info("SIMULATE=1: scripted Telegram in-process, no network")
-    log.info("polling %s" % cfg.base_url)
+    log.info("polling Telegram at %s" % cfg.base_url)
     ctx = tls_context(cfg)
     url = split_url(cfg.base_url)
     from . import httpclient, telegram
@@ -59,7 +61,7 @@ def unload(*names):
     for name in names:
         sys.modules.pop(name, None)
         if pkg is not None:
-            short = name[len("picoclaw."):]
+            short = name[9:]  # after "picoclaw."
             if short in pkg.__dict__:
                 delattr(pkg, short)
     gc.collect()

@@ -6,39 +6,34 @@
 # stays resident.
 from . import log
 
-USAGE = """usage: picoclaw <command> --config FILE [--cycles N]
-commands:
-  status    version, config summary (secrets masked), heap figures, saved offset
-  gateway   run the Telegram long-poll loop (SIMULATE=1: against a scripted Telegram)"""
-
-
-def _args(argv):
-    cmd = None
-    opts = {"config": "config.json", "cycles": -1}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a.startswith("--") and a[2:] in opts and i + 1 < len(argv):
-            opts[a[2:]] = argv[i + 1]
-            i += 2
-            continue
-        if a in ("-v", "--verbose"):
-            log.level = log.DEBUG
-        elif cmd is None and not a.startswith("-"):
-            cmd = a
-        else:
-            raise ValueError("unknown argument %s\n%s" % (a, USAGE))
-        i += 1
-    return cmd, opts
-
 
 def prepare(argv):
     """Run what needs no gateway and return its exit code; for `gateway` return
     (settings, cycles): __main__ builds and runs it once this module has left the heap."""
+    # a local, not a module global: global names are interned strings that stay in RAM
+    usage = """usage: picoclaw <command> --config FILE [--cycles N]
+commands:
+  status    version, config summary (secrets masked), heap figures, saved offset
+  gateway   run the Telegram long-poll loop (SIMULATE=1: against a scripted Telegram)"""
     try:
-        cmd, opts = _args(argv)
+        cmd = None
+        opts = {"config": "config.json", "cycles": -1}
+        i = 0
+        while i < len(argv):
+            a = argv[i]
+            if a.startswith("--") and a[2:] in opts and i + 1 < len(argv):
+                opts[a[2:]] = argv[i + 1]
+                i += 2
+                continue
+            if a in ("-v", "--verbose"):
+                log.level = log.DEBUG
+            elif cmd is None and not a.startswith("-"):
+                cmd = a
+            else:
+                raise ValueError("unknown argument %s\n%s" % (a, usage))
+            i += 1
         if cmd not in ("status", "gateway"):
-            print(USAGE)
+            print(usage)
             return 0 if cmd is None else 2
         from . import config
 

@@ -9,52 +9,49 @@ from .jsonstream import ARR, END_ARR, NUM, OBJ, STR, JsonError, JsonReader, Stre
 
 _MAX_LIST = const(64)  # allow_from entries; a longer list is a mistake, not a use case
 
-# path -> (attribute, kind, default). kinds: s=str, i=int, f=number, b=bool, l=list of id/name
+# kinds of value (small ints, not one-letter strings: short strings are interned for good)
+_S = const(0)  # a string
+_I = const(1)  # an integer
+_F = const(2)  # a number
+_B = const(3)  # true or false
+_L = const(4)  # a list of user ids or @usernames
+
+# path -> (attribute, kind, default)
 _KEYS = {
-    "channels.telegram.token": ("token", "s", ""),
-    "channels.telegram.allow_from": ("allow_from", "l", ()),
-    "channels.telegram.base_url": ("base_url", "s", "https://api.telegram.org"),
-    "channels.telegram.enabled": ("telegram_enabled", "b", True),
-    "channels.telegram.poll_timeout": ("poll_timeout", "i", 30),
-    "channels.telegram.poll_limit": ("poll_limit", "i", 10),
-    "agents.defaults.workspace": ("workspace", "s", ""),
-    "agents.defaults.provider": ("provider", "s", ""),
-    "agents.defaults.model": ("model", "s", ""),
-    "agents.defaults.max_tokens": ("max_tokens", "i", 1024),
-    "agents.defaults.temperature": ("temperature", "f", 0.7),
-    "agents.defaults.max_tool_iterations": ("max_tool_iterations", "i", 5),
-    "heartbeat.enabled": ("heartbeat_enabled", "b", False),
-    "heartbeat.interval": ("heartbeat_interval", "i", 30),
-    "tls.ca_file": ("ca_file", "s", ""),
-    "tls.verify": ("tls_verify", "b", True),
-    "wifi.ssid": ("wifi_ssid", "s", ""),
-    "wifi.password": ("wifi_password", "s", ""),
-    "providers.*.api_key": (None, "s", ""),
-    "providers.*.api_base": (None, "s", ""),
+    "channels.telegram.token": ("token", _S, ""),
+    "channels.telegram.allow_from": ("allow_from", _L, ()),
+    "channels.telegram.base_url": ("base_url", _S, "https://api.telegram.org"),
+    "channels.telegram.enabled": ("telegram_enabled", _B, True),
+    "channels.telegram.poll_timeout": ("poll_timeout", _I, 30),
+    "channels.telegram.poll_limit": ("poll_limit", _I, 10),
+    "agents.defaults.workspace": ("workspace", _S, ""),
+    "agents.defaults.provider": ("provider", _S, ""),
+    "agents.defaults.model": ("model", _S, ""),
+    "agents.defaults.max_tokens": ("max_tokens", _I, 1024),
+    "agents.defaults.temperature": ("temperature", _F, 0.7),
+    "agents.defaults.max_tool_iterations": ("max_tool_iterations", _I, 5),
+    "heartbeat.enabled": ("heartbeat_enabled", _B, False),
+    "heartbeat.interval": ("heartbeat_interval", _I, 30),
+    "tls.ca_file": ("ca_file", _S, ""),
+    "tls.verify": ("tls_verify", _B, True),
+    "wifi.ssid": ("wifi_ssid", _S, ""),
+    "wifi.password": ("wifi_password", _S, ""),
+    "providers.*.api_key": (None, _S, ""),
+    "providers.*.api_base": (None, _S, ""),
 }
 # Names for error messages, as one string each: short strings and module-level names are
 # interned for good when a module loads (this one is unloaded after start, they are not).
-_KIND_NAMES = "|s:a string|i:an integer|f:a number|b:true or false|l:a list of user ids or @usernames|"
+_KIND_NAMES = "|0:a string|1:an integer|2:a number|3:true or false|4:a list of user ids or @usernames|"
 _EVENT_NAMES = "|1:an object|3:a list|6:a string|7:a number|8:a boolean|9:a boolean|10:null|"
 
 
 def _lookup(table, key):
-    i = table.find("|%s:" % key)
+    i = table.find("|%d:" % key)
     return table[i + len(str(key)) + 2:table.find("|", i + 1)] if i >= 0 else "?"
 
 
 class ConfigError(ValueError):
     pass
-
-
-def _new():
-    cfg = Settings()
-    for attr, _kind, default in _KEYS.values():
-        if attr:
-            setattr(cfg, attr, default)
-    cfg.providers = {}
-    cfg.path = ""
-    return cfg
 
 
 def secrets(cfg):
@@ -80,15 +77,14 @@ def check(cfg):
         raise ConfigError("config: channels.telegram.poll_limit must be 1-100")
 
 
-def _dirname(path):
-    i = path.rfind("/")
-    return "." if i < 0 else (path[:i] or "/")
-
-
 def load(path):
     """Read config.json at `path` into Settings. Raises ConfigError naming the bad key.
     cfg.secrets lists the secret values (for the log scrubber)."""
-    cfg = _new()
+    cfg = Settings()
+    for attr, _kind, default in _KEYS.values():
+        if attr:
+            setattr(cfg, attr, default)
+    cfg.providers = {}
     cfg.path = path
     try:
         f = open(path, "rb")
@@ -105,7 +101,8 @@ def load(path):
     finally:
         f.close()
     if not cfg.workspace:
-        cfg.workspace = _dirname(path) + "/workspace"
+        i = path.rfind("/")  # beside config.json
+        cfg.workspace = "%s/workspace" % ("." if i < 0 else (path[:i] or ""))
     elif cfg.workspace.startswith("~"):
         import os
 
@@ -130,14 +127,6 @@ def allowlist(entries):
     return ids, names
 
 
-def _prefix_of_known(path):
-    dotted = path + "."
-    for k in _KEYS:
-        if k.startswith(dotted):
-            return True
-    return False
-
-
 def _walk(p, cfg, prefix):
     while p.next_key():
         key = p.text()
@@ -157,7 +146,12 @@ def _walk(p, cfg, prefix):
         if path.startswith("providers.") and path.count(".") == 1:
             known = True
         else:
-            known = _prefix_of_known(path)
+            dotted = path + "."  # a prefix of a known key: walk into it
+            known = False
+            for k in _KEYS:
+                if k.startswith(dotted):
+                    known = True
+                    break
         if known:
             ev = p.next()
             if ev == OBJ:
@@ -170,7 +164,7 @@ def _walk(p, cfg, prefix):
 
 def _read(p, kind, path):
     ev = p.next()
-    if kind == "l":
+    if kind == _L:
         if ev != ARR:
             _wrong(path, kind, ev)
         items = []
@@ -187,16 +181,16 @@ def _read(p, kind, path):
                     raise ConfigError("config: %s has more than %d entries" % (path, _MAX_LIST))
             else:
                 raise ConfigError("config: %s entries must be user ids or @usernames" % path)
-    if ev == STR and kind == "s":
+    if ev == STR and kind == _S:
         if p.truncated:
             raise ConfigError("config: %s is too long" % path)
         return p.text()
-    if ev == NUM and kind in "if":
+    if ev == NUM and (kind == _I or kind == _F):
         v = p.value(ev)
-        if kind == "i" and not isinstance(v, int):
+        if kind == _I and not isinstance(v, int):
             _wrong(path, kind, ev)
         return v
-    if ev in (8, 9) and kind == "b":
+    if ev in (8, 9) and kind == _B:
         return ev == 8
     _wrong(path, kind, ev)
 

@@ -15,11 +15,6 @@ from .jsonstream import JsonError
 from .netio import TLSError, handshakes
 from .telegram import APIError, read_inbox
 
-HELP = (
-    "Hi! I am PicoClaw, an assistant living on a microcontroller.\n"
-    "Send me a message and I will answer (for now I echo it back).\n"
-    "/help shows this text."
-)
 _TRUNCATED = const(1)  # telegram.py's inbox record flags
 _HAS_TEXT = const(2)
 _FROM_BOT = const(4)
@@ -70,7 +65,7 @@ class Gateway:
             log.error(str(e))
             return 2
         except KeyboardInterrupt:
-            log.info("stopped")
+            log.info("stopped by the user")
         gc.collect()
         log.info("handled %d updates, %d replies, %d denied, %d errors; heap %d used, %d free"
                  % (self.handled, self.replies, self.denied, self.errors, gc.mem_alloc(), gc.mem_free()))
@@ -128,9 +123,9 @@ class Gateway:
         r = os.urandom(2)
         return ceiling // 2 + ((r[0] << 8 | r[1]) * (ceiling // 2)) // 65535
 
-    def _wait(self, why):
+    def _wait(self, msg):
         ms = self.backoff_ms()
-        log.warn("%s; retrying in %d ms" % (why, ms))
+        log.warn("%s; retrying in %d ms" % (msg, ms))
         self.sleep_ms(ms)
 
     def _malformed(self, e):
@@ -182,7 +177,9 @@ class Gateway:
         head = f.read(min(u.text_len, 16))
         f.seek(u.text_offset)
         if head.startswith(b"/start") or head.startswith(b"/help"):
-            self._send(u, HELP)
+            self._send(u, ("Hi! I am PicoClaw, an assistant living on a microcontroller.\n"
+                "Send me a message and I will answer (for now I echo it back).\n"
+                "/help shows this text."))
         elif self.answer:
             self.answer(self, u, f)
         else:

@@ -231,7 +231,10 @@ class Connection:
                 if fresh or attempt or got_bytes[0]:
                     if isinstance(e, HTTPError):
                         raise
-                    raise HTTPError("%s: %s" % (self.host, _oserror_text(e)))
+                    code = e.args[0] if e.args else None
+                    why = ("timed out" if code == 110 else "connection reset" if code in (104, 103)
+                           else "connection refused" if code == 111 else str(e) or repr(e))
+                    raise HTTPError("%s: %s" % (self.host, why))
         self.requests += 1
         self.last_used = time.ticks_ms()
         return self
@@ -278,8 +281,14 @@ class Connection:
             ln = 0
             if e > s and src[e - 1] == 13:  # CR
                 e -= 1
-            if first:
-                self._status_line(src, s, e)
+            if first:  # HTTP/1.1 200 OK
+                if e - s < 12 or not src.startswith(b"HTTP/1.", s) or src[s + 8] != 32:
+                    raise HTTPError("not an HTTP response")
+                if src[s + 7] == 48:  # HTTP/1.0: no keep-alive unless the server says so
+                    self.keep_alive = False
+                self.status = _digits(src, s + 9, s + 12)
+                if self.status < 100:
+                    raise HTTPError("bad status line")
                 first = False
             elif e == s:  # blank line: end of head
                 break
@@ -296,16 +305,6 @@ class Connection:
             self._left = self.length  # -1: until the server closes
             if self.length < 0:
                 self.keep_alive = False
-
-    def _status_line(self, b, s, e):
-        # HTTP/1.1 200 OK
-        if e - s < 12 or not b.startswith(b"HTTP/1.", s) or b[s + 8] != 32:
-            raise HTTPError("not an HTTP response")
-        if b[s + 7] == 48:  # HTTP/1.0: no keep-alive unless the server says so
-            self.keep_alive = False
-        self.status = _digits(b, s + 9, s + 12)
-        if self.status < 100:
-            raise HTTPError("bad status line")
 
     def _header(self, b, s, e):
         c = b.find(b":", s, e)
@@ -408,14 +407,3 @@ def _ifind(b, s, e, name):
             return True
         s += 1
     return False
-
-
-def _oserror_text(e):
-    code = e.args[0] if e.args and isinstance(e.args[0], int) else None
-    if code == 110:
-        return "timed out"
-    if code in (104, 103):
-        return "connection reset"
-    if code == 111:
-        return "connection refused"
-    return str(e) or repr(e)

@@ -78,11 +78,11 @@ END_ARR = const(4)
 KEY = const(5)
 STR = const(6)
 NUM = const(7)
-TRUE = const(8)
-FALSE = const(9)
-NULL = const(10)
+_E_TRUE = const(8)
+_E_FALSE = const(9)
+_E_NULL = const(10)
 _PART = const(11)  # out holds a piece of a string value (stream mode); more follows
-EOF = const(12)  # top-level value complete and input exhausted
+_E_EOF = const(12)  # top-level value complete and input exhausted
 _SKIPPED = const(13)  # the value being skipped is complete
 _ERR_CHAR = const(-1)
 _ERR_ESC = const(-2)
@@ -422,13 +422,13 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
             pos += 1
             if state == _L_T3:
                 vdone = 1
-                evp = TRUE
+                evp = _E_TRUE
             elif state == _L_F4:
                 vdone = 1
-                evp = FALSE
+                evp = _E_FALSE
             elif state == _L_N3:
                 vdone = 1
-                evp = NULL
+                evp = _E_NULL
             else:
                 state += 1
         elif state == _S_COLON:
@@ -457,7 +457,7 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
                 break
         elif state == _S_DONE:
             if c < 0:
-                ev = EOF
+                ev = _E_EOF
                 break
             ev = _ERR_CHAR
             break

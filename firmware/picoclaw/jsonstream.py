@@ -23,7 +23,7 @@ from array import array
 from micropython import const
 
 from . import jsonscan as _js
-from .jsonscan import ARR, END_ARR, END_OBJ, EOF, FALSE, KEY, NULL, NUM, OBJ, STR, TRUE  # noqa: F401
+from .jsonscan import ARR, END_ARR, END_OBJ, KEY, NUM, OBJ, STR  # noqa: F401 (the events callers name)
 
 _DEFAULT_DEPTH = const(32)  # a Telegram update nests about 8 deep; 32 leaves room, stops bombs
 _KEY = const(5)

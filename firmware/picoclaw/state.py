@@ -54,7 +54,7 @@ class State:
         makedirs(self.dir)
         self._offset_path = self.dir + "/telegram_offset"
         self.offset = read_int(self._offset_path, 0)
-        self.inbox_path = self.dir + "/inbox"  # the last getUpdates body, as records
+        self.inbox_path = workspace + "/state/inbox"  # the last getUpdates body, as records
 
     def save_offset(self, offset):
         if offset != self.offset:

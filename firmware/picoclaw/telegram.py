@@ -149,16 +149,14 @@ class Telegram:
         return result
 
     # -- getUpdates -------------------------------------------------------------------
-    def get_updates(self, offset, timeout_s, limit, inbox_path, allowed=(b"message",)):
-        """Long-poll; write the updates to inbox_path. Returns how many were written."""
+    def get_updates(self, offset, timeout_s, limit, inbox_path):
+        """Long-poll; write the updates to inbox_path. Returns how many were written.
+        Only messages are asked for (allowed_updates); other kinds, should Telegram send
+        them, are recorded as skipped."""
 
         def body(w):
-            w.write(b'{"offset":%d,"limit":%d,"timeout":%d,"allowed_updates":[' % (offset, limit, timeout_s))
-            for i, a in enumerate(allowed):
-                w.write(b',"' if i else b'"')
-                w.write(a)
-                w.write(b'"')
-            w.write(b"]}")
+            w.write(b'{"offset":%d,"limit":%d,"timeout":%d,"allowed_updates":["message"]}'
+                    % (offset, limit, timeout_s))
 
         f = open(inbox_path, "wb")
         try:

@@ -6,7 +6,9 @@
 import ssl
 from binascii import a2b_base64
 
-_MAX_CERT = 4096  # bytes of DER per certificate (real roots are 0.5-2 KB); one cert is in
+from micropython import const
+
+_MAX_CERT = const(4096)  # bytes of DER per certificate (real roots are 0.5-2 KB); one cert is in
 #                   RAM at a time, so a bundle of any length costs only its biggest member
 
 
