@@ -8,13 +8,28 @@ import unixport
 DEFAULT_HEAP = "128k"  # integration runs; the figures (tools/figures.py) bisect the minimum
 
 
-def write_config(fake, allow=("111",), **telegram):
+def write_config(fake, allow=("111",), llm=None, agent=None, **telegram):
+    """config.json for the fake Telegram (and a fake LLM: providers.<kind>, with `agent`
+    overriding agents.defaults); tls.ca_file bundles the fakes' CAs."""
     d = tempfile.mkdtemp(prefix="picoclaw-")
     tg = {"token": fake.token, "base_url": fake.base_url, "allow_from": list(allow), "poll_timeout": 1}
     tg.update(telegram)
-    cfg = {"channels": {"telegram": tg}, "agents": {"defaults": {"workspace": d + "/ws"}}}
-    if fake.base_url.startswith("https"):
-        cfg["tls"] = {"ca_file": fake.ca_pem_path}
+    defaults = {"workspace": d + "/ws"}
+    cfg = {"channels": {"telegram": tg}, "agents": {"defaults": defaults}}
+    cas = [fake.ca_pem_path] if fake.base_url.startswith("https") else []
+    if llm is not None:
+        cfg["providers"] = {llm.kind: {"api_key": llm.api_key, "api_base": llm.base_url}}
+        defaults.update(provider=llm.kind, model="test-model", max_tokens=512)
+        if llm.base_url.startswith("https"):
+            cas.append(llm.ca_pem_path)
+    defaults.update(agent or {})
+    if cas:
+        bundle = d + "/ca.pem"
+        with open(bundle, "wb") as out:
+            for c in cas:
+                with open(c, "rb") as f:
+                    out.write(f.read())
+        cfg["tls"] = {"ca_file": bundle}
     path = d + "/config.json"
     with open(path, "w") as f:
         json.dump(cfg, f)

@@ -16,6 +16,7 @@ SHARED = {
     "test_jsonstream": "64k",
     "test_jsonwrite": "64k",
     "test_trust": "64k",
+    "test_llm_wire": "160k",  # the test builds 10 KB JSON bodies in RAM to feed the parser
 }
 
 

@@ -24,12 +24,16 @@ _KEYS = {
     "channels.telegram.enabled": ("telegram_enabled", _B, True),
     "channels.telegram.poll_timeout": ("poll_timeout", _I, 30),
     "channels.telegram.poll_limit": ("poll_limit", _I, 10),
+    "channels.telegram.placeholder": ("placeholder", _B, True),  # "Thinking..." edited into the answer
+    "channels.telegram.typing": ("typing", _B, True),  # the "typing..." action while thinking
     "agents.defaults.workspace": ("workspace", _S, ""),
     "agents.defaults.provider": ("provider", _S, ""),
     "agents.defaults.model": ("model", _S, ""),
     "agents.defaults.max_tokens": ("max_tokens", _I, 1024),
     "agents.defaults.temperature": ("temperature", _F, 0.7),
     "agents.defaults.max_tool_iterations": ("max_tool_iterations", _I, 5),
+    "agents.defaults.stream": ("stream", _B, True),  # SSE answers (the placeholder follows the text)
+    "agents.defaults.history_bytes": ("history_bytes", _I, 6144),  # session bytes per request
     "heartbeat.enabled": ("heartbeat_enabled", _B, False),
     "heartbeat.interval": ("heartbeat_interval", _I, 30),
     "tls.ca_file": ("ca_file", _S, ""),

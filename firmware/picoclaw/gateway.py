@@ -36,7 +36,8 @@ class Gateway:
         self.allow_ids = cfg.allow_ids  # from config.allowlist()
         self.allow_names = cfg.allow_names
         self.sleep_ms = sleep_ms or time.sleep_ms
-        self.answer = answer  # answer(update, text_file) for non-command text; None: echo
+        self.answer = answer  # answer(gateway, update, inbox file) for other text; None: echo
+        self.tick = None  # tick() -> seconds until a timer is due (or None); runs due timers
         self.failures = 0  # failed cycles in a row: the back-off exponent
         self.handled = 0  # updates handled (any kind)
         self.replies = 0
@@ -144,7 +145,12 @@ class Gateway:
 
     def poll_once(self):
         limit = 1 if self._poison else self.poll_limit
-        n = self.tg.get_updates(self.state.offset, self.poll_timeout, limit, self.state.inbox_path)
+        timeout = self.poll_timeout
+        if self.tick:  # cron and heartbeat: fire what is due, and wake up for the next one
+            due = self.tick()
+            if due is not None and due < timeout:
+                timeout = max(0, due)
+        n = self.tg.get_updates(self.state.offset, timeout, limit, self.state.inbox_path)
         if not n:
             return
         with open(self.state.inbox_path, "rb") as f:
@@ -182,6 +188,7 @@ class Gateway:
                 "/help shows this text."))
         elif self.answer:
             self.answer(self, u, f)
+            self.replies += 1
         else:
             if u.flags & _TRUNCATED:
                 log.warn("update %d: text over the cap, echoing the first part" % u.update_id)

@@ -222,14 +222,17 @@ class JsonReader:
         return self.text()
 
     def copy_str(self, sink, cap):
-        """Next value must be a string: stream its UTF-8 bytes to `sink(buf, n)` in pieces,
-        at most `cap` bytes in all, cut at a character boundary. Returns (bytes, truncated)."""
+        """Next value must be a string (or null: nothing is written): stream its UTF-8 bytes
+        to `sink(buf, n)` in pieces, at most `cap` bytes in all, cut at a character boundary.
+        Returns (bytes, truncated)."""
         st = self.st
         st[19] = 1  # _VMODE: stream in parts
         total = 0
         cut = False
         try:
             ev = self._run()
+            if ev == _NULL:
+                return 0, False
             if ev != _PART and ev != _STR:
                 self._fail("expected a string, found %s" % _name(_NAMES, ev))
             while True:

@@ -24,6 +24,11 @@ def write_atomic(path, data):
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)
+    replace(tmp, path)
+
+
+def replace(tmp, path):
+    """Rename a fully written temp file onto `path`."""
     try:
         os.rename(tmp, path)  # atomic on POSIX and littlefs
     except OSError:

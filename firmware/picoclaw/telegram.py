@@ -238,10 +238,12 @@ class Telegram:
                 p.skip()
 
     # -- sending ----------------------------------------------------------------------
-    def send_message(self, chat_id, text, reply_to=0, text_file=None, text_len=0, units_cap=_MAX_UNITS):
-        """sendMessage. The text is `text` (str/bytes) or, when text_file is given, the
-        next text_len bytes of that open file from its current position, streamed.
-        Capped at units_cap UTF-16 units. Returns the sent message_id."""
+    def send_message(self, chat_id, text, reply_to=0, text_file=None, text_len=0, units_cap=_MAX_UNITS,
+                     html=False, edit=0):
+        """sendMessage (editMessageText when `edit` is a message_id). The text is `text`
+        (str/bytes) or, when text_file is given, the next text_len bytes of that open file
+        from its current position, streamed. Capped at units_cap UTF-16 units; html=True
+        sends parse_mode HTML. Returns the message_id."""
         pos = text_file.tell() if text_file else 0
         chunk = self.conn._line if text_file else None  # reused; free while we write
 
@@ -262,11 +264,19 @@ class Telegram:
                     if not w.json_part(chunk, n):
                         break
             w.json_end()
-            if reply_to:
+            if html:
+                w.write(b',"parse_mode":"HTML"')
+            if edit:
+                w.write(b',"message_id":%d' % edit)
+            elif reply_to:
                 w.write(b',"reply_parameters":{"message_id":%d,"allow_sending_without_reply":true}' % reply_to)
             w.write(b"}")
 
-        return self._call(b"sendMessage", body, self._message_id)
+        return self._call(b"editMessageText" if edit else b"sendMessage", body, self._message_id)
+
+    def send_action(self, chat_id, action=b"typing"):
+        """sendChatAction: "typing..." shows in the chat for ~5 s or until a message."""
+        self._call(b"sendChatAction", b'{"chat_id":%d,"action":"' % chat_id + action + b'"}', None)
 
     def _message_id(self, p):
         mid = 0

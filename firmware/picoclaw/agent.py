@@ -1,0 +1,406 @@
+# The assistant: each authorized message becomes a model conversation with tools.
+#
+# One turn: the user's text is appended to the chat's session file; then up to
+# max_tool_iterations model calls, each request streamed from flash (system prompt from the
+# workspace files, the session's recent lines) and each answer streamed to flash (llm.Turn);
+# tool calls run one at a time (tools/ loads each tool's module only while it runs) and
+# their results are appended to the session too, so a follow-up question sees them. The
+# final text is converted and split for Telegram (tgformat) and sent, editing the
+# "Thinking..." placeholder when there is one. Heartbeat and cron jobs run turns too.
+import os
+import time
+
+from micropython import const
+
+from . import llm, log
+from .jsonstream import JsonError, JsonReader, StreamSource
+from .session import LineSource, Session
+from .telegram import APIError
+
+_FILE_CAPS = ("AGENTS.md 2048 SOUL.md 1024 USER.md 1024 IDENTITY.md 1024 memory/MEMORY.md 4096")
+_RESULT_CAP = const(4096)  # bytes of one tool result the model reads (bigger ones are cut, said so)
+_EDIT_MS = const(2000)  # streaming: at most one placeholder edit per 2 s (Telegram's edit limits)
+_EPOCH_2000 = const(946684800)  # boards whose time.time() counts from 2000
+
+
+def now():
+    """Seconds since 1970-01-01 UTC on every port (some count from 2000)."""
+    t = time.time()
+    return t + _EPOCH_2000 if time.gmtime(0)[0] == 2000 else t
+
+
+def iso(t):
+    """'2026-11-23 21:37' (UTC) without relying on the port's epoch."""
+    days, s = divmod(int(t), 86400)
+    # civil_from_days (H. Hinnant)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (1 if m <= 2 else 0)
+    return "%04d-%02d-%02d %02d:%02d" % (y, m, d, s // 3600, s // 60 % 60)
+
+
+class Ctx:
+    """What tools see (tools/__init__.py documents each attribute)."""
+
+    def __init__(self, agent, pins, machine, cron):
+        self.workspace = agent.ws
+        self.chat_id = 0
+        self.pins = pins
+        self.machine = machine
+        self.cron = cron
+        self.read_cap = 4096
+        self._agent = agent
+        self.now = now
+
+    def send(self, text):
+        self._agent.tg.send_message(self.chat_id, text)
+
+    def status(self):
+        import gc
+
+        gc.collect()
+        return {"heap_free": gc.mem_free(), "heap_used": gc.mem_alloc(),
+                "uptime_s": time.ticks_ms() // 1000}
+
+
+class Agent:
+    def __init__(self, cfg, tg, conn, pins=None, machine=None, cron=None):
+        self.tg = tg
+        self.conn = conn  # httpclient.Connection to the provider's api_base
+        self.ws = cfg.workspace
+        self.state_dir = cfg.workspace + "/state"
+        self.proto_name = cfg.provider_kind
+        self.api_key = cfg.api_key
+        self.model = cfg.model
+        self.max_tokens = cfg.max_tokens
+        self.temperature = cfg.temperature
+        self.max_iter = max(1, cfg.max_tool_iterations)
+        self.stream = cfg.stream
+        self.placeholder = cfg.placeholder
+        self.typing = cfg.typing
+        self.budget = cfg.history_bytes
+        self.owner = cfg.owner  # chat for heartbeat (the first numeric allow_from id)
+        self.heartbeat_s = cfg.heartbeat_interval * 60 if cfg.heartbeat_enabled else 0
+        self._next_beat = now() + self.heartbeat_s
+        self.small = bytearray(128)  # parser values: ids, names, short fields
+        self.buf = bytearray(128)  # escape buffer for session writes
+        self.linebuf = bytearray(256)  # reading session lines and workspace files
+        self.ctx = Ctx(self, pins or {}, machine, cron)
+        self.sleep_ms = time.sleep_ms
+        self.session = None
+        self.extra = None  # a final user message for the request (summaries)
+        self._hist = (0, -1)  # session byte range the request carries
+        self.calls = 0  # model calls since start (the benchmarks count them)
+        self._ph = 0
+        self._edited = 0
+        self._edit_len = 0
+
+    # -- the gateway's hook -------------------------------------------------------------
+    def answer(self, gw, u, f):
+        """Answer message `u` whose text is in the inbox file f."""
+        f.seek(u.text_offset)
+        head = f.read(min(u.text_len, 6))
+        s = Session(self.ws, u.chat_id, self.budget)
+        if head.startswith(b"/clear") or head.startswith(b"/new"):
+            s.clear()
+            self.tg.send_message(u.chat_id, "Started a new conversation.", u.message_id)
+            return
+        f.seek(u.text_offset)
+        s.append_user(f, u.text_len, self.buf)
+        self.turn(s, u.chat_id, u.message_id)
+
+    def turn(self, s, chat_id, reply_to=0, silent=None):
+        """Model calls and tool runs for the user line just appended to session s; sends
+        the answer (unless it starts with `silent`, bytes). Returns the reply path."""
+        self.session = s
+        self.ctx.chat_id = chat_id
+        self._ph = 0
+        if self.typing and not silent:
+            try:
+                self.tg.send_action(chat_id)
+            except APIError as e:
+                log.debug("typing: %s" % e)
+        if self.placeholder and not silent:
+            self._ph = self.tg.send_message(chat_id, "Thinking\u2026", reply_to)
+            self._edited = time.ticks_ms()
+            self._edit_len = 0
+        proto = llm.provider_module(self.proto_name)
+        reply = None
+        for _ in range(self.max_iter):
+            reply = self._model(proto, s)
+            if reply is None:
+                break  # failed: the apology is the reply
+            if not self._last_calls:
+                break
+            for cid, name, path in self._last_calls:
+                self._run_tool(s, cid, name, path)
+        else:
+            self._say("I stopped after %d tool steps without a final answer. Ask me to continue "
+                      "if you want me to go on." % self.max_iter)
+            s.append_assistant(self.state_dir + "/reply", (), self.buf)
+        path = self.state_dir + "/reply"
+        if silent and _starts(path, silent):
+            if self._ph:
+                self._delete_placeholder(chat_id)
+            return path
+        self._deliver(chat_id, path, reply_to)
+        self._maybe_compact(s, proto)
+        return path
+
+    # -- one model call -----------------------------------------------------------------
+    def _model(self, proto, s, tools=True):
+        self._hist = (s.history_start(), -1)
+        t = llm.Turn(self.state_dir, self._progress if self.stream and self._ph else None)
+        self._last_calls = ()
+        try:
+            self.calls += 1
+            llm.call(self.conn, proto, self, t, self.stream, tools)
+        except llm.LLMError as e:
+            t.close()
+            log.error("model call failed: %s" % e)
+            self._say("Sorry, I could not reach the model (%s). Try again in a moment." % e.message)
+            s.append_assistant(self.state_dir + "/reply", (), self.buf)
+            return None
+        calls = []
+        for cid, name, path in t.calls:
+            if not _valid_object(path):
+                with open(path, "wb") as f:
+                    f.write(b"{}")
+                name = "invalid_arguments:" + name
+            calls.append((cid, name, path))
+        if t.text_cut:
+            with open(t.reply_path, "ab") as f:
+                f.write(b"\n[answer cut: too long]")
+        s.append_assistant(t.reply_path, calls, self.buf)
+        self._last_calls = calls
+        return t.reply_path
+
+    def _run_tool(self, s, cid, name, args_path):
+        from . import tools
+
+        out_path = self.state_dir + "/result"
+        out = tools.Result(out_path, _RESULT_CAP)
+        try:
+            if name.startswith("invalid_arguments:"):
+                out.write("error: the arguments of %s were not a JSON object" % name[18:])
+            else:
+                with open(args_path, "rb") as f:
+                    p = JsonReader(StreamSource(f, bytearray(128)), bytearray(128))
+                    tools.run(name, p, self.ctx, out)
+        finally:
+            out.close()
+        log.info("tool %s: %d bytes of result" % (name, out.n))
+        s.append_tool(cid, out_path, self.buf)
+
+    def _say(self, text):
+        with open(self.state_dir + "/reply", "wb") as f:
+            f.write(text.encode())
+
+    # -- what the provider modules read while writing the request ------------------------
+    def history(self):
+        """JsonReader at each session line of the request's range, in order."""
+        start, end = self._hist
+        try:
+            f = open(self.session.path, "rb")
+        except OSError:
+            return
+        with f:
+            f.seek(start)
+            src = LineSource(f, self.linebuf, end - start if end >= 0 else -1)
+            p = JsonReader(src, self.small)
+            more = src.at_line()
+            while more:
+                p.reset(src)
+                yield p
+                more = src.next_line()
+
+    def write_system(self, w):
+        """The system prompt, as JSON string content: who we are, the time, the
+        workspace files (each capped), and the summary of older turns."""
+        w.json_part("You are PicoClaw, a personal assistant living on a microcontroller "
+                    "(MicroPython), talking with your owner on Telegram. Be brief. You can "
+                    "use Markdown. Your workspace holds files you can read and write with "
+                    "your tools; keep long-term notes in memory/MEMORY.md (read it when the "
+                    "past matters, add durable facts). Time now: %s UTC. Chat id: %d."
+                    % (iso(now()), self.ctx.chat_id))
+        caps = _FILE_CAPS.split()
+        for i in range(0, len(caps), 2):
+            path = "%s/%s" % (self.ws, caps[i])
+            try:
+                f = open(path, "rb")
+            except OSError:
+                continue
+            with f:
+                w.json_part("\n\n## %s\n" % caps[i])
+                _stream_capped(f, w, int(caps[i + 1]), self.linebuf)
+        if self.session is not None and self.session.summary_end():
+            with open(self.session.path, "rb") as f:
+                p = JsonReader(LineSource(f, self.linebuf), self.small)
+                p.expect(1)
+                p.next_key()
+                w.json_part("\n\n## Earlier in this conversation (summary)\n")
+                p.copy_str(w.json_part, 8192)
+
+    # -- delivering -------------------------------------------------------------------
+    def _deliver(self, chat_id, path, reply_to):
+        from . import tgformat
+
+        out = self.state_dir + "/out"
+        for html in (True, False):
+            pieces = tgformat.render(path, out, html=html)
+            if not pieces:
+                with open(out, "wb") as f:
+                    f.write(b"(no answer)")
+                pieces = [(0, 11)]
+            try:
+                with open(out, "rb") as f:
+                    for i in range(len(pieces)):
+                        off, n = pieces[i]
+                        f.seek(off)
+                        edit = self._ph if i == 0 else 0
+                        try:
+                            self.tg.send_message(chat_id, None, 0 if edit else reply_to, text_file=f,
+                                                 text_len=n, html=html, edit=edit)
+                        except APIError as e:
+                            if not (edit and "not modified" in e.description):
+                                raise
+                return
+            except APIError as e:
+                if not html or e.code != 400:
+                    raise
+                log.warn("Telegram refused the HTML (%s): sending plain text" % e.description)
+
+    def _progress(self, turn):
+        # streaming: edit the placeholder with the text so far, throttled
+        t = time.ticks_ms()
+        if time.ticks_diff(t, self._edited) < _EDIT_MS or turn.text_len - self._edit_len < 16:
+            return
+        self._edited = t
+        self._edit_len = turn.text_len
+        try:
+            with open(turn.reply_path, "rb") as f:
+                self.tg.send_message(self.ctx.chat_id, None, text_file=f, text_len=turn.text_len,
+                                     edit=self._ph)
+        except (APIError, OSError) as e:
+            log.debug("progress edit: %s" % e)
+
+    def _delete_placeholder(self, chat_id):
+        try:
+            self.tg.send_message(chat_id, "\u2705", edit=self._ph)
+        except APIError:
+            pass
+
+    # -- history upkeep -----------------------------------------------------------------
+    def _maybe_compact(self, s, proto):
+        """When the session file passes twice its budget, the model summarises the turns
+        that no longer fit and they are replaced by that summary."""
+        if s.size() <= 2 * self.budget:
+            return
+        s.turn_start = -1
+        keep = s.history_start()
+        first = s.summary_end()
+        if keep <= first:
+            return
+        self._hist = (first, keep)
+        self.extra = ("Summarise the conversation above in a few short paragraphs for your own "
+                      "memory: facts about the owner, decisions, open tasks. Plain text.")
+        t = llm.Turn(self.state_dir)
+        try:
+            llm.call(self.conn, proto, self, t, False, False)
+            s.compact(keep, t.reply_path, self.buf)
+            log.info("session %s compacted" % s.path)
+        except llm.LLMError as e:
+            log.warn("summary failed (%s): history kept" % e)
+        finally:
+            t.close()
+            self.extra = None
+            self._hist = (0, -1)
+
+    # -- timers (the gateway calls this every cycle) --------------------------------------
+    def tick(self):
+        """Run due heartbeat and cron jobs; returns seconds until the next one (or None)."""
+        t = now()
+        due = None
+        if self.heartbeat_s and self.owner:
+            if t >= self._next_beat:
+                self._next_beat = t + self.heartbeat_s
+                self._heartbeat()
+            due = self._next_beat - t
+        cron = self.ctx.cron
+        if cron is not None:
+            for job in cron.due(t):
+                self._fire(job)
+            nxt = cron.next_due()
+            if nxt is not None:
+                due = max(0, nxt - t) if due is None else min(due, max(0, nxt - t))
+        return due
+
+    def _heartbeat(self):
+        path = self.ws + "/HEARTBEAT.md"
+        try:
+            if not os.stat(path)[6]:
+                return
+        except OSError:
+            return
+        s = Session(self.ws, 0, self.budget)  # its own session: the chat stays clean
+        s.clear()
+        with open(path, "rb") as f:
+            s.append_user(f, 4096, self.buf, "[heartbeat] Read HEARTBEAT.md below and act on it. If "
+                          "nothing needs the owner's attention, answer exactly HEARTBEAT_OK.\n\n")
+        log.info("heartbeat")
+        self.turn(s, self.owner, silent=b"HEARTBEAT_OK")
+
+    def _fire(self, job):
+        chat = job.chat_id or self.owner
+        if not chat:
+            return
+        if job.mode == "deliver":
+            self.tg.send_message(chat, job.text)
+            return
+        s = Session(self.ws, chat, self.budget)
+        s.append_user_text("[scheduled job %d] %s" % (job.id, job.text), self.buf)
+        self.turn(s, chat)
+
+
+def _starts(path, prefix):
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(prefix)) == prefix
+    except OSError:
+        return False
+
+
+def _valid_object(path):
+    """Is the file one JSON object? (tool arguments as the model wrote them)"""
+    try:
+        with open(path, "rb") as f:
+            p = JsonReader(StreamSource(f, bytearray(64)), bytearray(32))
+            p.expect(1)
+            p.skip_value(1)
+            p.finish()
+        return True
+    except (JsonError, OSError):
+        return False
+
+
+def _stream_capped(f, w, cap, buf):
+    from .jsonstream import utf8_boundary
+
+    while cap > 0:
+        n = f.readinto(buf)
+        if not n:
+            return
+        if n > cap:
+            n = utf8_boundary(buf, cap)
+            cap = 0
+            w.json_part(buf, n)
+            w.json_part("\n[cut]")
+            return
+        cap -= n
+        w.json_part(buf, n)

@@ -1,0 +1,197 @@
+# OpenAI-compatible Chat Completions (OpenAI, OpenRouter, Groq, DeepSeek, Ollama, llama.cpp).
+#
+# body() writes the request while reading the session from flash; parse() reads a plain JSON
+# answer or an SSE stream of chat.completion.chunk events into a llm.Turn.
+from micropython import const
+
+from .jsonstream import ARR, END_ARR, OBJ
+
+PATH = b"/chat/completions"
+_BIG = const(1 << 20)  # strings from our own files: no cap needed, they were capped when written
+
+
+def headers(key):
+    return (b"Authorization: Bearer " + key.encode(),) if key else ()
+
+
+def _s(p, w):
+    """Copy the next string value of p into w as a JSON string (null stays null)."""
+    w.json_begin()
+    p.copy_str(w.json_part, _BIG)
+    w.json_end()
+
+
+def body(w, a, stream, tools):
+    w.write(b'{"model":')
+    w.json_begin()
+    w.json_part(a.model)
+    w.json_end()
+    w.write(b',"max_tokens":%d,"temperature":' % a.max_tokens)
+    w.write("%.2f" % a.temperature)
+    if stream:
+        w.write(b',"stream":true')
+    w.write(b',"messages":[{"role":"system","content":')
+    w.json_begin()
+    a.write_system(w)
+    w.json_end()
+    w.write(b"}")
+    for p in a.history():
+        p.expect(OBJ)
+        if not p.next_key():
+            continue
+        if p.key_is(b"u"):
+            w.write(b',{"role":"user","content":')
+            _s(p, w)
+        elif p.key_is(b"n"):
+            n = p.read_int()
+            p.next_key()  # "a"
+            w.write(b',{"role":"assistant","content":')
+            if n:
+                _s(p, w)
+            else:
+                p.skip()
+            calls = p.next_key()  # "c": [[id, name, args], ...]
+            if not n:
+                w.write(b"null" if calls else b'"(no answer)"')
+            if calls:
+                w.write(b',"tool_calls":[')
+                p.expect(ARR)
+                first = True
+                while p.next() == ARR:
+                    w.write(b'{"id":' if first else b',{"id":')
+                    first = False
+                    _s(p, w)
+                    w.write(b',"type":"function","function":{"name":')
+                    _s(p, w)
+                    w.write(b',"arguments":')
+                    _s(p, w)
+                    w.write(b"}}")
+                    p.expect(END_ARR)
+                w.write(b"]")
+        elif p.key_is(b"id"):
+            w.write(b',{"role":"tool","tool_call_id":')
+            _s(p, w)
+            p.next_key()  # "t"
+            w.write(b',"content":')
+            _s(p, w)
+        else:
+            continue  # "s": the summary goes into the system prompt
+        w.write(b"}")
+    if a.extra:  # a closing instruction (the summary request)
+        w.write(b',{"role":"user","content":')
+        w.json_begin()
+        w.json_part(a.extra)
+        w.json_end()
+        w.write(b"}")
+    w.write(b"]")
+    if tools:
+        from . import tools as t
+
+        w.write(b',"tools":[')
+        t.write_schemas(w, a.ctx, False)
+        w.write(b"]")
+    w.write(b"}")
+
+
+def parse(p, conn, turn, stream):
+    if not stream:
+        _choices_doc(p, turn, False)
+        p.finish()
+        return
+    from .sse import SseSource
+
+    src = SseSource(conn)
+    while src.next_event():
+        p.reset(src)
+        _choices_doc(p, turn, True)
+    while conn.fill():  # read to the end of the body so the connection can be kept
+        pass
+
+
+def _choices_doc(p, turn, stream):
+    p.expect(OBJ)
+    while p.next_key():
+        if p.key_is(b"choices"):
+            p.expect(ARR)
+            while p.next() == OBJ:
+                while p.next_key():
+                    if p.key_is(b"message") or p.key_is(b"delta"):
+                        _message(p, turn, stream)
+                    elif p.key_is(b"finish_reason"):
+                        turn.stop = p.read_str(32) or turn.stop
+                    else:
+                        p.skip()
+        elif p.key_is(b"error"):
+            from .llm import LLMError
+
+            raise LLMError(0, _error_obj(p) or "error in stream")
+        else:
+            p.skip()
+
+
+def _message(p, turn, stream):
+    p.expect(OBJ)
+    while p.next_key():
+        if p.key_is(b"content"):
+            p.copy_str(turn.text, _BIG)
+        elif p.key_is(b"tool_calls"):
+            if p.next() != ARR:
+                continue  # null
+            while p.next() == OBJ:
+                cid = name = None
+                index = -1
+                started = not stream  # streaming: a call starts when its index is new
+                if not stream:
+                    turn.call(None, None)
+                while p.next_key():
+                    if p.key_is(b"index"):
+                        index = p.read_int()
+                        if stream and index >= len(turn.calls):
+                            started = turn.call(None, None)
+                    elif p.key_is(b"id"):
+                        cid = p.read_str(64)
+                    elif p.key_is(b"function"):
+                        p.expect(OBJ)
+                        while p.next_key():
+                            if p.key_is(b"name"):
+                                name = p.read_str(64)
+                            elif p.key_is(b"arguments"):
+                                if stream and index < 0 and not turn.calls:
+                                    turn.call(None, None)
+                                p.copy_str(turn.args, _BIG)
+                            else:
+                                p.skip()
+                    else:
+                        p.skip()
+                if started or cid or name:
+                    turn.set_call(cid, name)
+        else:
+            p.skip()
+
+
+def _error_obj(p):
+    msg = None
+    p.expect(OBJ)
+    while p.next_key():
+        if p.key_is(b"message"):
+            msg = p.read_str(200)
+        else:
+            p.skip()
+    return msg
+
+
+def error_message(p):
+    """The message of an error body {"error": {"message": ...}}."""
+    msg = None
+    p.expect(OBJ)
+    while p.next_key():
+        if p.key_is(b"error"):
+            if p.next() == OBJ:
+                while p.next_key():
+                    if p.key_is(b"message"):
+                        msg = p.read_str(200)
+                    else:
+                        p.skip()
+        else:
+            p.skip()
+    return msg
