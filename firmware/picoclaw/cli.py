@@ -14,6 +14,7 @@ def prepare(argv):
     usage = """usage: picoclaw <command> --config FILE [--cycles N]
 commands:
   status    version, config summary (secrets masked), heap figures, saved offset
+  onboard   write a starter config.json (if missing) and workspace files
   gateway   run the Telegram long-poll loop (SIMULATE=1: against a scripted Telegram)"""
     try:
         cmd = None
@@ -32,6 +33,10 @@ commands:
             else:
                 raise ValueError("unknown argument %s\n%s" % (a, usage))
             i += 1
+        if cmd == "onboard":
+            from .onboard import main
+
+            return main(opts["config"])
         if cmd not in ("status", "gateway"):
             print(usage)
             return 0 if cmd is None else 2
@@ -53,3 +58,4 @@ commands:
     except ValueError as e:  # ConfigError, bad arguments
         print("error: %s" % log.scrub(str(e)))
         return 2
+

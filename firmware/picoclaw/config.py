@@ -4,7 +4,7 @@
 # PicoClaw config file works as it is. A wrong type is an error naming the key.
 from micropython import const
 
-from .settings import Settings
+from . import Settings
 from .jsonstream import ARR, END_ARR, NUM, OBJ, STR, JsonError, JsonReader, StreamSource
 
 _MAX_LIST = const(64)  # allow_from entries; a longer list is a mistake, not a use case
@@ -112,23 +112,18 @@ def load(path):
 
         cfg.workspace = (os.getenv("HOME") or "") + cfg.workspace[1:]
     cfg.secrets = secrets(cfg)
-    cfg.allow_ids, cfg.allow_names = allowlist(cfg.allow_from)
-    return cfg
-
-
-def allowlist(entries):
-    """`allow_from` entries (numeric ids, "@username", "username", "id|username") as a set
-    of ids and a set of lower-case names."""
-    ids = set()
-    names = set()
-    for e in entries:
+    # allow_from entries (numeric ids, "@username", "username", "id|username") as a set of
+    # ids and a set of lower-case names
+    ids = cfg.allow_ids = set()
+    names = cfg.allow_names = set()
+    for e in cfg.allow_from:
         for part in str(e).split("|"):
             part = part.strip()
             if part.lstrip("-").isdigit():
                 ids.add(int(part))
             elif part:
                 names.add(part.lstrip("@").lower())
-    return ids, names
+    return cfg
 
 
 def _walk(p, cfg, prefix):

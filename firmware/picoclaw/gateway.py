@@ -33,7 +33,7 @@ class Gateway:
         self.poll_limit = cfg.poll_limit
         self.tg = tg
         self.state = state
-        self.allow_ids = cfg.allow_ids  # from config.allowlist()
+        self.allow_ids = cfg.allow_ids  # parsed from allow_from by config.load
         self.allow_names = cfg.allow_names
         self.sleep_ms = sleep_ms or time.sleep_ms
         self.answer = answer  # answer(gateway, update, inbox file) for other text; None: echo
@@ -45,6 +45,7 @@ class Gateway:
         self.errors = 0
         self._poison = 0
         self._poison_offset = -1
+        self.pairing = None  # pairing.Pairing while nobody is admitted (pairing.attach sets it)
         if not self.allow_ids and not self.allow_names:
             log.warn("allow_from is empty: nobody is admitted. Send your bot a message, find "
                      "'from id=...' in this log, and add that id to channels.telegram.allow_from")
@@ -101,7 +102,18 @@ class Gateway:
             self._wait("%s (check the time, tls.ca_file, or the network)" % e)
         except JsonError as e:
             self.errors += 1
-            self._malformed(e)
+            # A body that does not parse is fetched again; if the same offset keeps failing the
+            # culprit is an update we cannot read: poll one at a time, then step past it.
+            self.tg.conn.close()
+            off = self.state.offset
+            self._poison = self._poison + 1 if off == self._poison_offset else 1
+            self._poison_offset = off
+            if self._poison >= _POISON_TRIES and off:
+                log.error("update %d cannot be parsed (%s): skipping it" % (off, e))
+                self.state.save_offset(off + 1)
+                self._poison = 0
+            else:
+                self._wait("malformed response: %s" % e)
         except (HTTPError, OSError) as e:
             self.errors += 1
             self._wait("network: %s" % e)
@@ -129,20 +141,6 @@ class Gateway:
         log.warn("%s; retrying in %d ms" % (msg, ms))
         self.sleep_ms(ms)
 
-    def _malformed(self, e):
-        # A body that does not parse is fetched again; if the same offset keeps failing the
-        # culprit is an update we cannot read: poll one at a time, then step past it.
-        self.tg.conn.close()
-        off = self.state.offset
-        self._poison = self._poison + 1 if off == self._poison_offset else 1
-        self._poison_offset = off
-        if self._poison >= _POISON_TRIES and off:
-            log.error("update %d cannot be parsed (%s): skipping it" % (off, e))
-            self.state.save_offset(off + 1)
-            self._poison = 0
-        else:
-            self._wait("malformed response: %s" % e)
-
     def poll_once(self):
         limit = 1 if self._poison else self.poll_limit
         timeout = self.poll_timeout
@@ -169,6 +167,8 @@ class Gateway:
         if u.flags & _FROM_BOT:
             return
         if u.from_id not in self.allow_ids and u.username.lower() not in self.allow_names:
+            if self.pairing and self.pairing.offer(self, u, f):
+                return  # a /pair attempt, answered by pairing.py
             self.denied += 1
             log.info("message from unauthorized user id=%d @%s ignored; to admit them add %d to "
                      "channels.telegram.allow_from" % (u.from_id, u.username or "-", u.from_id))

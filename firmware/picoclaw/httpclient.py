@@ -58,7 +58,11 @@ class Connection:
         if self.port != (443 if https else 80):
             self._hostb += b":%d" % self.port
         # response state (one response at a time per connection)
-        self._new_response()
+        self.status = 0
+        self.length = -1  # Content-Length; -1: none given
+        self.chunked = False
+        self.keep_alive = True
+        self.retry_after = -1  # Retry-After header, seconds; -1: none
         self.start = 0
         self._rpos = 0  # unread bytes in buf: [_rpos, _rend)
         self._rend = 0
@@ -152,7 +156,7 @@ class Connection:
             self._wn += k
             i += k
 
-    def _send_request(self, method, path, body, content_type, headers):
+    def _send_request(self, method, path, body, headers):
         length = -1
         if callable(body):
             self.counting = True
@@ -181,9 +185,7 @@ class Connection:
             w(h)
             w(b"\r\n")
         if length >= 0:
-            w(b"Content-Type: ")
-            w(content_type)
-            w(b"\r\nContent-Length: %d\r\n" % length)
+            w(b"Content-Type: application/json\r\nContent-Length: %d\r\n" % length)
         w(b"\r\n")
         if callable(body):
             before = self.size
@@ -195,7 +197,7 @@ class Connection:
         self._flush()
 
     # -- the exchange -------------------------------------------------------------------
-    def request(self, method, path, body=None, content_type=b"application/json", headers=(), timeout_ms=30000):
+    def request(self, method, path, body=None, headers=(), timeout_ms=30000):
         """Send a request and read the response head; returns self, now the response.
 
         path: bytes, or a tuple of bytes written one after another (no concatenation).
@@ -218,7 +220,7 @@ class Connection:
                 self._connect()
             got_bytes = [False]
             try:
-                self._send_request(method, path, body, content_type, headers)
+                self._send_request(method, path, body, headers)
                 self._read_head(got_bytes)
                 break
             except netio.TLSError:
@@ -245,15 +247,12 @@ class Connection:
         self._rend = n
         return n
 
-    def _new_response(self):
+    def _read_head(self, got_bytes):
         self.status = 0
         self.length = -1  # Content-Length; -1: none given
         self.chunked = False
         self.keep_alive = True
         self.retry_after = -1  # Retry-After header, seconds; -1: none
-
-    def _read_head(self, got_bytes):
-        self._new_response()
         self._rpos = self._rend = 0
         line = self._line
         ln = 0  # bytes of a line carried over from the previous read

@@ -22,7 +22,7 @@ from array import array
 
 from micropython import const
 
-from . import jsonscan as _js
+from .jsonscan import NSLOTS, scan
 from .jsonscan import ARR, END_ARR, END_OBJ, KEY, NUM, OBJ, STR  # noqa: F401 (the events callers name)
 
 _DEFAULT_DEPTH = const(32)  # a Telegram update nests about 8 deep; 32 leaves room, stops bombs
@@ -76,14 +76,14 @@ class JsonReader:
 
     def __init__(self, src, out, max_depth=_DEFAULT_DEPTH):
         self.out = out
-        self.st = array("i", [0] * _js.NSLOTS)
+        self.st = array("i", [0] * NSLOTS)
         self.stack = bytearray(max_depth)
         self.reset(src)
 
     def reset(self, src):
         """Start a new document from `src`, reusing every buffer."""
         st = self.st
-        for i in range(_js.NSLOTS):
+        for i in range(NSLOTS):
             st[i] = 0
         st[12] = len(self.stack)  # _MAXD
         st[18] = len(self.out)  # _KCAP: keys up to the whole of out
@@ -97,7 +97,6 @@ class JsonReader:
     # -- core -------------------------------------------------------------------------
     def _run(self):
         st = self.st
-        scan = _js.scan
         while True:
             ev = scan(self.src.buf, st, self.out, self.stack)
             if ev:

@@ -35,6 +35,26 @@ def default_base(name):
     return _BASES[i + len(name) + 1:j if j > 0 else len(_BASES)]
 
 
+def resolve(cfg):
+    """The model's api_base ("" when no provider is configured); sets cfg.provider_kind,
+    cfg.api_key and cfg.owner (the chat heartbeats go to) for the agent."""
+    name = cfg.provider or sorted(cfg.providers)[0]
+    p = cfg.providers.get(name, {})
+    base = (p.get("api_base") or default_base(name)).rstrip("/")
+    if not base:
+        raise ValueError("config: providers.%s.api_base is not set (no default for that name)" % name)
+    cfg.provider_kind = "anthropic" if name == "anthropic" or "anthropic.com" in base else "openai"
+    cfg.api_key = p.get("api_key", "")
+    if not cfg.model:
+        raise ValueError("config: agents.defaults.model is not set")
+    cfg.owner = 0
+    for i in cfg.allow_ids:
+        if i > 0:
+            cfg.owner = i
+            break
+    return base
+
+
 class LLMError(Exception):
     """The provider refused or failed. status: HTTP status (0: no answer)."""
 

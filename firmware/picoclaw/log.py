@@ -25,11 +25,11 @@ def scrub(msg):
     return msg
 
 
-def log(lvl, msg):
-    if lvl >= level:
+def log(at, msg):
+    if at >= level:
         t = time.ticks_diff(time.ticks_ms(), _t0)
         # one string for the level names: short strings are interned for good
-        i = (lvl // 10 - 1) * 6
+        i = (at // 10 - 1) * 6
         name = "DEBUG INFO  WARN  ERROR "[i:i + 6].rstrip()
         print("%d.%03d %s %s" % (t // 1000, t % 1000, name, scrub(msg)))
 

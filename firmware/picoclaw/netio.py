@@ -32,7 +32,7 @@ def _tls_reason(e):
     msg = str(e).strip() or repr(e)
     code = e.args[0] if e.args and isinstance(e.args[0], int) else 0
     # mbedTLS: -0x7F00 SSL_ALLOC_FAILED, -0x2880 X509_ALLOC_FAILED, -17040 RSA out of memory
-    if code in (-17040, -0x7F00, -0x2880) or "ALLOC" in msg.upper():
+    if code in (-17040, -0x7F00, -0x2880) or "ALLOC_FAILED" in msg.upper():
         return "not enough memory for TLS (%s); free heap or use a board with more RAM" % msg
     return msg
 

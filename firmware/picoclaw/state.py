@@ -27,10 +27,10 @@ def write_atomic(path, data):
     replace(tmp, path)
 
 
-def replace(tmp, path):
-    """Rename a fully written temp file onto `path`."""
+def replace(src, path):
+    """Rename a fully written temp file `src` onto `path`."""
     try:
-        os.rename(tmp, path)  # atomic on POSIX and littlefs
+        os.rename(src, path)  # atomic on POSIX and littlefs
     except OSError:
         # FAT cannot rename onto an existing file: a crash between these two lines loses
         # only this write (the reader then falls back to the temp file)
@@ -38,7 +38,7 @@ def replace(tmp, path):
             os.remove(path)
         except OSError:
             pass
-        os.rename(tmp, path)
+        os.rename(src, path)
 
 
 def read_int(path, default=0):

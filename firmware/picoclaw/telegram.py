@@ -59,9 +59,12 @@ class Update:
 
     def header(self):
         """The record header, padded to the fixed width."""
+        # fields are space-separated: a name with a space or newline must stay one token
         h = ("%d %s %d %s %d %d %d %d %s" % (
-            self.update_id, self.kind, self.chat_id, self.chat_type or "-", self.from_id,
-            self.message_id, self.text_len, self.flags, self.username or "-")).encode()
+            self.update_id, self.kind, self.chat_id,
+            (self.chat_type or "-").replace(" ", "_").replace("\n", "_"), self.from_id,
+            self.message_id, self.text_len, self.flags,
+            (self.username or "-").replace(" ", "_").replace("\n", "_"))).encode()
         return h + b" " * (_HEADER - 1 - len(h)) + b"\n"
 
 
@@ -219,7 +222,7 @@ class Telegram:
                     if p.key_is(b"id"):
                         u.from_id = p.read_int()
                     elif p.key_is(b"username"):
-                        u.username = _word(p.read_str(_NAME_CAP))
+                        u.username = p.read_str(_NAME_CAP) or ""
                     elif p.key_is(b"is_bot"):
                         if p.read_bool():
                             u.flags |= _FROM_BOT
@@ -231,7 +234,7 @@ class Telegram:
                     if p.key_is(b"id"):
                         u.chat_id = p.read_int()
                     elif p.key_is(b"type"):
-                        u.chat_type = _word(p.read_str(16))
+                        u.chat_type = p.read_str(16) or ""
                     else:
                         p.skip()
             else:
@@ -287,8 +290,3 @@ class Telegram:
             else:
                 p.skip()
         return mid
-
-
-def _word(s):
-    # header fields are space-separated: keep names to one token
-    return (s or "").replace(" ", "_").replace("\n", "_") or ""

@@ -44,7 +44,7 @@ def load_ca_file(path):
             raise ValueError("no certificate found (want PEM or DER)")
 
 
-def context(ca_file=None, verify=True, builtin_roots=True):
+def context(ca_file=None, verify=True):
     """An SSLContext for clients. verify=False (config tls.verify) disables all checks."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if not verify:
@@ -53,11 +53,10 @@ def context(ca_file=None, verify=True, builtin_roots=True):
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
     ctx.verify_mode = ssl.CERT_REQUIRED
-    if builtin_roots:
-        from . import roots
+    from . import roots  # the shipped roots, then tls.ca_file
 
-        for b64 in roots.ALL:
-            ctx.load_verify_locations(cadata=a2b_base64(b64))
+    for b64 in roots.ALL:
+        ctx.load_verify_locations(cadata=a2b_base64(b64))
     if ca_file:
         try:
             for der in load_ca_file(ca_file):
