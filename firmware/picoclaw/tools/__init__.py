@@ -1,0 +1,161 @@
+# Agent tool registry: tool names, their JSON schemas for the LLM request, and running one.
+#
+# Each group of tools is a module (files, system, message, gpio, cron) imported only while
+# one of its tools runs or while its schemas are written, then dropped from sys.modules and
+# from this package, so its code and constants leave the heap (the names it interned stay:
+# qstrs are never freed, but importing it again interns nothing new).
+#
+#     out = Result(path, 4096)
+#     run("read_file", args, ctx, out)   # args: a JsonReader before the arguments object
+#     out.close()
+import sys
+
+# tool:module pairs, grouped by module (write_schemas loads each module once, in this
+# order). One string, not a dict: a dict would keep a key object per tool on the heap.
+NAMES = ("read_file:files write_file:files append_file:files edit_file:files list_dir:files "
+         "get_time:system system_status:system message:message "
+         "gpio_read:gpio gpio_write:gpio adc_read:gpio cron:cron")
+
+
+def module_of(name):
+    """Short name of the module holding tool `name` ("files"), or None if no such tool."""
+    if not name or " " in name or ":" in name:
+        return None
+    i = NAMES.find(name + ":")
+    while i > 0 and NAMES[i - 1] != " ":  # "e_file:" inside "read_file:" is not a tool
+        i = NAMES.find(name + ":", i + 1)
+    if i < 0:
+        return None
+    i += len(name) + 1
+    j = NAMES.find(" ", i)
+    return NAMES[i:] if j < 0 else NAMES[i:j]
+
+
+def _on(name, mod, ctx):
+    # a tool the device cannot serve is not offered to the model, and refused if called
+    if mod == "message":
+        return getattr(ctx, "send", None) is not None
+    if mod == "cron":
+        return getattr(ctx, "cron", None) is not None
+    if mod == "gpio":
+        p = getattr(ctx, "pins", None) or {}
+        if name == "gpio_write":
+            return bool(p.get("gpio_out"))
+        if name == "adc_read":
+            return bool(p.get("adc"))
+        return bool(p.get("gpio_in") or p.get("gpio_out"))
+    return True
+
+
+def _load(mod):
+    __import__("picoclaw.tools." + mod)
+    return sys.modules["picoclaw.tools." + mod]
+
+
+def _drop(mod):
+    sys.modules.pop("picoclaw.tools." + mod, None)
+    globals().pop(mod, None)  # the import also made it an attribute of this package
+
+
+def write_schemas(w, ctx, anthropic=False):
+    """Write the JSON array elements (comma-separated, no brackets) describing every enabled
+    tool to `w` (w.write(bytes)), in the OpenAI "tools" shape or, with anthropic=True, the
+    Anthropic one. The built-in tools are described by tools/schemas.py; a module whose
+    tools it does not describe (cron) is loaded for its own SCHEMAS. One module is loaded
+    at a time and dropped before the next; a module missing from the firmware is left out."""
+    first = True
+    done = " "  # modules whose tools are described
+    for pair in ("-:schemas " + NAMES).split():
+        mod = pair[pair.find(":") + 1:]
+        if done.find(" %s " % mod) >= 0:
+            continue
+        done += mod + " "
+        try:
+            t = getattr(_load(mod), "SCHEMAS", ())
+        except ImportError:
+            continue  # not in this firmware
+        finally:
+            _drop(mod)  # the tuple stays alive while we write it; the code goes now
+        for s in t:
+            name = s[0].decode()
+            tm = module_of(name)
+            if tm is None:
+                continue  # described but not registered: not offered
+            if done.find(" %s " % tm) < 0:
+                done += tm + " "
+            if not _on(name, tm, ctx):
+                continue
+            if not first:
+                w.write(b",")
+            first = False
+            w.write(b'{"name":"' if anthropic else b'{"type":"function","function":{"name":"')
+            w.write(s[0])
+            w.write(b'","description":"')
+            w.write(s[1])
+            w.write(b'","input_schema":' if anthropic else b'","parameters":')
+            w.write(s[2])
+            w.write(b"}" if anthropic else b"}}")
+        t = None
+
+
+def run(name, args, ctx, out):
+    """Run tool `name` with `args` (a JsonReader before the arguments object), writing its
+    result text to `out`. Never raises except MemoryError: an unknown tool, bad arguments or
+    a failure become one line "error: ..." in `out`."""
+    mod = module_of(name)
+    if mod is None:
+        out.write("error: unknown tool %s" % (name or "")[:64])
+        return
+    if not _on(name, mod, ctx):
+        out.write("error: tool %s is not available on this device" % name)
+        return
+    try:
+        _load(mod).run(name, args, ctx, out)
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the model gets a line, the loop goes on
+        # tools raise ValueError with a message written for the model; anything else is
+        # named by its type (never a traceback: it would only cost tokens)
+        m = str(e) if isinstance(e, ValueError) else "%s failed: %s %s" % (name, type(e).__name__, e)
+        if m.startswith("JSON"):  # the parser's own words: say they are about the arguments
+            m = "bad arguments for %s: %s" % (name, m)
+        i = m.find("\n")
+        out.write("%serror: %s" % ("\n" if out.n else "", m[:200] if i < 0 else m[:min(i, 200)]))
+    finally:
+        _drop(mod)
+
+
+class Result:
+    """A tool's result text, written to the file at `path` as it is produced, at most `cap`
+    bytes (cut at a character boundary; later writes are dropped and `cut` is set). close()
+    appends "\\n[cut: result over N bytes]" when it was cut. `n`: result bytes written,
+    not counting that note."""
+
+    def __init__(self, path, cap=4096):
+        self.f = open(path, "wb")
+        self.cap = cap
+        self.n = 0
+        self.cut = False
+
+    def write(self, data):
+        """Append str, bytes, bytearray or memoryview (UTF-8)."""
+        if isinstance(data, str):
+            data = data.encode()
+        k = len(data)
+        if k > self.cap - self.n:
+            from ..jsonstream import utf8_boundary
+
+            k = utf8_boundary(data, self.cap - self.n)
+            self.cut = True
+            data = memoryview(data)[:k]
+        if k > 0:
+            self.f.write(data)
+            self.n += k
+
+    def close(self):
+        f = self.f
+        if f:
+            if self.cut:
+                f.write(("\n[cut: result over %d bytes]" % self.cap).encode())
+            f.close()
+            self.f = None

@@ -1,0 +1,67 @@
+# Clock and device tools: get_time (UTC from ctx.now()) and system_status (ctx.status()).
+#
+# The date is computed here from seconds since 1970 rather than with time.gmtime: board
+# ports count from 2000, the unix port from 1970, and ctx.now() is always 1970-based.
+
+
+def _span(s):
+    # 93784 -> "1d 2h 3m 4s": easier for the model than a bare count of seconds
+    d, s = divmod(int(s), 86400)
+    return ("%dd " % d if d else "") + "%dh %dm %ds" % (s // 3600, s // 60 % 60, s % 60)
+
+
+def _status(ctx):
+    f = getattr(ctx, "status", None)
+    return (f() if f else None) or {}
+
+
+def _safe(k):
+    # ctx.status() promises safe values; this is the second lock on the door
+    k = k.lower()
+    for w in ("pass", "token", "key", "secret", "auth", "psk"):
+        if w in k:
+            return False
+    return True
+
+
+def run(name, args, ctx, out):
+    args.skip()  # neither tool takes arguments
+    if name == "get_time":
+        t = int(ctx.now())
+        days, s = divmod(t, 86400)
+        # civil date from days since 1970-01-01 (H. Hinnant's algorithm; eras of 400 years)
+        z = days + 719468
+        era = z // 146097
+        doe = z - era * 146097
+        yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+        doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+        mp = (5 * doy + 2) // 153
+        m = mp + 3 if mp < 10 else mp - 9
+        y = yoe + era * 400 + (1 if m <= 2 else 0)
+        wd = (days + 3) % 7 * 3  # 1970-01-01 was a Thursday
+        out.write("%04d-%02d-%02dT%02d:%02d:%02dZ (%s, UTC; unix time %d)" % (
+            y, m, doy - (153 * mp + 2) // 5 + 1, s // 3600, s // 60 % 60, s % 60,
+            "MonTueWedThuFriSatSun"[wd:wd + 3], t))
+        if y < 2021:  # an RTC that was never set starts at 2000 (or 1970)
+            out.write("; the clock looks unset (no network time yet?)")
+        up = _status(ctx).get("uptime_s")
+        if up is not None:
+            out.write("; up %s" % _span(up))
+        return
+    st = _status(ctx)
+    lines = 0
+    for k in sorted(st):
+        v = st[k]
+        if not _safe(k):
+            continue
+        if isinstance(v, dict):  # one level, e.g. wifi: {"ssid": .., "rssi": ..}
+            v = ", ".join("%s %s" % (i, str(v[i])[:64]) for i in sorted(v) if _safe(i)
+                          and not isinstance(v[i], (dict, list, tuple)))
+        elif isinstance(v, (list, tuple)):
+            continue
+        elif k == "uptime_s":
+            v = "%s (%d s)" % (_span(v), v)
+        out.write("%s: %s\n" % (k, str(v)[:80]))
+        lines += 1
+    if not lines:
+        out.write("no status available")
