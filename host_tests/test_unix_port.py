@@ -16,8 +16,9 @@ SHARED = {
     "test_jsonstream": "64k",
     "test_jsonwrite": "64k",
     "test_trust": "64k",
-    "test_llm_wire": "160k",
-    "test_tools": "192k",  # the test module itself is compiled from source on the port  # the test builds 10 KB JSON bodies in RAM to feed the parser
+    "test_llm_wire": "160k",  # the test builds 10 KB JSON bodies in RAM to feed the parser
+    "test_tools": "192k",  # the test module itself is compiled from source on the port
+    "test_tgformat": "128k",  # test compiled from source + 20 KB pieces read back; tgformat runs in 16k
 }
 
 

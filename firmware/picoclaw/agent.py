@@ -54,6 +54,14 @@ def attach(gw, cfg, tg, conn):
     from .schedule import Schedule
 
     a = Agent(cfg, tg, conn, pins=_pins(cfg), machine=machine, cron=Schedule(cfg.workspace))
+    # Everything a turn needs is loaded now, while the heap is in one piece: loading a
+    # module mid-turn needs contiguous blocks for its code, which a fragmented heap may
+    # not have even with plenty free. Only the tool modules come and go (tools/).
+    from . import tgformat, tools  # noqa: F401
+
+    a.proto = llm.provider_module(cfg.provider_kind)
+    if cfg.stream:
+        from . import sse  # noqa: F401
     gw.answer = a.answer
     gw.tick = a.tick
     return a
@@ -103,7 +111,7 @@ class Agent:
         self.conn = conn  # httpclient.Connection to the provider's api_base
         self.ws = cfg.workspace
         self.state_dir = cfg.workspace + "/state"
-        self.proto_name = cfg.provider_kind
+        self.proto = None  # the provider module (attach loads it)
         self.api_key = cfg.api_key
         self.model = cfg.model
         self.max_tokens = cfg.max_tokens
@@ -158,7 +166,7 @@ class Agent:
             self._ph = self.tg.send_message(chat_id, "Thinking\u2026", reply_to)
             self._edited = time.ticks_ms()
             self._edit_len = 0
-        proto = llm.provider_module(self.proto_name)
+        proto = self.proto
         reply = None
         for _ in range(self.max_iter):
             reply = self._model(proto, s)
@@ -293,8 +301,11 @@ class Agent:
                         f.seek(off)
                         edit = self._ph if i == 0 else 0
                         try:
+                            # units_cap=0: tgformat already cut each piece to Telegram's
+                            # 4096 visible units; a cap here would count markup and could
+                            # cut inside a tag
                             self.tg.send_message(chat_id, None, 0 if edit else reply_to, text_file=f,
-                                                 text_len=n, html=html, edit=edit)
+                                                 text_len=n, units_cap=0, html=html, edit=edit)
                         except APIError as e:
                             if not (edit and "not modified" in e.description):
                                 raise

@@ -1,0 +1,159 @@
+"""The agent on the MicroPython unix port (from .mpy): fake Telegram + fake LLM over TLS.
+
+Each test drives the real CLI (`micropython -m picoclaw gateway`) against both fakes: the
+OpenAI-compatible and the Anthropic protocol, plain and streamed (SSE) answers, tool calls
+that touch the workspace, the session carried into follow-up questions, and failures.
+"""
+import json
+import os
+
+import pytest
+
+import gatewayrun
+from fakes.llm_server import FakeLLM
+from fakes.telegram_server import FakeTelegram
+
+ALICE = 111
+HEAP = "160k"  # the agent on the 64-bit port; see the notes for the figures
+
+KINDS = [("openai", False), ("openai", True), ("anthropic", False), ("anthropic", True)]
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram() as t:
+        yield t
+
+
+def _run(tg, llm, cycles=3, heap=HEAP, agent=None, **telegram):
+    cfg = gatewayrun.write_config(tg, llm=llm, agent=agent, **telegram)
+    r = gatewayrun.run(cfg, cycles=cycles, heap=heap)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert not llm.errors, llm.errors
+    return r, cfg
+
+
+def _final_texts(tg):
+    """What the chat shows at the end: each bot message's last text (edits applied)."""
+    last = {}
+    for s in tg.sent:
+        if s["method"] in ("sendMessage", "editMessageText"):
+            last[s["message_id"]] = s["result"]["text"]
+    return [last[k] for k in sorted(last)]
+
+
+def _ws(cfg):
+    return os.path.join(os.path.dirname(cfg), "ws")
+
+
+@pytest.mark.parametrize("kind,stream", KINDS)
+def test_answer_replaces_the_placeholder(tg, kind, stream):
+    with FakeLLM(kind) as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "Hello there \U0001F600")
+        llm.reply_text("Hi **Alice**! How can I help? \U0001F600")
+        _run(tg, llm, agent={"stream": stream})
+        req = llm.requests[-1]
+        assert req["body"]["model"] == "test-model" and bool(req["stream"]) == stream
+        msgs = req["body"]["messages"]
+        assert msgs[-1]["role"] == "user" and "Hello there \U0001F600" in json.dumps(msgs[-1], ensure_ascii=False)
+    methods = [s["method"] for s in tg.sent]
+    assert methods[0] == "sendChatAction" and methods[1] == "sendMessage"
+    assert "editMessageText" in methods
+    assert _final_texts(tg) == ["Hi Alice! How can I help? \U0001F600"]
+
+
+@pytest.mark.parametrize("kind,stream", KINDS)
+def test_tool_call_writes_the_workspace_and_the_result_goes_back(tg, kind, stream):
+    with FakeLLM(kind) as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "remember that my cat is called Miso")
+        llm.reply_tool_calls([("append_file", {"path": "memory/MEMORY.md", "content": "Cat: Miso\n"})],
+                             text="Noting that.")
+        llm.reply_text("Done, I will remember Miso.")
+        r, cfg = _run(tg, llm, agent={"stream": stream})
+        assert len(llm.requests) == 2
+        second = json.dumps(llm.requests[1]["body"]["messages"])
+        assert "append_file" in second and "Cat: Miso" in second  # the call and its result went back
+        tools = llm.requests[0]["body"]["tools"]
+        assert any("append_file" in json.dumps(t) for t in tools)
+    with open(os.path.join(_ws(cfg), "memory", "MEMORY.md")) as f:
+        assert f.read() == "Cat: Miso\n"
+    assert _final_texts(tg)[-1] == "Done, I will remember Miso."
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_follow_up_carries_the_session_and_clear_starts_over(tg, kind):
+    with FakeLLM(kind) as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "my name is Alice")
+        llm.reply_text("Nice to meet you, Alice.")
+        cfg = gatewayrun.write_config(tg, llm=llm)
+        gatewayrun.run(cfg, cycles=2, heap=HEAP)
+        tg.send_text(alice, "what is my name?")
+        llm.reply_text("Alice.")
+        gatewayrun.run(cfg, cycles=2, heap=HEAP)  # a restart in between: the session is on flash
+        msgs = llm.requests[-1]["body"]["messages"]
+        texts = json.dumps(msgs)
+        assert "my name is Alice" in texts and "Nice to meet you" in texts and "what is my name?" in texts
+        tg.send_text(alice, "/clear")
+        tg.send_text(alice, "hello again")
+        llm.reply_text("Hello!")
+        gatewayrun.run(cfg, cycles=2, heap=HEAP)
+        assert "my name is Alice" not in json.dumps(llm.requests[-1]["body"]["messages"])
+    assert "Started a new conversation." in _final_texts(tg)
+
+
+def test_tool_iteration_limit_gets_a_clear_final_message(tg):
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "loop please")
+        for _ in range(3):
+            llm.reply_tool_calls([("list_dir", {"path": "."})])
+        _run(tg, llm, agent={"max_tool_iterations": 2, "stream": False})
+        assert len(llm.requests) == 2
+    assert "stopped after 2 tool steps" in _final_texts(tg)[-1]
+
+
+def test_model_errors_are_retried_then_apologised_for(tg):
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "one")
+        llm.reply_error(500, "boom")
+        llm.reply_text("recovered")
+        tg.send_text(alice, "two")
+        llm.reply_error(400, "bad request from the test")
+        _run(tg, llm, agent={"stream": False}, placeholder=False)
+    texts = _final_texts(tg)
+    assert texts[0] == "recovered"
+    assert texts[1].startswith("Sorry, I could not reach the model") and "bad request" in texts[1]
+
+
+def test_long_answer_is_split_for_telegram(tg):
+    with FakeLLM("anthropic") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "tell me a long story")
+        para = ("word " * 150).strip()
+        llm.reply_text("\n\n".join("%d %s" % (i, para) for i in range(20)))  # ~15 KB
+        _run(tg, llm, agent={"stream": True})
+    texts = _final_texts(tg)
+    assert len(texts) >= 4 and all(len(t) <= 4096 for t in texts)
+    assert "".join(texts).replace("\n", "").replace(" ", "") == \
+        "".join("%d %s" % (i, para) for i in range(20)).replace(" ", "")
+
+
+def test_onboard_writes_a_starter_config_and_workspace_once(tmp_path):
+    cfg = str(tmp_path / "config.json")
+    r = gatewayrun.run(cfg, cycles=0, cmd="onboard")
+    assert r.returncode == 0, r.stdout + r.stderr
+    ws = tmp_path / "workspace"
+    for name in ("AGENTS.md", "SOUL.md", "USER.md", "IDENTITY.md", "HEARTBEAT.md", "memory/MEMORY.md"):
+        assert (ws / name).exists(), name
+    with open(cfg) as f:
+        conf = json.load(f)  # valid JSON in PicoClaw's shape
+    assert conf["agents"]["defaults"]["workspace"] == str(ws)
+    assert "token" in conf["channels"]["telegram"]
+    (ws / "USER.md").write_text("mine")
+    r = gatewayrun.run(cfg, cycles=0, cmd="onboard")
+    assert r.returncode == 0 and "wrote" not in r.stdout  # nothing overwritten
+    assert (ws / "USER.md").read_text() == "mine"
