@@ -157,3 +157,71 @@ def test_onboard_writes_a_starter_config_and_workspace_once(tmp_path):
     r = gatewayrun.run(cfg, cycles=0, cmd="onboard")
     assert r.returncode == 0 and "wrote" not in r.stdout  # nothing overwritten
     assert (ws / "USER.md").read_text() == "mine"
+
+
+def test_a_job_the_model_schedules_fires_while_polling(tg):
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "remind me to stretch in 2 seconds")
+        llm.reply_tool_calls([("cron", {"action": "add", "in": 2, "text": "Time to stretch!",
+                                        "mode": "deliver"})])
+        llm.reply_text("Scheduled.")
+        _run(tg, llm, cycles=6, agent={"stream": False})
+        assert "added job" in json.dumps(llm.requests[1]["body"]["messages"])
+    texts = _final_texts(tg)
+    assert texts == ["Scheduled.", "Time to stretch!"]  # fired on time, delivered once
+
+
+def test_heartbeat_acts_or_stays_silent(tg):
+    with FakeLLM("anthropic") as llm:
+        tg.add_chat(tg.user(ALICE, "Alice", "alice"))  # the owner started the bot before
+        cfg = gatewayrun.write_config(tg, llm=llm, agent={"stream": False})
+        cfg_data = json.load(open(cfg))
+        cfg_data["heartbeat"] = {"enabled": True, "interval": 30}
+        json.dump(cfg_data, open(cfg, "w"))
+        ws = _ws(cfg)
+        os.makedirs(ws, exist_ok=True)
+        with open(os.path.join(ws, "HEARTBEAT.md"), "w") as f:
+            f.write("- If the plants were not watered today, remind the owner.\n")
+        llm.reply_text("HEARTBEAT_OK")
+        r = gatewayrun.run(cfg, cycles=1, heap=HEAP)
+        assert r.returncode == 0, r.stdout[-2000:]
+        assert len(llm.requests) == 1 and "plants" in json.dumps(llm.requests[0]["body"])
+        assert not [s for s in tg.sent if s["method"] != "sendChatAction"]  # HEARTBEAT_OK: silent
+        llm.reply_text("Water the plants today!")
+        gatewayrun.run(cfg, cycles=1, heap=HEAP)
+    assert _final_texts(tg) == ["Water the plants today!"]
+    assert tg.sent[-1]["params"]["chat_id"] == ALICE
+
+
+def test_html_refused_by_telegram_is_sent_as_plain_text(tg):
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "hi")
+        llm.reply_text("**bold** answer")
+        tg.inject("editMessageText", "status", 400, "Bad Request: can't parse entities: test")
+        _run(tg, llm, agent={"stream": False})
+    edits = [s for s in tg.sent if s["method"] == "editMessageText"]
+    assert edits[-1]["params"].get("parse_mode") is None and edits[-1]["result"]["text"] == "**bold** answer"
+
+
+def test_long_history_is_summarised_and_kept_within_budget(tg):
+    budget = 700
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        cfg = gatewayrun.write_config(tg, llm=llm, agent={"stream": False, "history_bytes": budget})
+        for i in range(8):
+            tg.send_text(alice, "fact %d: %s" % (i, "blah " * 40))
+        for i in range(16):  # answers, and summaries when asked (whichever comes first)
+            llm.reply_text("reply %d %s" % (i, "ok " * 30))
+        gatewayrun.run(cfg, cycles=10, heap=HEAP)
+        bodies = [json.dumps(q["body"]) for q in llm.requests]
+    asked = [i for i, b in enumerate(bodies) if "Summarise the conversation" in b]
+    assert asked, "no summary was asked for"
+    assert all("tools" not in llm.requests[i]["body"] for i in asked)  # a summary needs no tools
+    last = [b for b in bodies if "fact 7:" in b][-1]
+    assert "Earlier in this conversation (summary)" in last and "fact 0:" not in last
+    path = os.path.join(_ws(cfg), "sessions", "%d.jsonl" % ALICE)
+    with open(path) as f:
+        assert f.readline().startswith('{"s":')
+    assert os.path.getsize(path) <= 2 * budget + 1024

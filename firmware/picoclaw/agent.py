@@ -25,7 +25,7 @@ _EPOCH_2000 = const(946684800)  # boards whose time.time() counts from 2000
 
 def now():
     """Seconds since 1970-01-01 UTC on every port (some count from 2000)."""
-    t = time.time()
+    t = int(time.time())  # a float on the unix port
     return t + _EPOCH_2000 if time.gmtime(0)[0] == 2000 else t
 
 
@@ -123,7 +123,7 @@ class Agent:
         self.budget = cfg.history_bytes
         self.owner = cfg.owner  # chat for heartbeat (the first numeric allow_from id)
         self.heartbeat_s = cfg.heartbeat_interval * 60 if cfg.heartbeat_enabled else 0
-        self._next_beat = now() + self.heartbeat_s
+        self._next_beat = now()  # the first beat right after start, then every interval
         self.small = bytearray(128)  # parser values: ids, names, short fields
         self.buf = bytearray(128)  # escape buffer for session writes
         self.linebuf = bytearray(256)  # reading session lines and workspace files
