@@ -48,6 +48,10 @@ def build(cfg):
     conn = httpclient.Connection(url, buf, ctx, opener=opener)
     tg = telegram.Telegram(conn, cfg.token)
     gw = Gateway(cfg, tg, State(cfg.workspace), sleep_ms=sleep_ms)
+    if not gw.allow_ids and not gw.allow_names:
+        from .pairing import attach  # nobody admitted: the paired owner, or pairing mode
+
+        attach(gw)
     if llm_base:
         from .agent import attach
 

@@ -47,8 +47,9 @@ class Gateway:
         self._poison_offset = -1
         self.pairing = None  # pairing.Pairing while nobody is admitted (pairing.attach sets it)
         if not self.allow_ids and not self.allow_names:
-            log.warn("allow_from is empty: nobody is admitted. Send your bot a message, find "
-                     "'from id=...' in this log, and add that id to channels.telegram.allow_from")
+            log.warn("allow_from is empty: only a paired owner is admitted (see PAIRING below). "
+                     "Or send your bot a message, find 'from id=...' in this log, and add that "
+                     "id to channels.telegram.allow_from")
 
     # -- loop ---------------------------------------------------------------------------
     def serve(self, cycles=-1, sim=None):

