@@ -64,6 +64,11 @@ def attach(gw, cfg, tg, conn):
         from . import sse  # noqa: F401
     gw.answer = a.answer
     gw.tick = a.tick
+    if not a.owner:  # a paired owner (pairing.py adds it to the gateway's ids)
+        for i in gw.allow_ids:
+            if i > 0:
+                a.owner = i
+                break
     return a
 
 
