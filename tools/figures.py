@@ -27,8 +27,7 @@ import unixport  # noqa: E402
 from fakes.telegram_server import FakeTelegram  # noqa: E402
 
 RUNTIME = ["picoclaw.gateway", "picoclaw.telegram", "picoclaw.httpclient", "picoclaw.jsonstream",
-           "picoclaw.netio", "picoclaw.state", "picoclaw.log", "picoclaw.jsonwrite",
-           "picoclaw.settings"]
+           "picoclaw.netio", "picoclaw.state", "picoclaw.log", "picoclaw.jsonwrite"]
 
 
 def import_cost():

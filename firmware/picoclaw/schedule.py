@@ -206,6 +206,8 @@ def parse_at(s, off=0):
 def _text(b):
     # a line's text field -> str: undo the \\ \n \r escapes (UnicodeError, a ValueError, if
     # it is not UTF-8)
+    if b.find(b"\\") < 0:
+        return str(b, "utf-8")  # most texts: one copy, no work buffer
     out = bytearray()
     i = 0
     while True:
@@ -274,13 +276,11 @@ class Schedule:
         TEXT_CAP bytes. Raises ValueError with a message fit for the user."""
         if len(self._jobs) >= _MAX_JOBS:
             raise ValueError("too many jobs (%d is the most); remove one first" % _MAX_JOBS)
-        if mode != "agent" and mode != "deliver":
+        if mode not in ("agent", "deliver"):
             raise ValueError('mode must be "agent" or "deliver"')
         b = text.encode() if isinstance(text, str) else bytes(text)
-        if not b.strip():
-            raise ValueError("text is empty")
-        if len(b) > TEXT_CAP:
-            raise ValueError("text is %d bytes, over the %d-byte cap" % (len(b), TEXT_CAP))
+        if not b.strip() or len(b) > TEXT_CAP:
+            raise ValueError("text must be 1 to %d bytes, not %d" % (TEXT_CAP, len(b)))
         if kind == "at":
             nxt = spec if isinstance(spec, int) else parse_at(spec, self.off)
             if nxt <= now:
@@ -396,35 +396,37 @@ class Schedule:
         with f:
             n = 0
             while True:
-                # the line in small pieces: readline(n) takes an n-byte block at once, and a
-                # short line should not need a big free block. Past _LINE bytes the rest is
-                # read and dropped.
-                line = b""
-                while True:
-                    more = f.readline(_PIECE)
-                    if not more:
-                        break
-                    if len(line) <= _LINE:
-                        line += more
-                    if more[-1] == 10:
-                        break
+                # readline(n) takes an n-byte block at once: a line comes in small pieces
+                # (most lines are one), joined once; past _LINE bytes nothing is kept
+                line = f.readline(_PIECE)
                 if not line:
                     return
                 n += 1
+                if line[-1] != 10:
+                    parts = [line]
+                    k = len(line)
+                    while True:
+                        line = f.readline(_PIECE)
+                        if not line:
+                            break
+                        k += len(line)
+                        if k <= _LINE:
+                            parts.append(line)
+                        if line[-1] == 10:
+                            break
+                    line = b"".join(parts) if k <= _LINE else b""
                 try:
-                    if line[-1] != 10 or len(line) > _LINE:  # too long, or a write cut short
+                    if not line or line[-1] != 10:  # too long, or a write cut short
                         raise ValueError("over %d bytes or cut short" % _LINE)
-                    if line[0] == 35 or line[0] == 10:  # "#" comment or blank line
+                    if line[0] in b"#\r\n":  # a comment or a blank line
                         continue
-                    p = line[:-1].split(b"\t", 6)
+                    p = line.split(b"\t", 6)  # the last field keeps the line end
                     if len(p) != 7:
                         raise ValueError("%d fields, not 7" % len(p))
-                    # kind and mode as the interned literals, not new strings
-                    k = p[1]
-                    kind = "at" if k == b"at" else "every" if k == b"every" else "cron" if k == b"cron" else 0
-                    k = p[3]
-                    mode = "agent" if k == b"agent" else "deliver" if k == b"deliver" else 0
-                    if not kind or not mode:
+                    # str() of known bytes returns the interned string: no copy per job
+                    kind = str(p[1], "utf-8")
+                    mode = str(p[3], "utf-8")
+                    if kind not in ("at", "every", "cron") or mode not in ("agent", "deliver"):
                         raise ValueError("unknown kind or mode")
                     k = str(p[2], "utf-8")
                     if kind == "cron":
@@ -435,7 +437,7 @@ class Schedule:
                     if j < 1 or j in seen:
                         raise ValueError("id %d used twice" % j if j in seen else "bad id")
                     j = [j, kind, k, mode, int(p[4]), int(p[5])]
-                    raw = p[6].rstrip(b"\r")
+                    raw = p[6].rstrip(b"\r\n")  # \r: a file edited on Windows
                     _text(raw)  # the text must be UTF-8
                     if not load:
                         j = self._get(j[0])
@@ -460,7 +462,7 @@ class Schedule:
         kept = []
         got = []
         with open(tmp, "wb") as w:
-            w.write(b"# cron jobs: id kind spec mode chat_id next text, tab-separated\n")
+            w.write(b"# id kind spec mode chat_id next text\n")
             for j, raw in self._scan():
                 if ch and j[0] in ch:
                     if fire:

@@ -2,8 +2,8 @@
 #
 # Arguments are read straight from the streaming parser; the job text is copied in pieces
 # into one buffer of at most TEXT_CAP bytes (over it: refused, so nothing is silently cut).
-# Firing the jobs is the gateway's part (Schedule.due); this module is loaded only while the
-# tool runs.
+# Firing the jobs is the agent's part (Schedule.due, from its tick); this module is loaded
+# only while the tool runs, and kept small for that moment: one function does the work.
 from micropython import const
 
 from ..schedule import TEXT_CAP
@@ -40,121 +40,112 @@ def _int(v, what):
     # count as absent, as models fill unused parameters with them
     if isinstance(v, str):
         v = v.strip()
-        if not v:
-            return None
-        if not v.lstrip("-").isdigit():
-            raise ValueError("%s must be a whole number" % what)
+        if v.lstrip("-").isdigit():
+            v = int(v)
+        elif not v:
+            v = None
+    elif isinstance(v, float) and v == int(v):
         v = int(v)
-    elif isinstance(v, float):
-        if v != int(v):
-            raise ValueError("%s must be a whole number" % what)
-        v = int(v)
-    elif v is not None and not isinstance(v, int):
-        raise ValueError("%s must be a whole number" % what)
-    return v or None
+    if v is None or isinstance(v, int) and not isinstance(v, bool):
+        return v or None
+    raise ValueError("%s must be a whole number" % what)
 
 
 def _when(s, j):
-    # "every day at 08:00 UTC, next 2026-11-24 08:00 UTC"
-    kind = j[1]
-    spec = j[2]
-    if kind == "at":
+    # a job's schedule in words: "every day at 08:00 UTC, next 2026-11-24 08:00 UTC"
+    n = j[2]
+    if j[1] == "at":
         return "once at " + s.fmt(j[5])
-    if kind == "every":
-        n = int(spec)
+    if j[1] == "every":
+        n = int(n)
         r = "every %d seconds" % n
-        for i in range(3):
-            k = (86400, 3600, 60)[i]
+        for k in (86400, 3600, 60):
             if n % k == 0:
                 n //= k
-                u = "day|hour|minute".split("|")[i]
-                r = "every " + (u if n == 1 else "%d %ss" % (n, u))
+                k = "day" if k == 86400 else "hour" if k == 3600 else "minute"
+                r = "every " + (k if n == 1 else "%d %ss" % (n, k))
                 break
     else:
-        p = spec.split()
-        r = 'cron "%s" (%s)' % (spec, s.zone())
+        p = n.split()
+        r = 'cron "%s" (%s)' % (n, s.zone())
+        # the common shapes in words: daily or weekly at a time, hourly at a minute
         if p[0].isdigit() and p[2] == "*" and p[3] == "*":
             if p[1].isdigit() and (p[4] == "*" or len(p[4]) == 1 and p[4].isdigit()):
-                d = int(p[4]) % 7 * 3 if p[4] != "*" else -1
+                k = int(p[4]) % 7 * 3 if p[4] != "*" else -1
                 r = "every %s at %02d:%02d %s" % (
-                    "day" if d < 0 else "SunMonTueWedThuFriSat"[d:d + 3], int(p[1]), int(p[0]), s.zone())
+                    "day" if k < 0 else "SunMonTueWedThuFriSat"[k:k + 3], int(p[1]), int(p[0]), s.zone())
             elif p[1] == "*" and p[4] == "*":
                 r = "every hour at minute %d" % int(p[0])
     return r + ", next " + s.fmt(j[5])
 
 
 def run(name, args, ctx, out):
-    """The `cron` tool: action add | list | remove (see SCHEMAS)."""
+    """The `cron` tool: action add | list | remove (see SCHEMAS). Bad arguments and refused
+    jobs become one line "error: ..." for the model."""
     try:
-        _run(args, ctx, out)
-    except ValueError as e:  # bad arguments or a refused job: the message is for the model
-        out.write("error: %s" % e)
-
-
-def _run(args, ctx, out):
-    s = ctx.cron
-    act = at = rel = every = expr = text = mode = jid = None
-    cut = False
-    args.expect(1)  # the arguments object
-    while args.next_key():
-        if args.key_is(b"action"):
-            act = args.read_str(_SMALL)
-        elif args.key_is(b"at"):
-            at = args.value(args.next())
-            if isinstance(at, str):
-                at = at.strip() or None
-            elif at is not None:
-                at = _int(at, "at")
-        elif args.key_is(b"in"):
-            rel = _int(args.value(args.next()), "in")
-        elif args.key_is(b"every"):
-            every = _int(args.value(args.next()), "every")
-        elif args.key_is(b"cron"):
-            expr = args.read_str(_SMALL)
-            cut = cut or args.truncated
-        elif args.key_is(b"text"):
-            text = bytearray()
-            cut = cut or args.copy_str(lambda b, n: text.extend(memoryview(b)[:n]), TEXT_CAP)[1]
-        elif args.key_is(b"mode"):
-            mode = args.read_str(_SMALL)
-        elif args.key_is(b"id"):
-            jid = _int(args.value(args.next()), "id")
+        s = ctx.cron
+        act = at = rel = every = expr = text = mode = jid = None
+        cut = False
+        args.expect(1)  # the arguments object
+        while args.next_key():
+            if args.key_is(b"action"):
+                act = args.read_str(_SMALL)
+            elif args.key_is(b"at"):
+                at = args.value(args.next())
+                at = (at.strip() or None) if isinstance(at, str) else _int(at, "at")
+            elif args.key_is(b"in"):
+                rel = _int(args.value(args.next()), "in")
+            elif args.key_is(b"every"):
+                every = _int(args.value(args.next()), "every")
+            elif args.key_is(b"cron"):
+                expr = args.read_str(_SMALL)
+                cut = cut or args.truncated
+            elif args.key_is(b"text"):
+                text = bytearray()
+                cut = cut or args.copy_str(lambda b, n: text.extend(memoryview(b)[:n]), TEXT_CAP)[1]
+            elif args.key_is(b"mode"):
+                mode = args.read_str(_SMALL)
+            elif args.key_is(b"id"):
+                jid = _int(args.value(args.next()), "id")
+            else:
+                args.skip()
+        if s is None:
+            raise ValueError("scheduling is not available on this device")
+        if act == "list":
+            r = s.jobs(_PREVIEW)
+            if not r:
+                out.write("no jobs")
+            for j in r:
+                # one line per job: the model reads the list line by line
+                out.write("job %d: %s; %s: %s\n" % (
+                    j[0], _when(s, j), j[3], j[6].replace("\n", " ").replace("\r", " ")))
+        elif act == "remove":
+            if jid is None:
+                raise ValueError("id is required to remove a job (action=list shows the ids)")
+            if not s.remove(jid):
+                raise ValueError("no job %d (action=list shows the ids)" % jid)
+            out.write("removed job %d" % jid)
+        elif act == "add":
+            now = ctx.now()
+            if now // 86400 < _CLOCK_DAY:
+                raise ValueError("the clock is not set yet (no network time), so nothing can be scheduled")
+            if cut:
+                raise ValueError("text over %d bytes or cron over %d characters: make it shorter"
+                                 % (TEXT_CAP, _SMALL))
+            if not text:
+                raise ValueError("text is required: the message to send or the task to do")
+            if (at is not None) + (rel is not None) + (every is not None) + bool(expr) != 1:
+                raise ValueError("give exactly one of at, in, every or cron")
+            if rel is not None:
+                if rel < 0:
+                    raise ValueError("in must be a number of seconds from now, over 0")
+                at = now + rel
+            jid = s.add("every" if every else "cron" if expr else "at", every or expr or at, text,
+                        mode or "deliver", ctx.chat_id, now)
+            for j in s.jobs():
+                if j[0] == jid:
+                    out.write("added job %d: %s" % (jid, _when(s, j)))
         else:
-            args.skip()
-    if s is None:
-        raise ValueError("scheduling is not available on this device")
-    if act == "list":
-        js = s.jobs(_PREVIEW)
-        if not js:
-            out.write("no jobs")
-        for j in js:
-            # one line per job: the model reads the list line by line
-            out.write("job %d: %s; %s: %s\n" % (j[0], _when(s, j), j[3], j[6].replace("\n", " ")))
-    elif act == "remove":
-        if jid is None:
-            raise ValueError("id is required to remove a job (action=list shows the ids)")
-        if not s.remove(jid):
-            raise ValueError("no job %d (action=list shows the ids)" % jid)
-        out.write("removed job %d" % jid)
-    elif act == "add":
-        now = ctx.now()
-        if now // 86400 < _CLOCK_DAY:
-            raise ValueError("the clock is not set yet (no network time), so nothing can be scheduled")
-        if cut:
-            raise ValueError("text over %d bytes or cron over %d characters: make it shorter"
-                             % (TEXT_CAP, _SMALL))
-        if not text:
-            raise ValueError("text is required: the message to send or the task to do")
-        if (at is not None) + (rel is not None) + (every is not None) + bool(expr) != 1:
-            raise ValueError("give exactly one of at, in, every or cron")
-        if rel is not None:
-            if rel < 0:
-                raise ValueError("in must be a number of seconds from now, over 0")
-            at = now + rel
-        kind = "every" if every else "cron" if expr else "at"
-        jid = s.add(kind, every or expr or at, text, mode or "deliver", ctx.chat_id, now)
-        for j in s.jobs():
-            if j[0] == jid:
-                out.write("added job %d: %s" % (jid, _when(s, j)))
-    else:
-        raise ValueError('action must be "add", "list" or "remove"')
+            raise ValueError('action must be "add", "list" or "remove"')
+    except ValueError as e:  # the message is for the model (JSON errors name the byte)
+        out.write("error: %s" % e)
