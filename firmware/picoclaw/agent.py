@@ -15,6 +15,7 @@ from micropython import const
 from . import llm, log
 from .jsonstream import JsonError, JsonReader, StreamSource
 from .session import LineSource, Session
+from .state import write_atomic
 from .telegram import APIError
 
 _FILE_CAPS = ("AGENTS.md 2048 SOUL.md 1024 USER.md 1024 IDENTITY.md 1024 memory/MEMORY.md 4096")
@@ -138,6 +139,7 @@ class Agent:
         self.extra = None  # a final user message for the request (summaries)
         self._hist = (0, -1)  # session byte range the request carries
         self.calls = 0  # model calls since start (the benchmarks count them)
+        self.limit = (cfg.max_calls_per_hour, cfg.max_calls_per_day)
         self._ph = 0
         self._edited = 0
         self._edit_len = 0
@@ -196,6 +198,14 @@ class Agent:
 
     # -- one model call -----------------------------------------------------------------
     def _model(self, proto, s, tools=True):
+        w = count_call(self.state_dir, now(), self.limit)
+        if w:  # a limit is reached: a polite answer instead of a model call
+            unit = "day" if w > 3600 else "hour"
+            self._say("Sorry, I have reached my limit of %d model calls per %s (agents.defaults."
+                      "max_calls_per_%s), so I cannot answer now. Please try again in %d minutes."
+                      % (self.limit[w // 86400], unit, unit, (w - now() % w) // 60 + 1))
+            s.append_assistant(self.state_dir + "/reply", (), self.buf)
+            return None
         self._hist = (s.history_start(), -1)
         t = llm.Turn(self.state_dir, self._progress if self.stream and self._ph else None)
         self._last_calls = ()
@@ -349,8 +359,8 @@ class Agent:
         s.turn_start = -1
         keep = s.history_start()
         first = s.summary_end()
-        if keep <= first:
-            return
+        if keep <= first or count_call(self.state_dir, now(), self.limit):
+            return  # nothing to summarise, or no model calls left (history kept till later)
         self._hist = (first, keep)
         self.extra = ("Summarise the conversation above in a few short paragraphs for your own "
                       "memory: facts about the owner, decisions, open tasks. Plain text.")
@@ -410,6 +420,37 @@ class Agent:
         s = Session(self.ws, chat, self.budget)
         s.append_user_text("[scheduled job %d] %s" % (job.id, job.text), self.buf)
         self.turn(s, chat)
+
+
+def count_call(state_dir, at, limit):
+    """Count one model call at `at` (seconds since 1970) against limit = (calls per hour,
+    calls per day; 0 or less: none). Returns 0 when counted, or the window (3600 or
+    86400) whose limit is reached, and then counts nothing. The windows are the clock's
+    hours and UTC days (a burst may take up to twice a limit across a boundary); the
+    count is the file state/model_calls ("hour n day n"), one atomic write per call."""
+    path = state_dir + "/model_calls"
+    v = [0, 0, 0, 0]
+    for p in (path, path + ".tmp"):  # the temp file: see replace()
+        try:
+            with open(p) as f:
+                w = [int(x) for x in f.read().split()]
+            if len(w) == 4:
+                v = w
+                break
+        except (OSError, ValueError):
+            pass
+    if v[0] != at // 3600:
+        v[0], v[1] = at // 3600, 0
+    if v[2] != at // 86400:
+        v[2], v[3] = at // 86400, 0
+    if 0 < limit[0] <= v[1]:
+        return 3600
+    if 0 < limit[1] <= v[3]:
+        return 86400
+    v[1] += 1
+    v[3] += 1
+    write_atomic(path, b"%d %d %d %d" % (v[0], v[1], v[2], v[3]))
+    return 0
 
 
 def _starts(path, prefix):

@@ -34,6 +34,8 @@ _KEYS = {
     "agents.defaults.max_tool_iterations": ("max_tool_iterations", _I, 5),
     "agents.defaults.stream": ("stream", _B, True),  # SSE answers (the placeholder follows the text)
     "agents.defaults.history_bytes": ("history_bytes", _I, 6144),  # session bytes per request
+    "agents.defaults.max_calls_per_hour": ("max_calls_per_hour", _I, 60),  # model calls (0: no limit)
+    "agents.defaults.max_calls_per_day": ("max_calls_per_day", _I, 500),
     "heartbeat.enabled": ("heartbeat_enabled", _B, False),
     "heartbeat.interval": ("heartbeat_interval", _I, 30),
     "tls.ca_file": ("ca_file", _S, ""),

@@ -2,7 +2,14 @@
 #
 # The Telegram offset lives here: it is saved after each update is handled, so a restart
 # neither repeats a handled update nor loses one that was fetched but not yet handled
-# (Telegram keeps unconfirmed updates and sends them again).
+# (Telegram keeps unconfirmed updates and sends them again). The offset is the only
+# acknowledgement: written right after Telegram confirms the reply, it makes replies
+# at-least-once and at-most-once except for one window no Bot API client can close, a crash
+# after Telegram took the sendMessage and before the rename (no idempotency key, no way to ask
+# "did I answer message M?"); host_tests/test_crash.py measures it.
+#
+# Every name in this module is an interned string in echo mode too (the heap budget): hence
+# no stored paths and no short literals beyond ".tmp".
 import os
 
 
@@ -55,13 +62,12 @@ class State:
     """The gateway's persistent state in `<workspace>/state/`."""
 
     def __init__(self, workspace):
-        self.dir = workspace + "/state"
-        makedirs(self.dir)
-        self._offset_path = self.dir + "/telegram_offset"
-        self.offset = read_int(self._offset_path, 0)
         self.inbox_path = workspace + "/state/inbox"  # the last getUpdates body, as records
+        self.dir = self.inbox_path[:-6]  # <workspace>/state, without a short literal
+        makedirs(self.dir)
+        self.offset = read_int(self.dir + "/telegram_offset", 0)
 
     def save_offset(self, offset):
         if offset != self.offset:
-            write_atomic(self._offset_path, b"%d" % offset)
+            write_atomic(self.dir + "/telegram_offset", b"%d" % offset)
             self.offset = offset
