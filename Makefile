@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test figures clean
+.PHONY: setup demo test figures bench clean
 
 $(BIN)/micropython: requirements.txt
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: setup
 
 figures: setup
 	$(BIN)/python tools/figures.py
+
+bench: setup
+	$(BIN)/python tools/bench.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,0 +1,590 @@
+"""Benchmarks on the MicroPython unix port against the fake servers, ours against a baseline bot.
+
+    python tools/bench.py [--quick] [--out build/bench] [--only NAMES] [--no-baseline]
+
+Prints a table and writes bench.json, bench.md and heap.png (matplotlib, if installed) to --out.
+The baseline (tools/benchmp/baseline_bot.py) is a bot written the way existing MicroPython
+Telegram bots are: micropython-lib `requests` (HTTP/1.0, a new TLS connection per call),
+`json.loads` of whole bodies, history in a list. Every figure is measured on both in the same run.
+
+Figures (all on the 64-bit unix port; mbedTLS is outside its GC heap):
+- min heap: smallest -X heapsize (2 KB steps) at which a scenario completes with no
+  MemoryError and no "out of memory" logged. Bisection runs with fewer messages
+  (BISECT_N); the heap found is then confirmed with the full count, stepping up 2 KB until
+  it passes.
+- working heap: min heap minus gc.mem_alloc() after start-up (the FIGURES baseline the
+  gateway prints), i.e. what the loop needs, fragmentation included. Import baseline:
+  gc.mem_alloc() grown by importing the modules from .mpy (tools/figures.py's method).
+- parser: tools/benchmp/parse_bench.py (see there) on getUpdates bodies of 1, 10, 100
+  updates made from host_tests/data/getupdates.json.
+- overhead per message: one message at a time, the next queued once the reply is in.
+  t0 = the update queued in the fake while the gateway long-polls (the poll answers at
+  once); t1 = the fake Telegram has received the final reply (the echo, or the edit carrying
+  the model's final text); LLM time = the fake LLM's own time per request (request read ->
+  response written), summed over the requests between t0 and t1. Overhead = t1 - t0 - LLM
+  time: the gateway's work plus the fake Telegram's own handling of each request (CPython).
+- handshakes per 100 messages: TCP/TLS connections accepted by both fakes, scaled to 100.
+- boot to first poll: process start (Popen) to the fake's first getUpdates.
+- soak: N echo messages through heap_driver.py (the gateway plus a heap sample per
+  request); FIGURES baseline/end are the heap after a collection at start and at end.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import gatewayrun  # noqa: E402
+import unixport  # noqa: E402
+from fakes.llm_server import FakeLLM  # noqa: E402
+from fakes.telegram_server import FakeTelegram  # noqa: E402
+
+MP = os.path.join(ROOT, "tools", "benchmp")
+ALICE = 111
+SHORT = "0123456789"
+LONG = "0123456789abcdef" * 256  # 4096 characters, Telegram's maximum
+FIGRE = re.compile(r"FIGURES baseline=(\d+) end=(\d+)")
+SCENARIOS = ("burst", "tools", "long", "stream16k", "session")
+TITLES = {"burst": "100-message burst (echo)", "tools": "100-message burst, 2 tool calls each",
+          "long": "100 messages of 4096 characters (echo)", "stream16k": "16 KB streamed replies",
+          "session": "200-turn session (agent)"}
+
+
+def words(n):
+    """Plain prose of n characters (no Markdown: the reply's size is what is measured)."""
+    s = ("the quick brown fox jumps over the lazy dog " * (n // 44 + 1))[:n]
+    return s
+
+
+# --------------------------------------------------------------------------- timed fakes
+class TimedTelegram(FakeTelegram):
+    """FakeTelegram that stamps what the bench needs: first getUpdates, each reply."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.first_poll = None
+        self.stamps = []  # (monotonic, method, text)
+
+    def _m_getUpdates(self, p, conn):
+        if self.first_poll is None:
+            self.first_poll = time.monotonic()
+        return super()._m_getUpdates(p, conn)
+
+    def _record(self, method, p, message_id, result):
+        self.stamps.append((time.monotonic(), method, p.get("text")))
+        super()._record(method, p, message_id, result)
+
+
+class TimedLLM(FakeLLM):
+    """FakeLLM that records its own time per request (request read -> response written), and
+    answers the agent's session summaries itself, so the scripted replies stay in step."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.spans = []  # (start, end)
+        self.summaries = 0
+
+    def _handle(self, conn, req):
+        t = time.monotonic()
+        if b"Summarise the conversation above" in req[4]:
+            with self._cond:
+                self._replies.insert(0, {"kind": "text", "text": "The owner asked questions; all answered.",
+                                         "calls": [], "truncated": False})
+                self.summaries += 1
+        try:
+            return super()._handle(conn, req)
+        finally:
+            self.spans.append((t, time.monotonic()))
+
+
+# --------------------------------------------------------------------------- running
+def _script(llm, scn, i):
+    """Queue the model's replies for message i of a scenario."""
+    if scn == "tools":
+        llm.reply_tool_calls([("get_time", {})])
+        llm.reply_tool_calls([("list_dir", {"path": "."})])
+        llm.reply_text("answer %d" % i)
+    elif scn == "stream16k":
+        llm.reply_text(words(16384 - 12) + " answer %d" % i)
+    else:
+        llm.reply_text(words(100) + " answer %d" % i)
+
+
+def _text(scn, i):
+    if scn == "long":
+        return LONG
+    if scn == "session":
+        return "turn %d: " % i + words(90)
+    return SHORT if scn == "burst" else "question %d" % i
+
+
+def _agentic(scn):
+    return scn in ("tools", "stream16k", "session")
+
+
+def _ok_output(r):
+    out = (r.stdout or "") + (r.stderr or "")
+    return r.returncode == 0 and "MemoryError" not in out and "out of memory" not in out
+
+
+def _check(tg, llm, scn, n):
+    if _agentic(scn):
+        if llm.errors or llm.pending_replies():
+            return False
+        return len(_answers(tg)) == n
+    texts = [s["params"]["text"] for s in tg.sent if s["method"] == "sendMessage"]
+    return len(texts) == n and all(t == _text(scn, 0) for t in texts)
+
+
+def _answers(tg):
+    """Which messages' final answers reached the chat ("answer <i>" ends each scripted one)."""
+    return set(int(m) for s in tg.sent for m in re.findall(r"answer (\d+)\Z", s["params"].get("text") or ""))
+
+
+# the agent's model-call limits (max_calls_per_hour/day) would answer "limit reached" mid-bench
+AGENT = {"stream": True, "max_calls_per_hour": 0, "max_calls_per_day": 0}
+
+
+def _llm_for(scn):
+    return TimedLLM("openai") if _agentic(scn) else None
+
+
+def run_ours(scn, heap_kb, n, driver=False, timeout=600):
+    """Run scenario `scn` with n messages on our gateway at heap_kb; a dict of figures, or
+    None if it did not complete."""
+    llm = _llm_for(scn)
+    with TimedTelegram() as tg:
+        if llm:
+            llm.start()
+        try:
+            alice = tg.user(ALICE, "Alice", "alice")
+            for i in range(n):
+                tg.send_text(alice, _text(scn, i))
+                if llm:
+                    _script(llm, scn, i)
+            cfg = gatewayrun.write_config(tg, llm=llm, agent=AGENT if llm else None, poll_limit=10,
+                                          poll_timeout=0)
+            cycles = n // 10 + 2
+            script = [os.path.join(MP, "heap_driver.py")] if driver else ["-m", "picoclaw"]
+            try:
+                r = mp_run(script + ["gateway", "--config", cfg, "--cycles", str(cycles)], heap_kb, timeout,
+                           unixport.build() + ":.frozen")
+            finally:
+                shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
+            m = FIGRE.search(r.stdout)
+            if not (_ok_output(r) and m and _check(tg, llm, scn, n)):
+                return None
+            return {"baseline": int(m.group(1)), "end": int(m.group(2)), "tg_conns": tg.connections,
+                    "llm_conns": llm.connections if llm else 0, "samples": _samples(r.stdout)}
+        finally:
+            if llm:
+                llm.stop()
+
+
+class _Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def mp_run(args, heap_kb, timeout, path):
+    """The unix port on args; stopped at the first sign of running out of heap (the gateway
+    survives a MemoryError and backs off, which would make every failed bisection step slow)."""
+    proc = subprocess.Popen([unixport.micropython(), "-X", "heapsize=%dk" % heap_kb] + args, cwd=ROOT,
+                            env=unixport.env(path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "out of memory" in line or "MemoryError" in line:
+                proc.kill()
+                break
+        proc.wait()
+    finally:
+        timer.cancel()
+        proc.stdout.close()
+    out = "".join(lines)
+    return _Result(proc.returncode if "out of memory" not in out else 1, out, "")
+
+
+def _samples(out):
+    return [(int(a), int(b)) for a, b in re.findall(r"^HEAP (\d+) (\d+)$", out, re.M)]
+
+
+def _baseline_config(tg, llm, polls, sample=False):
+    d = tempfile.mkdtemp(prefix="bench-base-")
+    c = {"base_url": tg.base_url, "token": tg.token, "polls": polls, "limit": 10, "sample": sample,
+         "llm": {"url": llm.base_url + "/chat/completions", "key": llm.api_key, "model": "test-model"}
+         if llm else None}
+    path = os.path.join(d, "bot.json")
+    with open(path, "w") as f:
+        json.dump(c, f)
+    return path
+
+
+def run_base(scn, heap_kb, n, sample=False, timeout=900):
+    """The same scenario on the baseline bot."""
+    llm = _llm_for(scn)
+    with TimedTelegram() as tg:
+        if llm:
+            llm.start()
+        try:
+            alice = tg.user(ALICE, "Alice", "alice")
+            for i in range(n):
+                tg.send_text(alice, _text(scn, i))
+                if llm:
+                    _script(llm, scn, i)
+            cfg = _baseline_config(tg, llm, n // 10 + 2, sample)
+            try:
+                r = mp_run([os.path.join(MP, "baseline_bot.py"), cfg], heap_kb, timeout, ".frozen")
+            finally:
+                shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
+            m = FIGRE.search(r.stdout)
+            ok = _ok_output(r) and m
+            if ok and _agentic(scn):
+                ok = not llm.errors and not llm.pending_replies() and len(_answers(tg)) == n
+            elif ok:
+                ok = len(tg.sent) == n
+            if not ok:
+                return None
+            return {"baseline": int(m.group(1)), "end": int(m.group(2)), "tg_conns": tg.connections,
+                    "llm_conns": llm.connections if llm else 0, "samples": _samples(r.stdout)}
+        finally:
+            if llm:
+                llm.stop()
+
+
+def min_heap(runner, scn, n_bisect, n_full, lo=24, hi=512, cap=4096):
+    """(KB, figures at that heap with n_full messages), or (None, None) past `cap` KB."""
+    while not runner(scn, hi, n_bisect):
+        lo, hi = hi, hi * 2
+        if hi > cap:
+            return None, None
+    while hi - lo > 2:
+        mid = (lo + hi) // 2 // 2 * 2
+        if runner(scn, mid, n_bisect):
+            hi = mid
+        else:
+            lo = mid
+    for kb in range(hi, hi + 64, 2):  # confirm with the full count
+        res = runner(scn, kb, n_full)
+        if res:
+            return kb, res
+    return None, None
+
+
+# --------------------------------------------------------------------------- other figures
+def import_cost(modules, path):
+    code = ("import gc\ngc.collect()\na=gc.mem_alloc()\n" + "".join("import %s\n" % m for m in modules)
+            + "gc.collect()\nprint(a, gc.mem_alloc())")
+    r = unixport.run(["-c", code], heap="1m", path=path)
+    a, b = map(int, r.stdout.split())
+    return b - a
+
+
+ECHO_MODULES = ["picoclaw.gateway", "picoclaw.telegram", "picoclaw.httpclient", "picoclaw.jsonstream",
+                "picoclaw.netio", "picoclaw.state", "picoclaw.log", "picoclaw.jsonwrite"]
+AGENT_MODULES = ECHO_MODULES + ["picoclaw.agent", "picoclaw.llm", "picoclaw.llm_openai", "picoclaw.sse",
+                                "picoclaw.session", "picoclaw.tgformat", "picoclaw.tools",
+                                "picoclaw.schedule", "picoclaw.httpchunked"]
+
+
+def getupdates_body(n):
+    with open(os.path.join(ROOT, "host_tests", "data", "getupdates.json"), encoding="utf-8") as f:
+        src = json.load(f)["result"]
+    res = []
+    for i in range(n):
+        u = json.loads(json.dumps(src[i % len(src)]))
+        u["update_id"] = 600000 + i
+        res.append(u)
+    return json.dumps({"ok": True, "result": res}, separators=(",", ":")).encode("ascii")
+
+
+def parser_figures(tmp):
+    paths = []
+    for n in (1, 10, 100):
+        p = os.path.join(tmp, "getupdates-%d.json" % n)
+        with open(p, "wb") as f:
+            f.write(getupdates_body(n))
+        paths.append(p)
+    r = unixport.run([os.path.join(MP, "parse_bench.py")] + paths, heap="4m", timeout=300,
+                     path=unixport.build() + ":.frozen")
+    if r.returncode:
+        raise SystemExit("parse_bench failed:\n" + r.stdout + r.stderr)
+    out = {}
+    for path, size, name, us, alloc in re.findall(r"^PARSE (\S+) (\d+) (\w+) (\d+) (\d+)$", r.stdout, re.M):
+        n = int(path.rsplit("-", 1)[1].split(".")[0])
+        out.setdefault(n, {"bytes": int(size)})[name] = {"us": int(us), "alloc": int(alloc)}
+    for n, d in out.items():
+        for name in ("skip", "pick"):
+            d[name]["speed_vs_loads"] = round(d["loads"]["us"] / max(1, d[name]["us"]), 2)
+            d[name]["alloc_vs_loads"] = round(d[name]["alloc"] / max(1, d["loads"]["alloc"]), 3)
+    return out
+
+
+def paced(scn, n, heap_kb):
+    """One message at a time against our gateway: overhead per message (ms) and boot to first
+    poll (ms). See the module docstring for the method."""
+    llm = _llm_for(scn)
+    with TimedTelegram() as tg:
+        if llm:
+            llm.start()
+        proc = None
+        cfg = None
+        try:
+            alice = tg.user(ALICE, "Alice", "alice")
+            cfg = gatewayrun.write_config(tg, llm=llm, agent=AGENT if llm else None,
+                                          poll_limit=10, poll_timeout=5)
+            cmd = [unixport.micropython(), "-X", "heapsize=%dk" % heap_kb, "-m", "picoclaw", "gateway",
+                   "--config", cfg]
+            env = unixport.env(unixport.build() + ":.frozen")
+            t_start = time.monotonic()
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 30
+            while tg.first_poll is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+            boot = (tg.first_poll - t_start) * 1000 if tg.first_poll else None
+            over = []
+            for i in range(n):
+                if llm:
+                    _script(llm, scn, i)
+                want = "answer %d" % i if llm else "m%d" % i
+                with tg._cond:  # the poll cannot wake before the stamp is taken
+                    tg.send_text(alice, "m%d" % i)
+                    t0 = time.monotonic()
+                    seen = len(tg.stamps)
+                with tg._cond:
+                    ok = tg._cond.wait_for(lambda: any(s[2] == want for s in tg.stamps[seen:]), 30)
+                if not ok:
+                    raise SystemExit("paced %s: no reply to message %d" % (scn, i))
+                t1 = [s[0] for s in tg.stamps[seen:] if s[2] == want][-1]
+                spent = sum(min(b, t1) - max(a, t0) for a, b in (llm.spans if llm else []) if b > t0 and a < t1)
+                over.append((t1 - t0 - spent) * 1000)
+            return boot, over
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
+            if llm:
+                llm.stop()
+            if cfg:
+                shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
+
+
+def baseline_boot():
+    with TimedTelegram() as tg:
+        cfg = _baseline_config(tg, None, 1)
+        t = time.monotonic()
+        subprocess.run([unixport.micropython(), "-X", "heapsize=256k", os.path.join(MP, "baseline_bot.py"), cfg],
+                       cwd=ROOT, env=unixport.env(".frozen"), capture_output=True, timeout=60)
+        shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
+        return (tg.first_poll - t) * 1000 if tg.first_poll else None
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(math.ceil(p / 100.0 * len(xs))) - 1)]
+
+
+# --------------------------------------------------------------------------- output
+def markdown(res):
+    L = ["| figure | PicoClaw | baseline (requests + json.loads) | ratio | target |", "|---|---|---|---|---|"]
+
+    def row(what, ours, base, ratio="", target=""):
+        L.append("| %s | %s | %s | %s | %s |" % (what, ours, base, ratio, target))
+
+    kb = lambda b: "%.1f KB" % (b / 1024.0)  # noqa: E731
+    imp = res.get("import")
+    if imp:
+        row("import baseline (.mpy): echo / agent modules", "%s / %s" % (kb(imp["echo"]), kb(imp["agent"])),
+            kb(imp["baseline"]) + " (requests, json)")
+    for scn in SCENARIOS:
+        s = res.get("scenarios", {}).get(scn)
+        if not s:
+            continue
+        o, b = s.get("ours"), s.get("base")
+        fmt = lambda x: ("%dk" % x["min_heap_kb"]) if x and x.get("min_heap_kb") else "did not complete"  # noqa: E731
+        ratio = "%.1fx" % (b["min_heap_kb"] / o["min_heap_kb"]) if o and b and b.get("min_heap_kb") and o.get(
+            "min_heap_kb") else ""
+        row("min heap: %s (n=%d)" % (TITLES[scn], s["n"]), fmt(o), fmt(b), ratio,
+            "96k" if scn == "tools" else "")
+        wk = lambda x: kb(x["working"]) if x and x.get("working") is not None else "-"  # noqa: E731
+        wr = "%.1fx" % (b["working"] / float(o["working"])) if o and b and o.get("working") and b.get(
+            "working") else ""
+        row("&nbsp;&nbsp;working heap (min heap - heap after start-up)", wk(o), wk(b), wr,
+            "<= 24 KB" if scn == "tools" else "")
+        hs = lambda x: "%d (%.0f per 100)" % (x["connections"], x["handshakes_per_100"]) if x and x.get(  # noqa
+            "connections") is not None else "-"
+        row("&nbsp;&nbsp;TLS handshakes for the n messages", hs(o), hs(b), "", "<= 2 per 100 (baseline > 200)")
+    p = res.get("parser")
+    if p:
+        for n in sorted(p):
+            d = p[n]
+            row("parser, getUpdates of %d update(s) (%d bytes): time per parse" % (n, d["bytes"]),
+                "skip %d us, pick %d us" % (d["skip"]["us"], d["pick"]["us"]), "json.loads %d us" % d["loads"]["us"],
+                "speed x%.2f / x%.2f" % (d["skip"]["speed_vs_loads"], d["pick"]["speed_vs_loads"]),
+                ">= x0.5" if n == 100 else "")
+            row("&nbsp;&nbsp;bytes allocated per parse", "skip %d, pick %d" % (d["skip"]["alloc"], d["pick"]["alloc"]),
+                "%d" % d["loads"]["alloc"],
+                "%.3f / %.3f" % (d["skip"]["alloc_vs_loads"], d["pick"]["alloc_vs_loads"]),
+                "<= 0.1" if n == 100 else "")
+    for key, label in (("overhead_echo", "echo"), ("overhead_tools", "2 tool calls, LLM time removed")):
+        ov = res.get(key)
+        if ov:
+            row("gateway overhead per message, %s (n=%d)" % (label, ov["n"]),
+                "median %.1f ms, p95 %.1f ms" % (ov["median_ms"], ov["p95_ms"]), "", "", "median < 5 ms")
+    bt = res.get("boot")
+    if bt:
+        row("boot to first poll (process start to getUpdates)", "%.0f ms" % bt["ours_ms"],
+            "%.0f ms" % bt["base_ms"] if bt.get("base_ms") else "-")
+    for key in ("soak", "soak_base"):
+        sk = res.get(key)
+        if sk:
+            row("soak: %d echo messages at %dk, heap after collection start -> end" % (sk["n"], sk["heap_kb"]),
+                "%d -> %d (%+d)" % (sk["start"], sk["end"], sk["end"] - sk["start"]) if key == "soak" else "",
+                "%d -> %d (%+d)" % (sk["start"], sk["end"], sk["end"] - sk["start"]) if key == "soak_base" else "",
+                "", "within 512 bytes" if key == "soak" else "")
+    return "\n".join(L) + "\n"
+
+
+def picture(res, path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench: matplotlib not installed: no %s" % path)
+        return False
+    panels = [("soak", "soak_base", "Soak (echo)"), ("curve_tools", "curve_tools_base",
+                                                     "100 messages, 2 tool calls each")]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, (ko, kb, title) in zip(axes, panels):
+        for key, label, color in ((ko, "PicoClaw", "tab:blue"), (kb, "baseline (requests + json.loads)", "tab:red")):
+            d = res.get(key) or {}
+            s = d.get("samples") or []
+            if s:
+                ax.plot([t / 1000.0 for t, _ in s], [b / 1024.0 for _, b in s], color=color, lw=1,
+                        label="%s, %d msgs" % (label, d.get("n", 0)))
+        ax.set_title(title)
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("live heap after gc.collect() (KB)")
+        ax.set_ylim(bottom=0)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle("Heap over time, MicroPython unix port (64-bit), sampled before every HTTP request")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+# --------------------------------------------------------------------------- main
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer messages: a few minutes in all")
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
+    ap.add_argument("--only", default="", help="comma-separated parts: import,scenarios,parser,overhead,boot,"
+                                              "soak,picture (default: all)")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--no-baseline", action="store_true")
+    a = ap.parse_args(argv)
+    parts = set((a.only or "import,scenarios,parser,overhead,boot,soak,picture").split(","))
+    q = a.quick
+    n_msgs = 30 if q else 100
+    n_session = 40 if q else 200
+    n_bisect = 10
+    n_soak = 1000 if q else 10000
+    n_soak_base = 100 if q else 500
+    os.makedirs(a.out, exist_ok=True)
+    unixport.build()
+    res = {"quick": q, "runtime": "MicroPython unix port (64-bit), modules from .mpy", "scenarios": {}}
+    t_all = time.time()
+
+    def say(msg):
+        print("[%5.0fs] %s" % (time.time() - t_all, msg), flush=True)
+
+    if "import" in parts:
+        path = unixport.build() + ":.frozen"
+        res["import"] = {"echo": import_cost(ECHO_MODULES, path), "agent": import_cost(AGENT_MODULES, path),
+                         "baseline": import_cost(["json", "requests"], ".frozen")}
+        say("import baseline: %r" % res["import"])
+    if "scenarios" in parts:
+        for scn in a.scenarios.split(","):
+            n = n_session if scn == "session" else n_msgs
+            nb = 40 if _agentic(scn) else n_bisect  # one chat: its history fills its budget within ~30 turns
+            entry = {"n": n}
+            for who, runner in (("ours", run_ours), ("base", run_base)):
+                if who == "base" and a.no_baseline:
+                    continue
+                kb, r = min_heap(runner, scn, min(nb, n), n)
+                fig = {"min_heap_kb": kb}
+                if r:
+                    fig.update(baseline=r["baseline"], end=r["end"], working=kb * 1024 - r["baseline"],
+                               connections=r["tg_conns"] + r["llm_conns"],
+                               handshakes_per_100=(r["tg_conns"] + r["llm_conns"]) * 100.0 / n)
+                entry[who] = fig
+                say("%s %s: %r" % (scn, who, fig))
+            res["scenarios"][scn] = entry
+    if "parser" in parts:
+        tmp = tempfile.mkdtemp(prefix="bench-parse-")
+        try:
+            res["parser"] = parser_figures(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        say("parser: %r" % res["parser"])
+    if "overhead" in parts or "boot" in parts:
+        n = 50 if q else 200
+        boot, over = paced("burst", n, 256)
+        res["overhead_echo"] = {"n": n, "median_ms": statistics.median(over), "p95_ms": pct(over, 95)}
+        boot2, over2 = paced("tools", n // 2, 512)
+        res["overhead_tools"] = {"n": n // 2, "median_ms": statistics.median(over2), "p95_ms": pct(over2, 95)}
+        res["boot"] = {"ours_ms": boot, "ours_agent_ms": boot2, "base_ms": None if a.no_baseline else baseline_boot()}
+        say("overhead: %r %r boot %r" % (res["overhead_echo"], res["overhead_tools"], res["boot"]))
+    if "soak" in parts:
+        echo = res["scenarios"].get("burst", {}).get("ours", {}).get("min_heap_kb")
+        heap = max(64, (echo or 56) + 8)
+        r = run_ours("burst", heap, n_soak, driver=True, timeout=3600)
+        res["soak"] = {"n": n_soak, "heap_kb": heap, "completed": bool(r)}
+        if r:
+            res["soak"].update(start=r["baseline"], end=r["end"], samples=r["samples"])
+        say("soak ours: %r" % {k: v for k, v in res["soak"].items() if k != "samples"})
+        if not a.no_baseline:
+            r = run_base("burst", 1024, n_soak_base, sample=True, timeout=3600)
+            res["soak_base"] = {"n": n_soak_base, "heap_kb": 1024, "completed": bool(r)}
+            if r:
+                res["soak_base"].update(start=r["baseline"], end=r["end"], samples=r["samples"])
+            say("soak baseline: %r" % {k: v for k, v in res["soak_base"].items() if k != "samples"})
+    if "picture" in parts:
+        n = n_msgs
+        r = run_ours("tools", 1024, n, driver=True)
+        res["curve_tools"] = {"n": n, "samples": r["samples"] if r else []}
+        if not a.no_baseline:
+            r = run_base("tools", 2048, n, sample=True)
+            res["curve_tools_base"] = {"n": n, "samples": r["samples"] if r else []}
+        picture(res, os.path.join(a.out, "heap.png"))
+    res["seconds"] = round(time.time() - t_all, 1)
+    md = markdown(res)
+    with open(os.path.join(a.out, "bench.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(a.out, "bench.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    print(md)
+    print("written: %s/bench.json, bench.md%s (%.0f s)" % (a.out, ", heap.png" if "picture" in parts else "",
+                                                           res["seconds"]))
+    return res
+
+
+if __name__ == "__main__":
+    main()
