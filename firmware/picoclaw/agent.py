@@ -52,9 +52,7 @@ def attach(gw, cfg, tg, conn):
         import machine  # a board: gpio tools work on the pins board.json allows
     except ImportError:
         machine = None
-    from .schedule import Schedule
-
-    a = Agent(cfg, tg, conn, pins=_pins(cfg), machine=machine, cron=Schedule(cfg.workspace))
+    a = Agent(cfg, tg, conn, pins=_pins(cfg), machine=machine, cron=_Cron(cfg.workspace))
     # Everything a turn needs is loaded now, while the heap is in one piece: loading a
     # module mid-turn needs contiguous blocks for its code, which a fragmented heap may
     # not have even with plenty free. Only the tool modules come and go (tools/).
@@ -85,6 +83,36 @@ def _pins(cfg):
     except (OSError, ValueError):
         return {}
     return {k: [int(n) for n in v if isinstance(n, int)] for k, v in pins.items() if isinstance(v, list)}
+
+
+class _Cron:
+    """The job store, loaded on first use: schedule.py costs ~10 KB of heap, and most
+    owners have no job. Until the model adds one (or a jobs file exists) the timers cost a
+    stat() per poll cycle."""
+
+    def __init__(self, workspace):
+        self.ws = workspace
+        self.s = None
+
+    def loaded(self):
+        if self.s is None:
+            try:
+                os.stat(self.ws + "/cron/jobs")
+            except OSError:
+                return None
+            self.s = _schedule(self.ws)
+        return self.s
+
+    def __getattr__(self, name):  # the cron tool: load the store, then act on it
+        if self.s is None:
+            self.s = _schedule(self.ws)
+        return getattr(self.s, name)
+
+
+def _schedule(ws):
+    from .schedule import Schedule
+
+    return Schedule(ws)
 
 
 class Ctx:
@@ -386,7 +414,7 @@ class Agent:
                 self._next_beat = t + self.heartbeat_s
                 self._heartbeat()
             due = self._next_beat - t
-        cron = self.ctx.cron
+        cron = self.ctx.cron.loaded() if self.ctx.cron is not None else None
         if cron is not None:
             for job in cron.due(t):
                 self._fire(job)

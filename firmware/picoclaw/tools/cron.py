@@ -6,7 +6,9 @@
 # only while the tool runs, and kept small for that moment: one function does the work.
 from micropython import const
 
-from ..schedule import TEXT_CAP
+_TEXT_CAP = const(512)  # schedule.TEXT_CAP (not imported: loading schedule.py just to
+#                          describe this tool would cost its ~10 KB in every request)
+
 
 _PREVIEW = const(60)  # characters of each job's text shown by list
 _SMALL = const(100)  # cap for action, mode, at and cron strings: all short
@@ -102,7 +104,7 @@ def run(name, args, ctx, out):
                 cut = cut or args.truncated
             elif args.key_is(b"text"):
                 text = bytearray()
-                cut = cut or args.copy_str(lambda b, n: text.extend(memoryview(b)[:n]), TEXT_CAP)[1]
+                cut = cut or args.copy_str(lambda b, n: text.extend(memoryview(b)[:n]), _TEXT_CAP)[1]
             elif args.key_is(b"mode"):
                 mode = args.read_str(_SMALL)
             elif args.key_is(b"id"):
@@ -131,7 +133,7 @@ def run(name, args, ctx, out):
                 raise ValueError("the clock is not set yet (no network time), so nothing can be scheduled")
             if cut:
                 raise ValueError("text over %d bytes or cron over %d characters: make it shorter"
-                                 % (TEXT_CAP, _SMALL))
+                                 % (_TEXT_CAP, _SMALL))
             if not text:
                 raise ValueError("text is required: the message to send or the task to do")
             if (at is not None) + (rel is not None) + (every is not None) + bool(expr) != 1:
