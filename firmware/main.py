@@ -143,6 +143,9 @@ def _hook(gw, hw, healthy_ms, board):
 
     gw.cycle = each_cycle
     gw.handle = each_update
+    agent = getattr(gw, "agent", None)
+    if agent is not None:  # a turn of several model calls may outlast the watchdog's hang time
+        agent.alive = lambda: hw.alive(board.THINKING)
 
 
 if __name__ == "__main__":

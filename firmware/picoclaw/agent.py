@@ -63,6 +63,7 @@ def attach(gw, cfg, tg, conn):
         from . import sse  # noqa: F401
     gw.answer = a.answer
     gw.tick = a.tick
+    gw.agent = a  # main.py sets a.alive (the watchdog) through it
     if not a.owner:  # a paired owner (pairing.py adds it to the gateway's ids)
         for i in gw.allow_ids:
             if i > 0:
@@ -163,6 +164,7 @@ class Agent:
         self.linebuf = bytearray(256)  # reading session lines and workspace files
         self.ctx = Ctx(self, pins or {}, machine, cron)
         self.sleep_ms = time.sleep_ms
+        self.alive = None  # called before each model call and tool run (a board's watchdog)
         self.session = None
         self.extra = None  # a final user message for the request (summaries)
         self._hist = (0, -1)  # session byte range the request carries
@@ -226,6 +228,8 @@ class Agent:
 
     # -- one model call -----------------------------------------------------------------
     def _model(self, proto, s, tools=True):
+        if self.alive:
+            self.alive()
         w = count_call(self.state_dir, now(), self.limit)
         if w:  # a limit is reached: a polite answer instead of a model call
             unit = "day" if w > 3600 else "hour"
@@ -262,6 +266,9 @@ class Agent:
 
     def _run_tool(self, s, cid, name, args_path):
         from . import tools
+
+        if self.alive:
+            self.alive()
 
         out_path = self.state_dir + "/result"
         out = tools.Result(out_path, _RESULT_CAP)
