@@ -7,9 +7,10 @@
 from micropython import const
 
 from .jsonstream import ARR, END_ARR, NUM, OBJ, STR
+from .llm import copy_string as _s, stream_error, write_head
 
 PATH = b"/messages"
-_BIG = const(1 << 20)
+_BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm.Turn caps answers
 _PART = const(11)  # jsonstream's event for a piece of a long string
 _VMODE = const(19)  # JsonReader state slot: 1 = strings arrive in pieces
 
@@ -18,21 +19,8 @@ def headers(key):
     return (b"x-api-key: " + key.encode(), b"anthropic-version: 2023-06-01")
 
 
-def _s(p, w):
-    w.json_begin()
-    p.copy_str(w.json_part, _BIG)
-    w.json_end()
-
-
 def body(w, a, stream, tools):
-    w.write(b'{"model":')
-    w.json_begin()
-    w.json_part(a.model)
-    w.json_end()
-    w.write(b',"max_tokens":%d,"temperature":' % a.max_tokens)
-    w.write("%.2f" % a.temperature)
-    if stream:
-        w.write(b',"stream":true')
+    write_head(w, a, stream)
     w.write(b',"system":')
     w.json_begin()
     a.write_system(w)
@@ -122,7 +110,7 @@ def parse(p, conn, turn, stream):
             elif p.key_is(b"stop_reason"):
                 turn.stop = p.read_str(32) or ""
             elif p.key_is(b"error"):
-                _raise(p)
+                stream_error(p)
             else:
                 p.skip()
         p.finish()
@@ -149,7 +137,7 @@ def parse(p, conn, turn, stream):
                     else:
                         p.skip()
             elif p.key_is(b"error"):
-                _raise(p)
+                stream_error(p)
             else:
                 p.skip()
     while conn.fill():
@@ -229,33 +217,3 @@ def _copy_value(p, turn):
         turn._arg_len += out.size
     finally:
         st[_VMODE] = 2
-
-
-def _raise(p):
-    from .llm import LLMError
-
-    msg = None
-    if p.next() == OBJ:
-        while p.next_key():
-            if p.key_is(b"message"):
-                msg = p.read_str(200)
-            else:
-                p.skip()
-    raise LLMError(0, msg or "error in stream")
-
-
-def error_message(p):
-    """The message of an error body {"type": "error", "error": {"message": ...}}."""
-    msg = None
-    p.expect(OBJ)
-    while p.next_key():
-        if p.key_is(b"error"):
-            if p.next() == OBJ:
-                while p.next_key():
-                    if p.key_is(b"message"):
-                        msg = p.read_str(200)
-                    else:
-                        p.skip()
-        else:
-            p.skip()
-    return msg

@@ -5,31 +5,18 @@
 from micropython import const
 
 from .jsonstream import ARR, END_ARR, OBJ
+from .llm import copy_string as _s, stream_error, write_head
 
 PATH = b"/chat/completions"
-_BIG = const(1 << 20)  # strings from our own files: no cap needed, they were capped when written
+_BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm.Turn caps answers
 
 
 def headers(key):
     return (b"Authorization: Bearer " + key.encode(),) if key else ()
 
 
-def _s(p, w):
-    """Copy the next string value of p into w as a JSON string (null stays null)."""
-    w.json_begin()
-    p.copy_str(w.json_part, _BIG)
-    w.json_end()
-
-
 def body(w, a, stream, tools):
-    w.write(b'{"model":')
-    w.json_begin()
-    w.json_part(a.model)
-    w.json_end()
-    w.write(b',"max_tokens":%d,"temperature":' % a.max_tokens)
-    w.write("%.2f" % a.temperature)
-    if stream:
-        w.write(b',"stream":true')
+    write_head(w, a, stream)
     w.write(b',"messages":[{"role":"system","content":')
     w.json_begin()
     a.write_system(w)
@@ -122,9 +109,7 @@ def _choices_doc(p, turn, stream):
                     else:
                         p.skip()
         elif p.key_is(b"error"):
-            from .llm import LLMError
-
-            raise LLMError(0, _error_obj(p) or "error in stream")
+            stream_error(p)
         else:
             p.skip()
 
@@ -167,31 +152,3 @@ def _message(p, turn, stream):
                     turn.set_call(cid, name)
         else:
             p.skip()
-
-
-def _error_obj(p):
-    msg = None
-    p.expect(OBJ)
-    while p.next_key():
-        if p.key_is(b"message"):
-            msg = p.read_str(200)
-        else:
-            p.skip()
-    return msg
-
-
-def error_message(p):
-    """The message of an error body {"error": {"message": ...}}."""
-    msg = None
-    p.expect(OBJ)
-    while p.next_key():
-        if p.key_is(b"error"):
-            if p.next() == OBJ:
-                while p.next_key():
-                    if p.key_is(b"message"):
-                        msg = p.read_str(200)
-                    else:
-                        p.skip()
-        else:
-            p.skip()
-    return msg
