@@ -13,6 +13,7 @@ import time
 from micropython import const
 
 from . import llm, log
+from .clock import iso, now
 from .jsonstream import JsonError, JsonReader, StreamSource
 from .session import LineSource, Session
 from .state import write_atomic
@@ -21,29 +22,6 @@ from .telegram import APIError
 _FILE_CAPS = ("AGENTS.md 2048 SOUL.md 1024 USER.md 1024 IDENTITY.md 1024 memory/MEMORY.md 4096")
 _RESULT_CAP = const(4096)  # bytes of one tool result the model reads (bigger ones are cut, said so)
 _EDIT_MS = const(2000)  # streaming: at most one placeholder edit per 2 s (Telegram's edit limits)
-_EPOCH_2000 = const(946684800)  # boards whose time.time() counts from 2000
-
-
-def now():
-    """Seconds since 1970-01-01 UTC on every port (some count from 2000)."""
-    t = int(time.time())  # a float on the unix port
-    return t + _EPOCH_2000 if time.gmtime(0)[0] == 2000 else t
-
-
-def iso(t):
-    """'2026-11-23 21:37' (UTC) without relying on the port's epoch."""
-    days, s = divmod(int(t), 86400)
-    # civil_from_days (H. Hinnant)
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    y = yoe + era * 400 + (1 if m <= 2 else 0)
-    return "%04d-%02d-%02d %02d:%02d" % (y, m, d, s // 3600, s // 60 % 60)
 
 
 def attach(gw, cfg, tg, conn):

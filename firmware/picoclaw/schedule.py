@@ -26,6 +26,8 @@ import os
 
 from micropython import const
 
+from .clock import civil_from_days, days_from_civil  # noqa: F401 (also this module's API)
+
 from . import log
 from .state import makedirs, replace
 
@@ -48,29 +50,6 @@ _DW = const(127)
 _DMSTAR = const(134)
 _DWSTAR = const(135)
 _NF = const(136)
-
-
-def days_from_civil(y, m, d):
-    """Days from 1970-01-01 to the proleptic Gregorian date y-m-d (Howard Hinnant's algorithm)."""
-    if m <= 2:
-        y -= 1
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
-    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-
-
-def civil_from_days(z):
-    """(year, month, day) of day number `z` counted from 1970-01-01 (inverse of days_from_civil)."""
-    z += 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    return (yoe + era * 400 + (1 if m <= 2 else 0), m, d)
 
 
 def _dim(y, m):

@@ -2,6 +2,7 @@
 #
 # The date is computed here from seconds since 1970 rather than with time.gmtime: board
 # ports count from 2000, the unix port from 1970, and ctx.now() is always 1970-based.
+from ..clock import civil_from_days
 
 
 def _span(s):
@@ -29,18 +30,10 @@ def run(name, args, ctx, out):
     if name == "get_time":
         t = int(ctx.now())
         days, s = divmod(t, 86400)
-        # civil date from days since 1970-01-01 (H. Hinnant's algorithm; eras of 400 years)
-        z = days + 719468
-        era = z // 146097
-        doe = z - era * 146097
-        yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-        doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-        mp = (5 * doy + 2) // 153
-        m = mp + 3 if mp < 10 else mp - 9
-        y = yoe + era * 400 + (1 if m <= 2 else 0)
+        y, m, d = civil_from_days(days)
         wd = (days + 3) % 7 * 3  # 1970-01-01 was a Thursday
         out.write("%04d-%02d-%02dT%02d:%02d:%02dZ (%s, UTC; unix time %d)" % (
-            y, m, doy - (153 * mp + 2) // 5 + 1, s // 3600, s // 60 % 60, s % 60,
+            y, m, d, s // 3600, s // 60 % 60, s % 60,
             "MonTueWedThuFriSatSun"[wd:wd + 3], t))
         if y < 2021:  # an RTC that was never set starts at 2000 (or 1970)
             out.write("; the clock looks unset (no network time yet?)")
