@@ -186,6 +186,17 @@ class JsonReader:
         n = self.n
         if self.truncated:
             self._fail("number too long")
+        # ids and counts: summed digit by digit, allocation-free while the value stays a small
+        # int (9 digits fit in 31 bits on a 32-bit board); anything else through int()/float()
+        i = 1 if out[0] == 45 else 0  # "-"
+        if n - i <= 9:
+            v = 0
+            k = i
+            while k < n and 48 <= out[k] <= 57:
+                v = v * 10 + out[k] - 48
+                k += 1
+            if k == n and k > i:
+                return -v if i else v
         if out.find(b".", 0, n) < 0 and out.find(b"e", 0, n) < 0 and out.find(b"E", 0, n) < 0:
             return int(bytes(out[:n]))
         return float(bytes(out[:n]))

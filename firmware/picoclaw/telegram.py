@@ -58,14 +58,14 @@ class Update:
         self.text_offset = 0
 
     def header(self):
-        """The record header, padded to the fixed width."""
+        """The record header's fields, space-separated (the caller pads to _HEADER)."""
         # fields are space-separated: a name with a space or newline must stay one token
         h = ("%d %s %d %s %d %d %d %d %s" % (
             self.update_id, self.kind, self.chat_id,
             (self.chat_type or "-").replace(" ", "_").replace("\n", "_"), self.from_id,
             self.message_id, self.text_len, self.flags,
             (self.username or "-").replace(" ", "_").replace("\n", "_"))).encode()
-        return h + b" " * (_HEADER - 1 - len(h)) + b"\n"
+        return h if len(h) < _HEADER else h[:_HEADER - 1]  # ~125 bytes: 64-bit ids, a 32-char name
 
 
 def read_inbox(f):
@@ -103,6 +103,7 @@ class Telegram:
         self.conn = conn
         self._path = b"/bot" + token.encode() + b"/"  # the token lives only here
         self.out = out or bytearray(128)  # parser value buffer: keys, ids, names
+        self.stream = None  # the inbox file while a getUpdates body is parsed (for sink)
         self._p = JsonReader(conn, self.out)
         
     # -- envelope ---------------------------------------------------------------------
@@ -200,10 +201,15 @@ class Telegram:
                     p.skip()
             f.write(b"\n")
             end = f.tell()
-            h = u.header()
+            # the placeholder's spaces stay as padding: only the fields are written over it
             f.seek(start)
-            f.write(h[:-1])
+            f.write(u.header())
             f.seek(end)
+
+    def sink(self, buf, n):
+        # copy_str's sink: a message text, piece by piece, straight to the inbox file. (Names
+        # already interned elsewhere: a new one here would cost echo mode a 3.5 KB qstr pool.)
+        self.stream.write(memoryview(buf)[:n])
 
     def _parse_message(self, p, f, u):
         p.expect(OBJ)
@@ -211,10 +217,8 @@ class Telegram:
             if p.key_is(b"message_id"):
                 u.message_id = p.read_int()
             elif p.key_is(b"text"):
-                def sink(buf, n):
-                    f.write(memoryview(buf)[:n])
-
-                u.text_len, cut = p.copy_str(sink, _TEXT_CAP)
+                self.stream = f
+                u.text_len, cut = p.copy_str(self.sink, _TEXT_CAP)
                 u.flags |= _HAS_TEXT | (_TRUNCATED if cut else 0)
             elif p.key_is(b"from"):
                 p.expect(OBJ)
