@@ -42,11 +42,10 @@ def attach(gw, cfg, tg, conn):
     gw.answer = a.answer
     gw.tick = a.tick
     gw.agent = a  # main.py sets a.alive (the watchdog) through it
-    if not a.owner:  # a paired owner (pairing.py adds it to the gateway's ids)
-        for i in gw.allow_ids:
-            if i > 0:
-                a.owner = i
-                break
+    for i in gw.allow_ids:  # heartbeats go to the first user id (config or paired owner)
+        if i > 0:
+            a.owner = i
+            break
     return a
 
 
@@ -134,7 +133,7 @@ class Agent:
         self.placeholder = cfg.placeholder
         self.typing = cfg.typing
         self.budget = cfg.history_bytes
-        self.owner = cfg.owner  # chat for heartbeat (the first numeric allow_from id)
+        self.owner = 0  # chat for heartbeats: attach() sets it
         self.heartbeat_s = cfg.heartbeat_interval * 60 if cfg.heartbeat_enabled else 0
         self._next_beat = now()  # the first beat right after start, then every interval
         self.small = bytearray(128)  # parser values: ids, names, short fields

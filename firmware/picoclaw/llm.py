@@ -47,11 +47,6 @@ def resolve(cfg):
     cfg.api_key = p.get("api_key", "")
     if not cfg.model:
         raise ValueError("config: agents.defaults.model is not set")
-    cfg.owner = 0
-    for i in cfg.allow_ids:
-        if i > 0:
-            cfg.owner = i
-            break
     return base
 
 
@@ -187,6 +182,25 @@ def write_head(w, a, stream):
     w.write("%.2f" % a.temperature)
     if stream:
         w.write(b',"stream":true')
+
+
+def write_tail(w, a, sep, tools, anthropic):
+    """Close the messages array (after a.extra, the summary request's closing instruction,
+    if any), write the tool schemas, close the request object."""
+    if a.extra:
+        w.write(sep + b'{"role":"user","content":')
+        w.json_begin()
+        w.json_part(a.extra)
+        w.json_end()
+        w.write(b"}")
+    w.write(b"]")
+    if tools:
+        from . import tools as t
+
+        w.write(b',"tools":[')
+        t.write_schemas(w, a.ctx, anthropic)
+        w.write(b"]")
+    w.write(b"}")
 
 
 def copy_string(p, w):

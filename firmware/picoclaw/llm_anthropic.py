@@ -7,7 +7,7 @@
 from micropython import const
 
 from .jsonstream import ARR, END_ARR, NUM, OBJ, STR
-from .llm import copy_string as _s, stream_error, write_head
+from .llm import copy_string as _s, stream_error, write_head, write_tail
 
 PATH = b"/messages"
 _BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm.Turn caps answers
@@ -83,20 +83,7 @@ def body(w, a, stream, tools):
         sep = b","
     if group:
         w.write(b"]}")
-    if a.extra:  # a closing instruction (the summary request)
-        w.write(sep + b'{"role":"user","content":')
-        w.json_begin()
-        w.json_part(a.extra)
-        w.json_end()
-        w.write(b"}")
-    w.write(b"]")
-    if tools:
-        from . import tools as t
-
-        w.write(b',"tools":[')
-        t.write_schemas(w, a.ctx, True)
-        w.write(b"]")
-    w.write(b"}")
+    write_tail(w, a, sep, tools, True)
 
 
 def parse(p, conn, turn, stream):
