@@ -182,7 +182,7 @@ def _session():
 def _body(proto, s):
     out = open(_dir() + "/body", "wb")
     w = FileOut(out, bytearray(32))
-    proto.body(w, _Agent(s.path), False, False)
+    proto.body(w, _Agent(s.path), False, None)
     w._flush()
     out.close()
     return json.loads(_read(_dir() + "/body"))

@@ -31,11 +31,14 @@ def attach(gw, cfg, tg, conn):
     except ImportError:
         machine = None
     a = Agent(cfg, tg, conn, pins=_pins(cfg), machine=machine, cron=_Cron(cfg.workspace))
-    # Everything a turn needs is loaded now, while the heap is in one piece: loading a
-    # module mid-turn needs contiguous blocks for its code, which a fragmented heap may
-    # not have even with plenty free. Only the tool modules come and go (tools/).
-    from . import tgformat, tools  # noqa: F401
+    # The tool schemas every request carries are written to flash once, now, in the
+    # provider's shape, and streamed from there: loading them (tools/schemas.py, cron.py)
+    # for each request cost two module loads per model call, and big constants need
+    # contiguous heap that a turn's fragmented heap may not have.
+    from . import tools
 
+    with open(a.schemas, "wb") as f:
+        tools.write_schemas(f, a.ctx, cfg.provider_kind == "anthropic")
     a.proto = llm.provider_module(cfg.provider_kind)
     if cfg.stream:
         from . import sse  # noqa: F401
@@ -87,6 +90,20 @@ class _Cron:
         return getattr(self.s, name)
 
 
+def _render(path, out, html):
+    # tgformat (~8 KB of heap as code) is loaded only while it converts an answer: the
+    # pieces are in a file by the time they are sent
+    import sys
+
+    from . import tgformat
+
+    try:
+        return tgformat.render(path, out, html=html)
+    finally:
+        sys.modules.pop("picoclaw.tgformat", None)
+        sys.modules["picoclaw"].__dict__.pop("tgformat", None)
+
+
 def _schedule(ws):
     from .schedule import Schedule
 
@@ -123,6 +140,7 @@ class Agent:
         self.conn = conn  # httpclient.Connection to the provider's api_base
         self.ws = cfg.workspace
         self.state_dir = cfg.workspace + "/state"
+        self.schemas = self.state_dir + "/tools"  # the tool schemas requests carry (attach)
         self.proto = None  # the provider module (attach loads it)
         self.api_key = cfg.api_key
         self.model = cfg.model
@@ -220,7 +238,7 @@ class Agent:
         self._last_calls = ()
         try:
             self.calls += 1
-            llm.call(self.conn, proto, self, t, self.stream, tools)
+            llm.call(self.conn, proto, self, t, self.stream, self.schemas if tools else None)
         except llm.LLMError as e:
             t.close()
             log.error("model call failed: %s" % e)
@@ -312,11 +330,9 @@ class Agent:
 
     # -- delivering -------------------------------------------------------------------
     def _deliver(self, chat_id, path, reply_to):
-        from . import tgformat
-
         out = self.state_dir + "/out"
         for html in (True, False):
-            pieces = tgformat.render(path, out, html=html)
+            pieces = _render(path, out, html)
             if not pieces:
                 with open(out, "wb") as f:
                     f.write(b"(no answer)")
@@ -378,7 +394,7 @@ class Agent:
                       "memory: facts about the owner, decisions, open tasks. Plain text.")
         t = llm.Turn(self.state_dir)
         try:
-            llm.call(self.conn, proto, self, t, False, False)
+            llm.call(self.conn, proto, self, t, False, None)
             s.compact(keep, t.reply_path, self.buf)
             log.info("session %s compacted" % s.path)
         except llm.LLMError as e:

@@ -86,11 +86,12 @@ class Connection:
     # -- writing the request body -------------------------------------------------------
     # A body producer `body(conn)` is called twice: once counting (for Content-Length),
     # once sending, so a body read from flash is never held in RAM. It writes with these.
-    def write(self, data):
-        """Write bytes/bytearray/str (str only for short constant text)."""
+    def write(self, data, n=-1):
+        """Write bytes/bytearray/str (str only for short constant text); n: only data[:n]."""
         if isinstance(data, str):
             data = data.encode()
-        n = len(data)
+        if n < 0:
+            n = len(data)
         self.size += n
         if not self.counting:
             self._put(data, n)

@@ -139,7 +139,7 @@ def provider_module(name):
     return m
 
 
-def call(conn, proto, a, turn, stream, tools=True):
+def call(conn, proto, a, turn, stream, tools):
     """POST one request for agent `a` and read the answer into `turn`. Retries 429/5xx
     and a dropped connection (the request is re-sent from flash); raises LLMError."""
     err = None
@@ -184,9 +184,10 @@ def write_head(w, a, stream):
         w.write(b',"stream":true')
 
 
-def write_tail(w, a, sep, tools, anthropic):
+def write_tail(w, a, sep, tools):
     """Close the messages array (after a.extra, the summary request's closing instruction,
-    if any), write the tool schemas, close the request object."""
+    if any), write the tool schemas (tools: the file agent.attach wrote them to, in the
+    provider's shape; None: no tools), close the request object."""
     if a.extra:
         w.write(sep + b'{"role":"user","content":')
         w.json_begin()
@@ -195,10 +196,13 @@ def write_tail(w, a, sep, tools, anthropic):
         w.write(b"}")
     w.write(b"]")
     if tools:
-        from . import tools as t
-
         w.write(b',"tools":[')
-        t.write_schemas(w, a.ctx, anthropic)
+        buf = a.linebuf
+        with open(tools, "rb") as f:
+            n = f.readinto(buf)
+            while n:
+                w.write(buf, n)
+                n = f.readinto(buf)
         w.write(b"]")
     w.write(b"}")
 

@@ -83,7 +83,7 @@ def body(w, a, stream, tools):
         sep = b","
     if group:
         w.write(b"]}")
-    write_tail(w, a, sep, tools, True)
+    write_tail(w, a, sep, tools)
 
 
 def parse(p, conn, turn, stream):

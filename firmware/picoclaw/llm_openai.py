@@ -64,7 +64,7 @@ def body(w, a, stream, tools):
         else:
             continue  # "s": the summary goes into the system prompt
         w.write(b"}")
-    write_tail(w, a, b",", tools, False)
+    write_tail(w, a, b",", tools)
 
 
 def parse(p, conn, turn, stream):
