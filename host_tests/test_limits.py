@@ -13,7 +13,7 @@ from fakes.llm_server import FakeLLM
 from fakes.telegram_server import FakeTelegram
 
 ALICE = 111
-HEAP = "160k"  # the agent on the 64-bit port, as test_agent.py
+HEAP = "128k"  # the agent on the 64-bit port, as test_agent.py
 
 
 @pytest.fixture
