@@ -219,3 +219,34 @@ def test_unknown_update_kinds_are_acknowledged_and_skipped(tg):
     gatewayrun.run(cfg, cycles=2)
     assert _texts(tg) == ["first", "last"]
     assert gatewayrun.saved_offset(cfg) == last + 1
+
+
+GROUP = -1001234567890  # a supergroup's chat id
+
+
+def test_groups_only_when_listed_and_mentioned(tg):
+    """A group is answered only when allow_from lists it, the sender is admitted, and the
+    text mentions the bot (@fake_test_bot, any case, as a whole word)."""
+    alice = tg.user(ALICE, "Alice", "alice")
+    eve = tg.user(666, "Eve", "eve")
+    grp = tg.group_chat(GROUP)
+    other = tg.group_chat(-1009999999999, "Other Group")
+    tg.send_text(alice, "no mention here", chat=grp)
+    tg.send_text(alice, "hey @Fake_Test_Bot what now?", chat=grp)
+    tg.send_text(alice, "@fake_test_botty is someone else", chat=grp)
+    tg.send_text(alice, "mail me@fake_test_bot please", chat=grp)
+    tg.send_text(eve, "@fake_test_bot let me in", chat=grp)  # a stranger in an allowed group
+    tg.send_text(alice, "@fake_test_bot in a group nobody allowed", chat=other)
+    tg.send_text(alice, "/help@fake_test_bot", chat=grp)
+    tg.send_text(alice, "ends with @fake_test_bot", chat=grp)
+    tg.send_text(alice, "private still works")
+    cfg = gatewayrun.write_config(tg, allow=(str(ALICE), str(GROUP)))
+    r = gatewayrun.run(cfg, cycles=3)
+    assert r.returncode == 0, r.stdout + r.stderr
+    sent = [(s["params"]["chat_id"], s["params"]["text"]) for s in tg.sent]
+    assert sent[0] == (GROUP, "hey @Fake_Test_Bot what now?")
+    assert sent[1][0] == GROUP and sent[1][1].startswith("Hi! I am PicoClaw")
+    assert sent[2:] == [(GROUP, "ends with @fake_test_bot"), (ALICE, "private still works")]
+    assert "unauthorized user id=666" in r.stdout
+    assert "chat -1009999999999 skipped" in r.stdout
+    assert sum(1 for q in tg.requests if q["method"] == "getMe") == 1  # asked once, at the first group message

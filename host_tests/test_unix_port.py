@@ -15,6 +15,7 @@ import unixport
 SHARED = {
     "test_jsonstream": "64k",
     "test_jsonwrite": "64k",
+    "test_group": "64k",
     "test_trust": "64k",
     "test_llm_wire": "160k",  # the test builds 10 KB JSON bodies in RAM to feed the parser
     "test_tools": "192k",  # the test module itself is compiled from source on the port

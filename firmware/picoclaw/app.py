@@ -52,6 +52,10 @@ def build(cfg):
         from .pairing import attach  # nobody admitted: the paired owner, or pairing mode
 
         attach(gw)
+    if any(i < 0 for i in gw.allow_ids):  # a group listed: answered when mentioned (group.py)
+        from .group import attach
+
+        attach(gw)
     if llm_base:
         from .agent import attach
 

@@ -46,6 +46,7 @@ class Gateway:
         self._poison = 0
         self._poison_offset = -1
         self.pairing = None  # pairing.Pairing while nobody is admitted (pairing.attach sets it)
+        self.group = None  # group(update, inbox file) -> mentioned? (group.py; groups in allow_from)
         if not self.allow_ids and not self.allow_names:
             log.warn("allow_from is empty: only a paired owner is admitted (see PAIRING below). "
                      "Or send your bot a message, find 'from id=...' in this log, and add that "
@@ -174,8 +175,9 @@ class Gateway:
             log.info("message from unauthorized user id=%d @%s ignored; to admit them add %d to "
                      "channels.telegram.allow_from" % (u.from_id, u.username or "-", u.from_id))
             return
-        if u.chat_type != "private":
-            log.info("update %d: %s chat %d skipped (group chats come later)" % (u.update_id, u.chat_type, u.chat_id))
+        if u.chat_type != "private" and not (u.chat_id in self.allow_ids and self.group and self.group(u, f)):
+            log.info("update %d: %s chat %d skipped (answered only if allow_from lists the group and "
+                     "the message mentions me)" % (u.update_id, u.chat_type, u.chat_id))
             return
         if not u.flags & _HAS_TEXT:
             log.info("update %d: non-text message from %d skipped" % (u.update_id, u.from_id))
