@@ -108,3 +108,29 @@ def test_count_windows(tmp_path):
     assert count_call(d, t + 3602, (2, 3)) == 86400  # persisted in the file
     assert count_call(d, t + 86400, (2, 3)) == 0  # the next day
     assert count_call(d, t + 86401, (0, 0)) == 0  # no limits
+
+
+def test_heartbeat_at_the_limit_stays_silent(tg):
+    """A heartbeat that finds the limit reached sends nothing (the owner would get the same
+    apology every interval); a message from the owner still gets the polite answer."""
+    import json
+
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.add_chat(alice)
+        cfg = gatewayrun.write_config(tg, llm=llm, agent={"max_calls_per_hour": 1, "stream": False})
+        data = json.load(open(cfg))
+        data["heartbeat"] = {"enabled": True, "interval": 30}
+        json.dump(data, open(cfg, "w"))
+        ws = os.path.join(os.path.dirname(cfg), "ws")
+        os.makedirs(ws, exist_ok=True)
+        with open(os.path.join(ws, "HEARTBEAT.md"), "w") as f:
+            f.write("- Remind the owner to water the plants.\n")
+        llm.reply_text("HEARTBEAT_OK")  # the first heartbeat takes the hour's only call
+        _run(cfg, cycles=1)
+        tg.send_text(alice, "hi")
+        r = _run(cfg, cycles=2)  # restarted: a heartbeat at start, then the message
+        assert len(llm.requests) == 1
+        assert "model call limit per hour reached" in r.stdout
+    texts = _texts(tg)
+    assert len(texts) == 1 and texts[0].startswith("Sorry, I have reached my limit of 1 model calls per hour")

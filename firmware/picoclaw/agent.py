@@ -185,7 +185,8 @@ class Agent:
 
     def turn(self, s, chat_id, reply_to=0, silent=None):
         """Model calls and tool runs for the user line just appended to session s; sends
-        the answer (unless it starts with `silent`, bytes). Returns the reply path."""
+        the answer (unless it starts with `silent`, bytes, or, for such a silent turn, the
+        model could not be reached). Returns the reply path."""
         self.session = s
         self.ctx.chat_id = chat_id
         self._ph = 0
@@ -213,7 +214,9 @@ class Agent:
                       "if you want me to go on." % self.max_iter)
             s.append_assistant(self.state_dir + "/reply", (), self.buf)
         path = self.state_dir + "/reply"
-        if silent and _starts(path, silent):
+        if silent and (reply is None or _starts(path, silent)):
+            # a heartbeat that could not reach the model (a call limit, a provider outage)
+            # stays silent too: the log has it, and the owner is not told so every interval
             if self._ph:
                 self._delete_placeholder(chat_id)
             return path
@@ -228,6 +231,7 @@ class Agent:
         w = count_call(self.state_dir, now(), self.limit)
         if w:  # a limit is reached: a polite answer instead of a model call
             unit = "day" if w > 3600 else "hour"
+            log.warn("model call limit per %s reached: no call" % unit)
             self._say("Sorry, I have reached my limit of %d model calls per %s (agents.defaults."
                       "max_calls_per_%s), so I cannot answer now. Please try again in %d minutes."
                       % (self.limit[w // 86400], unit, unit, (w - now() % w) // 60 + 1))
