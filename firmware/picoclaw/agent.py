@@ -12,7 +12,7 @@ import time
 
 from micropython import const
 
-from . import llm, log
+from . import log
 from .clock import iso, now
 from .jsonstream import JsonError, JsonReader, StreamSource
 from .session import LineSource, Session
@@ -30,18 +30,8 @@ def attach(gw, cfg, tg, conn):
         import machine  # a board: gpio tools work on the pins board.json allows
     except ImportError:
         machine = None
-    a = Agent(cfg, tg, conn, pins=_pins(cfg), machine=machine, cron=_Cron(cfg.workspace))
-    # The tool schemas every request carries are written to flash once, now, in the
-    # provider's shape, and streamed from there: loading them (tools/schemas.py, cron.py)
-    # for each request cost two module loads per model call, and big constants need
-    # contiguous heap that a turn's fragmented heap may not have.
-    from . import tools
-
-    with open(a.schemas, "wb") as f:
-        tools.write_schemas(f, a.ctx, cfg.provider_kind == "anthropic")
-    a.proto = llm.provider_module(cfg.provider_kind)
-    if cfg.stream:
-        from . import sse  # noqa: F401
+    # cfg.pins and the schema file: tools.offer, which app.build runs first
+    a = Agent(cfg, tg, conn, pins=cfg.pins, machine=machine, cron=_Cron(cfg.workspace))
     gw.answer = a.answer
     gw.tick = a.tick
     gw.agent = a  # main.py sets a.alive (the watchdog) through it
@@ -50,20 +40,6 @@ def attach(gw, cfg, tg, conn):
             a.owner = i
             break
     return a
-
-
-def _pins(cfg):
-    """"pins" of board.json beside config.json (tools may touch only these), or {}."""
-    import json
-
-    i = cfg.path.rfind("/")
-    path = (cfg.path[:i + 1] if i >= 0 else "") + "board.json"
-    try:
-        with open(path) as f:
-            pins = json.load(f).get("pins") or {}
-    except (OSError, ValueError):
-        return {}
-    return {k: [int(n) for n in v if isinstance(n, int)] for k, v in pins.items() if isinstance(v, list)}
 
 
 class _Cron:
@@ -93,15 +69,29 @@ class _Cron:
 def _render(path, out, html):
     # tgformat (~8 KB of heap as code) is loaded only while it converts an answer: the
     # pieces are in a file by the time they are sent
-    import sys
-
     from . import tgformat
 
     try:
         return tgformat.render(path, out, html=html)
     finally:
-        sys.modules.pop("picoclaw.tgformat", None)
-        sys.modules["picoclaw"].__dict__.pop("tgformat", None)
+        _drop(("tgformat",))
+
+
+# The model side: loaded for each model call and dropped after it, so the tools and the
+# formatter, loaded in their turn, find its ~12 KB of heap free
+_MODEL_SIDE = ("llm", "llm_openai", "llm_anthropic", "sse")
+
+
+def _drop(names):
+    """Unload picoclaw modules (their code leaves the heap once nothing refers to it)."""
+    import sys
+
+    pkg = sys.modules["picoclaw"].__dict__
+    for n in names:
+        sys.modules.pop("picoclaw." + n, None)
+        pkg.pop(n, None)
+    import gc
+    gc.collect()
 
 
 def _schedule(ws):
@@ -141,7 +131,7 @@ class Agent:
         self.ws = cfg.workspace
         self.state_dir = cfg.workspace + "/state"
         self.schemas = self.state_dir + "/tools"  # the tool schemas requests carry (attach)
-        self.proto = None  # the provider module (attach loads it)
+        self.kind = cfg.provider_kind  # "openai" or "anthropic": llm.provider_module
         self.api_key = cfg.api_key
         self.model = cfg.model
         self.max_tokens = cfg.max_tokens
@@ -199,10 +189,9 @@ class Agent:
             self._ph = self.tg.send_message(chat_id, "Thinking\u2026", reply_to)
             self._edited = time.ticks_ms()
             self._edit_len = 0
-        proto = self.proto
         reply = None
         for _ in range(self.max_iter):
-            reply = self._model(proto, s)
+            reply = self._model(s)
             if reply is None:
                 break  # failed: the apology is the reply
             if not self._last_calls:
@@ -221,11 +210,19 @@ class Agent:
                 self._delete_placeholder(chat_id)
             return path
         self._deliver(chat_id, path, reply_to)
-        self._maybe_compact(s, proto)
+        self._maybe_compact(s)
         return path
 
     # -- one model call -----------------------------------------------------------------
-    def _model(self, proto, s, tools=True):
+    def _model(self, s, tools=True):
+        try:
+            return self._model_call(s, tools)
+        finally:
+            _drop(_MODEL_SIDE)
+
+    def _model_call(self, s, tools):
+        from . import llm
+
         if self.alive:
             self.alive()
         w = count_call(self.state_dir, now(), self.limit)
@@ -242,7 +239,8 @@ class Agent:
         self._last_calls = ()
         try:
             self.calls += 1
-            llm.call(self.conn, proto, self, t, self.stream, self.schemas if tools else None)
+            llm.call(self.conn, llm.provider_module(self.kind), self, t, self.stream,
+                     self.schemas if tools else None)
         except llm.LLMError as e:
             t.close()
             log.error("model call failed: %s" % e)
@@ -280,6 +278,7 @@ class Agent:
                     tools.run(name, p, self.ctx, out)
         finally:
             out.close()
+        _drop(("tools",))  # the registry too: loaded again for the next tool call
         log.info("tool %s: %d bytes of result" % (name, out.n))
         s.append_tool(cid, out_path, self.buf)
 
@@ -383,9 +382,17 @@ class Agent:
             pass
 
     # -- history upkeep -----------------------------------------------------------------
-    def _maybe_compact(self, s, proto):
+    def _maybe_compact(self, s):
         """When the session file passes twice its budget, the model summarises the turns
         that no longer fit and they are replaced by that summary."""
+        try:
+            self._compact(s)
+        finally:
+            _drop(_MODEL_SIDE)
+
+    def _compact(self, s):
+        from . import llm
+
         if s.size() <= 2 * self.budget:
             return
         s.turn_start = -1
@@ -398,7 +405,7 @@ class Agent:
                       "memory: facts about the owner, decisions, open tasks. Plain text.")
         t = llm.Turn(self.state_dir)
         try:
-            llm.call(self.conn, proto, self, t, False, None)
+            llm.call(self.conn, llm.provider_module(self.kind), self, t, False, None)
             s.compact(keep, t.reply_path, self.buf)
             log.info("session %s compacted" % s.path)
         except llm.LLMError as e:

@@ -29,6 +29,11 @@ def build(cfg):
         from .llm import resolve
 
         llm_base = resolve(cfg)
+        unload("picoclaw.llm")  # the agent loads it for each model call (agent._MODEL_SIDE)
+        from .tools import offer
+
+        cfg.pins = offer(cfg)  # first: the schema tables need room in one piece
+        unload("picoclaw.tools")
     # one SSLContext for Telegram and the model, built before the runtime modules are
     # imported, and trust/roots unloaded after, so the startup peak stays low
     ctx = None

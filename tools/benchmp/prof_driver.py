@@ -26,6 +26,7 @@ import picoclaw.agent as A, picoclaw.llm as L, picoclaw.tools as T, picoclaw.htt
 wrap(H.Connection, "request", "request")
 wrap(L, "call", "llm.call")
 wrap(T, "run", "tool.run")
+wrap(T, "_load", "tool._load")
 wrap(A, "_render", "render")
 for m in ("turn", "_model", "_run_tool", "_deliver", "write_system", "_maybe_compact"):
     if hasattr(A.Agent, m):
@@ -34,6 +35,7 @@ gc.collect()
 print("START", gc.mem_alloc())
 import micropython
 micropython.qstr_info()
+micropython.mem_info(1)
 print(sorted(sys.modules))
 _serve = gw.serve
 def serve(*a):
