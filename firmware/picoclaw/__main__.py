@@ -9,7 +9,10 @@ from . import cli
 job = cli.prepare(sys.argv[1:])
 del sys.modules["picoclaw.cli"], cli
 delattr(sys.modules["picoclaw"], "cli")
-if isinstance(job, tuple):  # the gateway: (settings, cycles)
+if isinstance(job, tuple) and isinstance(job[1], list):  # `agent`: (settings, its arguments)
+    __import__("picoclaw.console")
+    job = sys.modules["picoclaw.console"].main(*job)
+elif isinstance(job, tuple):  # the gateway: (settings, cycles)
     from . import app
 
     cfg, cycles = job

@@ -139,6 +139,7 @@ class Agent:
         self.max_iter = max(1, cfg.max_tool_iterations)
         self.stream = cfg.stream
         self.placeholder = cfg.placeholder
+        self.html = True  # answers as Telegram HTML first (the console prints plain text)
         self.typing = cfg.typing
         self.budget = cfg.history_bytes
         self.owner = 0  # chat for heartbeats: attach() sets it
@@ -335,6 +336,8 @@ class Agent:
     def _deliver(self, chat_id, path, reply_to):
         out = self.state_dir + "/out"
         for html in (True, False):
+            if html and not self.html:
+                continue
             pieces = _render(path, out, html)
             if not pieces:
                 with open(out, "wb") as f:

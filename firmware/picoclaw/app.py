@@ -25,15 +25,11 @@ def build(cfg):
         log.info("SIMULATE=1: scripted Telegram in-process, no network")
     log.info("polling Telegram at %s" % cfg.base_url)
     llm_base = ""
-    if not sim and (cfg.provider or cfg.providers):
-        from .llm import resolve
+    if cfg.provider or cfg.providers:  # the agent: provider, and the tool schemas file
+        from .providers import resolve
 
-        llm_base = resolve(cfg)
-        unload("picoclaw.llm")  # the agent loads it for each model call (agent._MODEL_SIDE)
-        from .tools import offer
-
-        cfg.pins = offer(cfg)  # first: the schema tables need room in one piece
-        unload("picoclaw.tools")
+        llm_base = resolve(cfg, sim)
+        unload("picoclaw.providers", "picoclaw.tools")
     # one SSLContext for Telegram and the model, built before the runtime modules are
     # imported, and trust/roots unloaded after, so the startup peak stays low
     ctx = None
@@ -64,7 +60,8 @@ def build(cfg):
     if llm_base:
         from .agent import attach
 
-        attach(gw, cfg, tg, httpclient.Connection(split_url(llm_base), bytearray(_IO_BUF), ctx))
+        attach(gw, cfg, tg, httpclient.Connection(split_url(llm_base), bytearray(_IO_BUF), ctx,
+                                                  opener=sim and sim.model.open))
         log.info("agent: %s, model %s at %s" % (cfg.provider_kind, cfg.model, llm_base))
     else:
         log.info("no model configured (providers.*): echo mode")

@@ -15,10 +15,12 @@ def prepare(argv):
 commands:
   status    version, config summary (secrets masked), heap figures, saved offset
   onboard   write a starter config.json (if missing) and workspace files
-  gateway   run the Telegram long-poll loop (SIMULATE=1: against a scripted Telegram)"""
+  gateway   run the Telegram long-poll loop (SIMULATE=1: against a scripted Telegram)
+  agent     the assistant in this console: -m TEXT for one turn, or a conversation"""
     try:
         cmd = None
         opts = {"config": "config.json", "cycles": -1}
+        extra = []  # the agent command's own arguments (console.py reads them)
         i = 0
         while i < len(argv):
             a = argv[i]
@@ -30,6 +32,8 @@ commands:
                 log.level = log.DEBUG
             elif cmd is None and not a.startswith("-"):
                 cmd = a
+            elif cmd == "agent":
+                extra.append(a)
             else:
                 raise ValueError("unknown argument %s\n%s" % (a, usage))
             i += 1
@@ -37,7 +41,7 @@ commands:
             from .onboard import main
 
             return main(opts["config"])
-        if cmd not in ("status", "gateway"):
+        if cmd not in ("status", "gateway", "agent"):
             print(usage)
             return 0 if cmd is None else 2
         from . import config
@@ -54,7 +58,7 @@ commands:
 
             status(cfg)
             return 0
-        return cfg, int(opts["cycles"])
+        return cfg, extra if cmd == "agent" else int(opts["cycles"])
     except ValueError as e:  # ConfigError, bad arguments
         print("error: %s" % log.scrub(str(e)))
         return 2

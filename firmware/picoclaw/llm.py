@@ -18,38 +18,6 @@ _TEXT_CAP = const(32768)  # bytes of answer text kept; the rest is cut (and said
 _READ_MS = const(120000)  # a model may think for a while before its first byte
 _TRIES = const(3)  # tries for 429 and 5xx answers
 
-# default api_base per provider name; any other name needs providers.<name>.api_base
-_BASES = ("openai https://api.openai.com/v1 "
-          "anthropic https://api.anthropic.com/v1 "
-          "openrouter https://openrouter.ai/api/v1 "
-          "groq https://api.groq.com/openai/v1 "
-          "deepseek https://api.deepseek.com/v1 "
-          "ollama http://localhost:11434/v1")
-
-
-def default_base(name):
-    i = _BASES.find(name + " ")
-    if i < 0 or (i and _BASES[i - 1] != " "):
-        return ""
-    j = _BASES.find(" ", i + len(name) + 1)
-    return _BASES[i + len(name) + 1:j if j > 0 else len(_BASES)]
-
-
-def resolve(cfg):
-    """The model's api_base ("" when no provider is configured); sets cfg.provider_kind,
-    cfg.api_key and cfg.owner (the chat heartbeats go to) for the agent."""
-    name = cfg.provider or sorted(cfg.providers)[0]
-    p = cfg.providers.get(name, {})
-    base = (p.get("api_base") or default_base(name)).rstrip("/")
-    if not base:
-        raise ValueError("config: providers.%s.api_base is not set (no default for that name)" % name)
-    cfg.provider_kind = "anthropic" if name == "anthropic" or "anthropic.com" in base else "openai"
-    cfg.api_key = p.get("api_key", "")
-    if not cfg.model:
-        raise ValueError("config: agents.defaults.model is not set")
-    return base
-
-
 class LLMError(Exception):
     """The provider refused or failed. status: HTTP status (0: no answer)."""
 

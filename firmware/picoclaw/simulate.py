@@ -1,5 +1,7 @@
 # SIMULATE=1: a scripted Telegram inside the process, speaking real HTTP/1.1 bytes to the
-# real client code (httpclient, jsonstream, telegram, gateway), with no network at all.
+# real client code (httpclient, jsonstream, telegram, gateway), with no network at all;
+# with a provider configured, a scripted model (OpenAI Chat Completions) as well, so the
+# agent's whole loop (request from flash, tool calls, answer) runs offline.
 #
 # It stands in for the socket (an `opener` for httpclient.Connection): requests written to
 # it are parsed, answers are produced piece by piece, so even the 4096-character message
@@ -32,10 +34,13 @@ class Telegram:
             (self.stranger, "eve", "let me in", 1),
             (owner, "owner", _EMOJI, 1),
             (owner, "owner", "0123456789abcdef", 256),  # 4096 characters
+            (owner, "owner", "What time is it?", 1),  # with a model: a get_time tool call
+            (owner, "owner", "Please remember: the plants need water on Fridays", 1),  # append_file
             (owner, "owner", None, 1),
         ]
         self.sent = []  # (chat_id, first bytes of the reply text, body length)
         self.polls = 0
+        self.model = Model()  # the agent's model, when a provider is configured (app.build)
 
     def sleep_ms(self, ms):
         pass  # simulated time: retries and back-offs do not wait
@@ -54,6 +59,7 @@ class Telegram:
             if not self.script:
                 return _json(out, b'{"ok":true,"result":[]}')
             uid, user, text, rep = self.script.pop(0)
+            self.model.text = text or ""
             self.update_id += 1
             self.message_id += 1
             head = b'{"ok":true,"result":[{"update_id":%d,"message":{"message_id":%d,"from":{"id":%d,"is_bot":false,"first_name":"%s","username":"%s"},"chat":{"id":%d,"type":"private"},"date":1763900000,' % (
@@ -64,22 +70,76 @@ class Telegram:
             t = text.encode()
             parts = [head + b'"text":"', (t, rep), b'"}}]}']
             return _json_parts(out, parts, len(head) + 8 + len(t) * rep + 5)
-        if method == b"sendMessage":
+        if method in (b"sendMessage", b"editMessageText"):
             self.message_id += 1
             i = body_head.find(b'"chat_id":')
             chat = int(body_head[i + 10:body_head.find(b",", i)]) if i >= 0 else 0
             j = body_head.find(b'"text":"')
             self.sent.append((chat, bytes(body_head[j + 8:]) if j >= 0 else b"", body_len))
             return _json(out, b'{"ok":true,"result":{"message_id":%d,"chat":{"id":%d,"type":"private"},"date":1763900001,"text":"..."}}' % (self.message_id, chat))
+        if method == b"sendChatAction":
+            return _json(out, b'{"ok":true,"result":true}')
         return _json(out, b'{"ok":false,"error_code":404,"description":"Not Found"}', 404)
 
     def report(self):
         print("--- simulated conversation ---")
         for chat, head, n in self.sent:
             who = "owner" if chat == self.owner else chat
+            head = head.split(b'","')[0]  # the text, without the JSON fields after it
             print("bot -> %s: %s%s" % (who, head.decode("utf-8", "replace") if hasattr(head, "decode") else head,
                                          " ... (%d bytes of request)" % n if n > _KEEP else ""))
         log.info("simulation done: %d polls, %d replies" % (self.polls, len(self.sent)))
+
+
+class Model:
+    """A scripted model behind an OpenAI-compatible /chat/completions. It is told the
+    user's text (`text`) by whoever plays the user; the first answer to a text asking
+    for the time, the files or to remember something is a tool call (get_time, list_dir,
+    append_file to memory/MEMORY.md), the next one a text; any other text is answered
+    at once. Requests are consumed, not parsed: the tool loop is the agent's own."""
+
+    def __init__(self):
+        self.text = ""
+        self.seen = None  # the text the last answer was for
+        self.requests = 0
+
+    def open(self, host, port, ctx, timeout_ms):
+        return _Stream(self)
+
+    def respond(self, method, body_head, body_len, out):
+        self.requests += 1
+        t = self.text
+        low = t.lower()
+        call = None
+        if t != self.seen:  # a new question: the first answer may be a tool call
+            self.seen = t
+            if "time" in low:
+                call = (b"get_time", b"{}")
+            elif "file" in low:
+                call = (b"list_dir", b'{\\"path\\": \\".\\"}')
+            elif "remember" in low:
+                note = t[low.find("remember") + 8:].strip(" :,.").replace("\\", "/").replace('"', "'").replace("\n", " ")[:80]
+                call = (b"append_file", b'{\\"path\\": \\"memory/MEMORY.md\\", \\"content\\": \\"- %s\\\\n\\"}'
+                        % note.encode())
+        if call:
+            msg = (b'"content":null,"tool_calls":[{"index":0,"id":"call_%d","type":"function",'
+                   b'"function":{"name":"%s","arguments":"%s"}}]' % (self.requests, call[0], call[1]))
+            reason = b"tool_calls"
+        else:
+            words = t.replace("\\", "/").replace('"', "'").replace("\n", " ")[:60]
+            msg = b'"content":"(simulated model) **Done.** You said: %s"' % words.encode()
+            reason = b"stop"
+        if b'"stream":true' in body_head:  # Server-Sent Events, as the agent asked
+            body = (b'data: {"choices":[{"index":0,"delta":{"role":"assistant",%s}}]}\n\n'
+                    b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"%s"}]}\n\n'
+                    b'data: [DONE]\n\n' % (msg, reason))
+            out.append(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n"
+                       % len(body))
+            out.append(body)
+            return
+        _json(out, b'{"id":"chatcmpl-sim","object":"chat.completion","created":1763900000,"model":"sim",'
+              b'"choices":[{"index":0,"message":{"role":"assistant",%s},"finish_reason":"%s"}],'
+              b'"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}' % (msg, reason))
 
 
 def _json(out, body, status=200):

@@ -108,7 +108,7 @@ class _Device:
 
 
 def offer(cfg):
-    """At start, before the runtime modules load (app.build): write the schemas of the
+    """At start, before the runtime modules load (providers.resolve): write the schemas of the
     tools this device offers, in the provider's shape, to <workspace>/state/tools, which
     every request then streams (loading the schema tables for each request would cost two
     module loads per model call, and their big constants need contiguous heap a turn's
