@@ -30,7 +30,7 @@ def attach(gw, cfg, tg, conn):
         import machine  # a board: gpio tools work on the pins board.json allows
     except ImportError:
         machine = None
-    # cfg.pins and the schema file: tools.offer, which app.build runs first
+    # cfg.pins and the schema file (a.schemas): providers.resolve, run first at start
     a = Agent(cfg, tg, conn, pins=cfg.pins, machine=machine, cron=_Cron(cfg.workspace))
     gw.answer = a.answer
     gw.tick = a.tick

@@ -37,7 +37,45 @@ def resolve(cfg, sim=None):
     if sim:
         base = _SIMULATED
         cfg.provider_kind = "openai"
-    from .tools import offer
-
-    cfg.pins = offer(cfg)  # first: the schema tables need room in one piece
+    cfg.pins = _offer(cfg)
     return base
+
+
+class _Device:
+    # what _on() asks of a ctx when the schema file is written (the agent offers message
+    # and cron; gpio depends on the pins)
+    send = cron = True
+
+    def __init__(self, pins):
+        self.pins = pins
+
+
+def _offer(cfg):
+    """Write the schemas of the tools this device offers, in the provider's shape, to
+    <workspace>/state/tools, which every request then streams (loading the schema tables
+    for each request would cost two module loads per model call, and their big constants
+    need contiguous heap that a turn's heap may not have; so this runs first, while the
+    heap is in one piece). Returns the pins board.json (beside config.json) lets the gpio
+    tools touch, or {}."""
+    from .state import makedirs
+    from .tools import write_schemas
+
+    pins = _pins(cfg)
+    makedirs(cfg.workspace + "/state")
+    with open(cfg.workspace + "/state/tools", "wb") as f:
+        write_schemas(f, _Device(pins), cfg.provider_kind == "anthropic")
+    return pins
+
+
+def _pins(cfg):
+    """"pins" of board.json beside config.json, or {}."""
+    import json
+
+    i = cfg.path.rfind("/")
+    path = (cfg.path[:i + 1] if i >= 0 else "") + "board.json"
+    try:
+        with open(path) as f:
+            pins = json.load(f).get("pins") or {}
+    except (OSError, ValueError):
+        return {}
+    return {k: [int(n) for n in v if isinstance(n, int)] for k, v in pins.items() if isinstance(v, list)}

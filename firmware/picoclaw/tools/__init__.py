@@ -98,45 +98,6 @@ def write_schemas(w, ctx, anthropic=False):
         t = None
 
 
-class _Device:
-    # what _on() asks of a ctx when the schema file is written (the agent offers message
-    # and cron; gpio depends on the pins)
-    send = cron = True
-
-    def __init__(self, pins):
-        self.pins = pins
-
-
-def offer(cfg):
-    """At start, before the runtime modules load (providers.resolve): write the schemas of the
-    tools this device offers, in the provider's shape, to <workspace>/state/tools, which
-    every request then streams (loading the schema tables for each request would cost two
-    module loads per model call, and their big constants need contiguous heap a turn's
-    heap may not have). Returns the pins board.json (beside config.json) allows tools to
-    touch, or {}."""
-    from ..state import makedirs
-
-    pins = _pins(cfg)
-    makedirs(cfg.workspace + "/state")
-    with open(cfg.workspace + "/state/tools", "wb") as f:
-        write_schemas(f, _Device(pins), cfg.provider_kind == "anthropic")
-    return pins
-
-
-def _pins(cfg):
-    """"pins" of board.json beside config.json, or {}."""
-    import json
-
-    i = cfg.path.rfind("/")
-    path = (cfg.path[:i + 1] if i >= 0 else "") + "board.json"
-    try:
-        with open(path) as f:
-            pins = json.load(f).get("pins") or {}
-    except (OSError, ValueError):
-        return {}
-    return {k: [int(n) for n in v if isinstance(n, int)] for k, v in pins.items() if isinstance(v, list)}
-
-
 def run(name, args, ctx, out):
     """Run tool `name` with `args` (a JsonReader before the arguments object), writing its
     result text to `out`. Never raises except MemoryError: an unknown tool, bad arguments or
