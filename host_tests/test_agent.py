@@ -225,3 +225,48 @@ def test_long_history_is_summarised_and_kept_within_budget(tg):
     with open(path) as f:
         assert f.readline().startswith('{"s":')
     assert os.path.getsize(path) <= 2 * budget + 1024
+
+
+def test_a_turn_cut_short_is_redone_cleanly_after_a_restart(tg):
+    """The gateway is killed mid-turn: after a tool call and its result are on flash, while
+    it waits to retry the model. The restarted gateway answers the update again; the
+    session is cut back to where the turn began (sessions/open), so it holds one user line
+    and no tool call without its result (which the provider would refuse forever)."""
+    import subprocess
+    import time
+
+    import unixport
+
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "what files do I have?")
+        llm.reply_tool_calls([("list_dir", {"path": "."})])
+        llm.reply_error(500, "overloaded", retry_after=30)  # the gateway sleeps 30 s: killed then
+        cfg = gatewayrun.write_config(tg, llm=llm, agent={"stream": False})
+        proc = subprocess.Popen([unixport.micropython(), "-X", "heapsize=" + HEAP, "-m", "picoclaw", "gateway",
+                                 "--config", cfg, "--cycles", "3"], cwd=unixport.ROOT,
+                                env=unixport.env(unixport.build() + ":.frozen"),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 30
+            while len(llm.requests) < 2 and time.time() < deadline:
+                time.sleep(0.05)
+            assert len(llm.requests) == 2
+        finally:
+            proc.kill()
+            proc.wait()
+        session = os.path.join(_ws(cfg), "sessions", "%d.jsonl" % ALICE)
+        with open(session) as f:
+            assert len(f.readlines()) == 3  # user, the tool call, its result: the turn is open
+        llm.reply_tool_calls([("list_dir", {"path": "."})])
+        llm.reply_text("You have a few files.")
+        r = gatewayrun.run(cfg, cycles=2, heap=HEAP)
+        assert r.returncode == 0, r.stdout[-3000:]
+        assert not llm.errors, llm.errors  # every request was one the provider accepts
+        assert len(llm.requests) == 4
+    with open(session) as f:
+        lines = [json.loads(x) for x in f]
+    assert [sorted(x) for x in lines] == [["u"], ["a", "c", "n"], ["id", "t"], ["a", "n"]]
+    assert lines[3]["a"] == "You have a few files."
+    assert not os.path.exists(os.path.join(_ws(cfg), "sessions", "open"))  # the turn finished
+    assert _final_texts(tg)[-1] == "You have a few files."

@@ -176,6 +176,7 @@ def _session():
     with open(d + "/r", "wb") as f:
         f.write(b"It says line1.")
     s.append_assistant(d + "/r", (), buf)
+    s.end_turn()
     return s
 
 
@@ -217,3 +218,29 @@ def test_history_budget_starts_at_a_user_line():
     assert s.history_start() == size
     s.budget = 100000
     assert s.history_start() == 0
+
+
+def test_an_unfinished_turn_is_cut_back_by_the_next_one():
+    # a reset between the tool call line and its result: the next turn (any chat) cuts that
+    # session back to where the unfinished turn began, so no request carries a dangling call
+    d = _dir()
+    buf = bytearray(16)
+    a = Session(d, 7, 100000)
+    a.clear()
+    a.append_user_text("first", buf)
+    a.append_assistant(d + "/nothing", (), buf)
+    a.end_turn()
+    done = _read(a.path)
+    a.append_user_text("second", buf)
+    with open(d + "/args", "wb") as f:
+        f.write(b"{}")
+    a.append_assistant(d + "/nothing", [("call_9", "get_time", d + "/args")], buf)  # then: reset
+    b = Session(d, 8, 100000)
+    b.clear()
+    b.append_user_text("in another chat", buf)
+    assert _read(a.path) == done  # chat 7 is back to its last finished turn
+    assert _read(b.path) == b'{"u":"in another chat"}\n'
+    b.end_turn()
+    b.append_user_text("next", buf)  # nothing open: nothing cut
+    assert _read(b.path) == b'{"u":"in another chat"}\n{"u":"next"}\n'
+    b.end_turn()

@@ -43,27 +43,47 @@ def attach(gw, cfg, tg, conn):
 
 
 class _Cron:
-    """The job store, loaded on first use: schedule.py costs ~10 KB of heap, and most
-    owners have no job. Until the model adds one (or a jobs file exists) the timers cost a
-    stat() per poll cycle."""
+    """The job store (schedule.py, ~9 KB of heap as code) loaded only while it is used: by
+    the cron tool, and by the timers when a job is due. In between, only the earliest next
+    fire time is kept, so most poll cycles cost a comparison (and the first one a stat())."""
 
     def __init__(self, workspace):
         self.ws = workspace
         self.s = None
+        self.next = -1  # earliest next fire (epoch s); None: no jobs; -1: not read yet
 
-    def loaded(self):
-        if self.s is None:
+    def tick(self, t, fire):
+        """Fire the jobs due at `t` (fire(job), with the store unloaded again); returns the
+        next fire time, or None without jobs."""
+        if self.next == -1:
             try:
                 os.stat(self.ws + "/cron/jobs")
             except OSError:
-                return None
-            self.s = _schedule(self.ws)
+                self.next = None
+        if self.next is None or self.next != -1 and t < self.next:
+            return self.next
+        jobs = self.store().due(t)  # (the first time: the file is read, due or not)
+        self.release()
+        for job in jobs:
+            fire(job)
+        return self.next
+
+    def store(self):
+        if self.s is None:
+            from .schedule import Schedule
+
+            self.s = Schedule(self.ws)
         return self.s
 
+    def release(self):
+        """Note the next fire time and unload the store (after the cron tool, the timers)."""
+        if self.s is not None:
+            self.next = self.s.next_due()
+            self.s = None
+            _drop(("schedule",))
+
     def __getattr__(self, name):  # the cron tool: load the store, then act on it
-        if self.s is None:
-            self.s = _schedule(self.ws)
-        return getattr(self.s, name)
+        return getattr(self.store(), name)
 
 
 def _render(path, out, html):
@@ -92,12 +112,6 @@ def _drop(names):
         pkg.pop(n, None)
     import gc
     gc.collect()
-
-
-def _schedule(ws):
-    from .schedule import Schedule
-
-    return Schedule(ws)
 
 
 class Ctx:
@@ -209,8 +223,10 @@ class Agent:
             # stays silent too: the log has it, and the owner is not told so every interval
             if self._ph:
                 self._delete_placeholder(chat_id)
+            s.end_turn()
             return path
         self._deliver(chat_id, path, reply_to)
+        s.end_turn()
         self._maybe_compact(s)
         return path
 
@@ -280,6 +296,8 @@ class Agent:
         finally:
             out.close()
         _drop(("tools",))  # the registry too: loaded again for the next tool call
+        if self.ctx.cron is not None:
+            self.ctx.cron.release()  # the cron tool may have loaded the job store
         log.info("tool %s: %d bytes of result" % (name, out.n))
         s.append_tool(cid, out_path, self.buf)
 
@@ -428,11 +446,9 @@ class Agent:
                 self._next_beat = t + self.heartbeat_s
                 self._heartbeat()
             due = self._next_beat - t
-        cron = self.ctx.cron.loaded() if self.ctx.cron is not None else None
+        cron = self.ctx.cron
         if cron is not None:
-            for job in cron.due(t):
-                self._fire(job)
-            nxt = cron.next_due()
+            nxt = cron.tick(t, self._fire)
             if nxt is not None:
                 due = max(0, nxt - t) if due is None else min(due, max(0, nxt - t))
         return due

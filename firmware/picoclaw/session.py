@@ -12,13 +12,20 @@
 # A request carries the last lines that fit a byte budget, starting at a user line, and
 # the provider module turns each line into its own message shape as it streams to the
 # socket. Nothing here holds a line in RAM: strings go file -> parser -> JSON escaper.
+#
+# A turn that never finished (the board reset, or ran out of memory, between the user line
+# and the answer) would leave a half-written turn: tool calls without their results, which
+# the providers refuse for every later request. So each turn notes where it starts in
+# `sessions/open` ("<offset> <session path>", written atomically) and end_turn() removes
+# the note; the next turn, in any chat, first cuts a noted session back to that offset.
+# The update is then answered again from its user line (the gateway retries it).
 import os
 from array import array
 
 from micropython import const
 
 from .httpclient import Connection
-from .state import makedirs, replace
+from .state import makedirs, replace, write_atomic
 
 _FIND_BUF = const(128)
 
@@ -146,10 +153,32 @@ class Session:
         makedirs(self.dir)
         return open(self.path, "ab")
 
-    def append_user(self, f, n, buf, prefix=None):
-        """The user's text: n bytes of open file f (the inbox) from its position (after
-        `prefix` if given)."""
+    def _begin_turn(self, buf):
+        # cut back an unfinished turn (see the top of this file), then note this one
+        mark = self.dir + "/open"
+        try:
+            with open(mark, "rb") as f:
+                off, path = f.read().split(b" ", 1)
+            _cut(path.decode(), int(off), buf)
+        except (OSError, ValueError):
+            pass  # no note (the last turn finished), or its session is gone
+        makedirs(self.dir)
         self.turn_start = self.size()
+        write_atomic(mark, b"%d %s" % (self.turn_start, self.path.encode()))
+
+    def end_turn(self):
+        """The turn is answered and fully on flash: forget where it started."""
+        try:
+            os.remove(self.dir + "/open")
+        except OSError:
+            pass
+
+    def append_user(self, f, n, buf, prefix=None):
+        """Begin a turn with the user's text: n bytes of open file f (the inbox) from its
+        position (after `prefix` if given)."""
+        pos = f.tell()
+        self._begin_turn(buf)
+        f.seek(pos)
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"u":')
@@ -162,7 +191,8 @@ class Session:
             w._flush()
 
     def append_user_text(self, text, buf):
-        self.turn_start = self.size()
+        """Begin a turn with the user's text (str)."""
+        self._begin_turn(buf)
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"u":')
@@ -255,6 +285,22 @@ class Session:
                     out.write(memoryview(buf)[:k])
         replace(tmp, self.path)
         self.turn_start = -1
+
+
+def _cut(path, n, buf):
+    """Keep only the first n bytes of the file at path (atomically)."""
+    if os.stat(path)[6] <= n:
+        return
+    tmp = path + ".new"
+    with open(path, "rb") as f:
+        with open(tmp, "wb") as out:
+            while n > 0:
+                k = f.readinto(memoryview(buf)[:min(n, len(buf))])
+                if not k:
+                    break
+                out.write(memoryview(buf)[:k])
+                n -= k
+    replace(tmp, path)
 
 
 def _find(path, pat, start):

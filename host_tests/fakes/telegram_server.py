@@ -32,7 +32,9 @@ What a client should know (all deliberate, stricter than api.telegram.org):
   "Bad Request: strings must be encoded in UTF-8", 409 CONFLICT_POLL / CONFLICT_WEBHOOK, 403
   "Forbidden: bot was blocked by the user" (chat id in .blocked).
 - getUpdates: limit outside 1..100 and negative timeout are 400 (real Telegram clamps). A
-  long poll ends early if its client disconnects. allowed_updates filters when an update is
+  long poll ends early if its client disconnects. For time-scaled runs (host_tests/
+  test_longrun.py) set .time_scale: an empty long poll is then held timeout / time_scale
+  seconds (default 1.0: the real length). allowed_updates filters when an update is
   queued (dropped ones go to .filtered, their update_id is skipped), like the real server.
 - Faults: "status", "body", "stall" and "close" do NOT perform the request (nothing in .sent,
   no updates consumed); "truncate", "chunked_truncate" and "chunked" perform it and mangle only
@@ -703,6 +705,7 @@ class FakeTelegram:
         self.cert_hosts = tuple(cert_hosts)
         self.unknown_ca = unknown_ca
         self.idle_timeout = idle_timeout   # server closes a keep-alive connection idle this long
+        self.time_scale = 1.0              # a long poll is held timeout / time_scale seconds
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 123456
         # the bot's User as it appears in messages; getMe adds the can_*/supports_* fields
         self.bot = {"id": bot_id, "is_bot": True, "first_name": "Test Bot", "username": "fake_test_bot"}
@@ -1350,7 +1353,7 @@ class FakeTelegram:
             else:
                 self._queue[:] = [u for u in self._queue if u["update_id"] >= offset]
         if not self._queue and timeout > 0:
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + timeout / self.time_scale
             self._polling += 1
             try:
                 while not self._queue:
