@@ -270,3 +270,27 @@ def test_a_turn_cut_short_is_redone_cleanly_after_a_restart(tg):
     assert lines[3]["a"] == "You have a few files."
     assert not os.path.exists(os.path.join(_ws(cfg), "sessions", "open"))  # the turn finished
     assert _final_texts(tg)[-1] == "You have a few files."
+
+
+def test_system_status_shows_the_boards_wifi(tmp_path):
+    """On a board main.py puts board.status (heap, uptime, Wi-Fi) on the settings; the
+    agent's tools read it instead of the unix port's heap-only facts (CPython, host shim)."""
+    from picoclaw import config, tools
+    from picoclaw.agent import Agent
+    from picoclaw.jsonstream import JsonReader, StreamSource
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"agents": {"defaults": {"workspace": str(tmp_path / "ws")}}}))
+    cfg = config.load(str(path))
+    cfg.provider_kind, cfg.api_key = "openai", ""  # what providers.resolve sets
+    cfg.status = lambda: {"heap_free": 1234, "uptime_s": 90, "wifi": "connected, RSSI -61 dBm",
+                          "wifi_password": "hunter22"}
+    a = Agent(cfg, None, None)
+    (tmp_path / "args").write_bytes(b"{}")
+    out = tools.Result(str(tmp_path / "out"))
+    with open(tmp_path / "args", "rb") as f:
+        tools.run("system_status", JsonReader(StreamSource(f, bytearray(64)), bytearray(64)), a.ctx, out)
+    out.close()
+    text = (tmp_path / "out").read_text()
+    assert "wifi: connected, RSSI -61 dBm" in text and "heap_free: 1234" in text
+    assert "hunter22" not in text  # a key that looks secret is never shown

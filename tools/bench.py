@@ -295,9 +295,9 @@ def import_cost(modules, path):
 
 ECHO_MODULES = ["picoclaw.gateway", "picoclaw.telegram", "picoclaw.httpclient", "picoclaw.jsonstream",
                 "picoclaw.netio", "picoclaw.state", "picoclaw.log", "picoclaw.jsonwrite"]
-AGENT_MODULES = ECHO_MODULES + ["picoclaw.agent", "picoclaw.llm", "picoclaw.llm_openai", "picoclaw.sse",
-                                "picoclaw.session", "picoclaw.tgformat", "picoclaw.tools",
-                                "picoclaw.schedule", "picoclaw.httpchunked"]
+# what stays loaded between turns in agent mode; the model side (llm, the provider module,
+# sse), the tool registry and tools, tgformat and schedule come and go within a turn
+AGENT_MODULES = ECHO_MODULES + ["picoclaw.agent", "picoclaw.session", "picoclaw.clock", "picoclaw.httpchunked"]
 
 
 def getupdates_body(n):

@@ -131,6 +131,7 @@ class Ctx:
         self._agent.tg.send_message(self.chat_id, text)
 
     def status(self):
+        # the unix port's facts; on a board main.py's board.status (Wi-Fi, NTP uptime) replaces it
         import gc
 
         gc.collect()
@@ -163,6 +164,9 @@ class Agent:
         self.buf = bytearray(128)  # escape buffer for session writes
         self.linebuf = bytearray(256)  # reading session lines and workspace files
         self.ctx = Ctx(self, pins or {}, machine, cron)
+        st = getattr(cfg, "status", None)  # a board's (main.py): Wi-Fi too
+        if st is not None:
+            self.ctx.status = st
         self.sleep_ms = time.sleep_ms
         self.alive = None  # called before each model call and tool run (a board's watchdog)
         self.session = None
