@@ -180,6 +180,50 @@ def test_plain_pieces_are_the_text_cut_at_whitespace(text, ucap, maxp):
     check_cuts(text, pieces, maxp)
 
 
+WORDS = st.text(st.sampled_from("abcdefgh\u00e9\u4e2d\U0001F600"), min_size=1, max_size=6)
+
+
+def _line(words):
+    return " ".join(words)
+
+
+def _ends(text, pieces):
+    """Where each piece ends in text (pieces are text cut at whitespace, in order)."""
+    pos, ends = 0, []
+    for p in pieces:
+        pos = text.index(p, pos) + len(p)
+        ends.append(pos)
+    return ends
+
+
+@SETTINGS
+@given(st.lists(st.lists(WORDS, min_size=1, max_size=4).map(_line), min_size=2, max_size=80),
+       st.integers(64, 160))
+def test_splits_fall_at_line_ends_when_lines_are_short(lines, ucap):
+    # a line shorter than half a piece never has to be cut inside: each piece ends a line
+    lines = [ln for ln in lines if units(ln) <= ucap // 2 - 1] or ["x"]
+    text = "\n".join(lines)
+    pieces = [p.decode() for p in render(text, html=False, units_cap=ucap, max_pieces=1000)]
+    squeeze = lambda t: t.replace("\n", "").replace(" ", "")  # noqa: E731 - only whitespace is lost
+    assert squeeze("".join(pieces)) == squeeze(text)
+    for e in _ends(text, pieces):
+        assert e == len(text) or text[e] == "\n", (text[max(0, e - 20):e + 20], ucap)
+
+
+@SETTINGS
+@given(st.lists(st.lists(st.lists(WORDS, min_size=1, max_size=3).map(_line), min_size=1, max_size=3)
+                .map("\n".join), min_size=2, max_size=30), st.integers(64, 160))
+def test_splits_fall_at_paragraph_ends_when_paragraphs_are_short(paras, ucap):
+    # with every paragraph under half a piece, cuts prefer the blank lines between them
+    paras = [p for p in paras if units(p) <= ucap // 2 - 3] or ["x"]
+    text = "\n\n".join(paras)
+    for html in (False, True):
+        raw = render(text, html=html, units_cap=ucap, max_pieces=1000)
+        pieces = [visible(p.decode()) if html else p.decode() for p in raw]
+        for e in _ends(text, pieces):
+            assert e == len(text) or text.startswith("\n\n", e), (text[max(0, e - 30):e + 30], ucap, html)
+
+
 def teardown_module():
     for ext in (".in", ".out"):
         try:
