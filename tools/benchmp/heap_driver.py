@@ -3,8 +3,8 @@
 # picture. Not part of the firmware; the firmware is not changed.
 #
 #   MICROPYPATH=build/mpy:.frozen micropython -X heapsize=N heap_driver.py gateway --config C --cycles N
-# Prints "HEAP <ms since start> <gc.mem_alloc() after a collection>" lines, then the
-# gateway's own FIGURES line.
+# Prints "HEAP <ms since start> <gc.mem_alloc() after a collection>" lines, "CYCLE <heap>"
+# after each poll cycle, then the gateway's own FIGURES line.
 import gc
 import sys
 import time
@@ -34,4 +34,17 @@ def sampled(*a, **k):
 
 
 conn.request = sampled
+cycle = gw.cycle
+
+
+def cycled():
+    # the heap after each whole poll cycle: the soak's start is the first of these, once the
+    # connection (socket, TLS session objects) exists, so opening it is not counted as growth
+    r = cycle()
+    gc.collect()
+    print("CYCLE %d" % gc.mem_alloc())
+    return r
+
+
+gw.cycle = cycled
 sys.exit(gw.serve(cycles, sim))
