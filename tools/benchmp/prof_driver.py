@@ -1,49 +1,62 @@
+# Where a turn's heap goes: the gateway exactly as `python -m picoclaw gateway` builds it,
+# with the live heap (gc.mem_alloc() after a collection) printed on entry to and exit from
+# each step of a turn, indented by depth. Not part of the firmware; the firmware is not
+# changed. Only resident code is wrapped: the modules a turn loads and drops (llm, tools,
+# tgformat, schedule) must not be held here, or they would stay in the heap.
+#
+#   MICROPYPATH=build/mpy:.frozen micropython -X heapsize=256k prof_driver.py gateway --config C --cycles N
+# Prints "START <heap>", "> step <heap>" / "< step <heap>" lines, "END <heap>", each of
+# START and END with micropython.qstr_info() and the modules loaded.
 import gc
 import sys
+
+import micropython
+
 from picoclaw import cli
+
 job = cli.prepare(sys.argv[1:])
 del sys.modules["picoclaw.cli"], cli
-from picoclaw import app
+from picoclaw import app  # noqa: E402
+
 cfg, cycles = job
 job = None
 gw, sim = app.build(cfg)
 del app, cfg
 depth = [0]
-def wrap(owner, name, label):
+
+
+def wrap(owner, name):
     f = getattr(owner, name)
+
     def w(*a, **k):
         gc.collect()
-        print("%s> %s %d" % ("  " * depth[0], label, gc.mem_alloc()))
+        print("%s> %s %d" % ("  " * depth[0], name, gc.mem_alloc()))
         depth[0] += 1
         try:
             return f(*a, **k)
         finally:
             depth[0] -= 1
             gc.collect()
-            print("%s< %s %d" % ("  " * depth[0], label, gc.mem_alloc()))
+            print("%s< %s %d" % ("  " * depth[0], name, gc.mem_alloc()))
+
     setattr(owner, name, w)
-import picoclaw.agent as A, picoclaw.llm as L, picoclaw.tools as T, picoclaw.httpclient as H, picoclaw.session as S
-wrap(H.Connection, "request", "request")
-wrap(L, "call", "llm.call")
-wrap(T, "run", "tool.run")
-wrap(T, "_load", "tool._load")
-wrap(A, "_render", "render")
-for m in ("turn", "_model", "_run_tool", "_deliver", "write_system", "_maybe_compact"):
-    if hasattr(A.Agent, m):
-        wrap(A.Agent, m, m)
+
+
+agent = sys.modules.get("picoclaw.agent")
+wrap(gw.tg.conn.__class__, "request")
+if agent is not None:
+    wrap(agent, "_render")
+    for m in ("turn", "_model", "_run_tool", "_deliver", "write_system", "_maybe_compact"):
+        wrap(agent.Agent, m)
 gc.collect()
 print("START", gc.mem_alloc())
-import micropython
 micropython.qstr_info()
-micropython.mem_info(1)
 print(sorted(sys.modules))
-_serve = gw.serve
-def serve(*a):
-    try:
-        return _serve(*a)
-    finally:
-        gc.collect()
-        print("END", gc.mem_alloc())
-        micropython.qstr_info()
-        print(sorted(sys.modules))
-sys.exit(serve(cycles, sim))
+try:
+    code = gw.serve(cycles, sim)
+finally:
+    gc.collect()
+    print("END", gc.mem_alloc())
+    micropython.qstr_info()
+    print(sorted(sys.modules))
+sys.exit(code)
