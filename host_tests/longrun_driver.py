@@ -1,8 +1,10 @@
 # Time-scaled long run of the gateway on the unix port (host_tests/test_longrun.py): a day
 # of polling in minutes. HOST ONLY: never deployed; the firmware is not changed.
 #
-#   MICROPYPATH=build/mpy:.frozen micropython -X heapsize=64k host_tests/longrun_driver.py \
+#   mpy-cross -O3 -s longrun_driver -o build/longrun/longrun_driver.mpy host_tests/longrun_driver.py
+#   MICROPYPATH=build/mpy:build/longrun:.frozen micropython -X heapsize=68k -m longrun_driver \
 #       TARGET_S SCALE gateway --config C
+# (the test does this; 68k: the board's 64 KB plus the driver's own ~4.5 KB, see the test)
 #
 # The gateway is built exactly as `python -m picoclaw gateway` builds it (picoclaw/__main__.py:
 # cli.prepare, cli dropped, app.build); then, instead of gw.serve(), gw.cycle() runs until the
@@ -13,15 +15,16 @@
 #   ms / SCALE (gw.sleep_ms and the agent's sleep_ms are replaced: back-off, 429 retry_after);
 # - the full poll timeout for each getUpdates long poll that came back empty; the fake
 #   Telegram holds an empty poll timeout / SCALE seconds (FakeTelegram.time_scale = SCALE);
-# - real time for everything else (TLS, requests with answers, parsing, flash writes, a
-#   stalled connection until it drops or the read timeout fires), unscaled.
+# - real time for everything else (TLS, requests with answers, parsing, flash writes, the
+#   model's answers, a stalled connection until it drops or the read timeout fires), unscaled.
 # So a simulated day makes at least as many polls, requests and retries as a board would.
 # Not simulated: the clocks the firmware reads itself (time.ticks_ms, time.time) stay real,
-# so the client's read timeouts (poll + 10 s, 30 s), the keep-alive idle limit and the
-# agent's timers (cron, heartbeat) run on real time and do not follow the simulated clock.
+# so the client's read timeouts (poll + 10 s, 30 s), the keep-alive idle limit, the agent's
+# timers (cron, heartbeat) and its model-call limits run on real time, not the simulated clock.
 #
 # Prints after every poll cycle, heap after a collection:
 #   LONGRUN t_sim_s=<simulated s> heap=<gc.mem_alloc()> cycle=<n> errors=<gateway errors>
+# preceded by "MODULES <names>" whenever the set of loaded modules changed (first time too),
 # and at the end:
 #   FIGURES baseline=<heap after start-up> end=<heap at the end> handshakes=<n> cycles=<n> t_sim_s=<s>
 import gc
@@ -62,8 +65,9 @@ poll = gw.tg.get_updates  # bound method; the instance attribute below shadows i
 def get_updates(offset, timeout_s, limit, inbox):
     t = time.ticks_ms()
     n = poll(offset, timeout_s, limit, inbox)
-    if not n:  # held timeout_s / scale by the fake: counts as the whole poll
-        clk[1] += time.ticks_diff(time.ticks_ms(), t)
+    if not n:  # held timeout_s / scale by the fake: counts as the whole poll; any time
+        # beyond that (a stalled connection until the read timeout) counts at real speed
+        clk[1] += min(time.ticks_diff(time.ticks_ms(), t), timeout_s * 1000 // scale)
         clk[0] += timeout_s * 1000
     return n
 
@@ -74,12 +78,16 @@ from picoclaw.netio import handshakes  # noqa: E402  (already loaded by the gate
 gc.collect()
 base = gc.mem_alloc()
 n = 0
+mods = 0
 while clk[0] < target_ms:
     clk[1] = 0
     t = time.ticks_ms()
     gw.cycle()
     clk[0] += time.ticks_diff(time.ticks_ms(), t) - clk[1]  # the rest at real speed
     n += 1
+    if len(sys.modules) != mods:  # code loaded on first use stays in the heap: say which
+        mods = len(sys.modules)
+        print("MODULES " + " ".join(sys.modules))
     gc.collect()
     print("LONGRUN t_sim_s=%d heap=%d cycle=%d errors=%d" % (clk[0] // 1000, gc.mem_alloc(), n, gw.errors))
 gc.collect()

@@ -68,6 +68,19 @@ def test_stalled_server_times_out():
         assert _get_me(conn, fake) == (200, True)  # a new connection works
 
 
+def test_a_stall_on_a_reused_connection_is_not_sent_again():
+    # the server got the request and is slow: sending it again at once could do it twice
+    # (a sendMessage); the caller gets the timeout and decides (the gateway backs off)
+    with FakeTelegram() as fake:
+        conn = _conn(fake)
+        assert _get_me(conn, fake) == (200, True)
+        fake.inject("getMe", "stall", 3)
+        with pytest.raises(httpclient.HTTPError) as e:
+            _get_me(conn, fake, timeout_ms=500)
+        assert "timed out" in str(e.value)
+        assert len(fake.requests) == 2 and fake.connections == 1  # asked once, not resent
+
+
 def test_truncated_body_is_an_error_not_a_hang():
     with FakeTelegram() as fake:
         conn = _conn(fake)

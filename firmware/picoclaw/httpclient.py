@@ -231,10 +231,12 @@ class Connection:
                 self.close()
                 # A reused connection that dies before any byte of an answer was closed by
                 # the server while idle: that request was not processed, so send it again.
-                if fresh or attempt or got_bytes[0]:
+                # Not after a timeout: the server may be working on it (a stall), and the
+                # caller's back-off, not an instant second try, is the answer to that.
+                code = e.args[0] if e.args else None
+                if fresh or attempt or got_bytes[0] or code == 110:
                     if isinstance(e, HTTPError):
                         raise
-                    code = e.args[0] if e.args else None
                     why = ("timed out" if code == 110 else "connection reset" if code in (104, 103)
                            else "connection refused" if code == 111 else str(e) or repr(e))
                     raise HTTPError("%s: %s" % (self.host, why))
