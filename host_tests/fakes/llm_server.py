@@ -6,8 +6,9 @@ like the real APIs (400 in the provider's own error shape), replies are scripted
 real Server-Sent Events over chunked transfer encoding, and one-shot faults can be injected.
 The official `openai` and `anthropic` SDKs accept it as the real thing (host_tests/test_fake_llm.py).
 
-Depends only on the standard library, trustme, and the HTTP/TLS plumbing of telegram_server.py
-(strict request parsing, the cached throwaway CA: one CA file trusts both fakes).
+Depends only on the standard library, trustme, and the HTTP/TLS plumbing of httpserve.py, shared
+with telegram_server.py (listening, threads, strict request parsing, the cached throwaway CA: one
+CA file trusts both fakes).
 
     with FakeLLM("openai") as llm:            # or FakeLLM("anthropic"), FakeLLM("openai", tls=False)
         llm.reply_tool_calls([("get_time", {"tz": "UTC"})])
@@ -81,22 +82,13 @@ validated or consumed). The server never sends a TLS close_notify when it closes
   unless content_type says otherwise).
 """
 import json
-import os
 import random
 import re
-import shutil
-import socket
-import ssl
 import string
-import tempfile
-import threading
 import time
-import weakref
 from email.utils import formatdate
 
-import trustme
-
-from .telegram_server import _Closed, _Conn, _HttpError, _leaf, _ca
+from .httpserve import Conn, Server, _Closed, wants_close
 
 DEFAULT_TEXT = "(no scripted reply)"
 ARG_PIECE = 7           # characters of tool-call arguments JSON per streamed delta
@@ -194,8 +186,8 @@ class ApiError(Exception):
 # the wire: one connection, responses written through a fault-aware writer
 
 
-class _LLMConn(_Conn):
-    """telegram_server's strict request reader, with a writer that applies drop_at/stall."""
+class _LLMConn(Conn):
+    """httpserve's strict request reader, with a writer that applies drop_at/stall."""
 
     def begin(self, fault):
         """Start a response; `fault` is the injected fault dict (or None) for it."""
@@ -273,7 +265,7 @@ class _LLMConn(_Conn):
 # the fake server
 
 
-class FakeLLM:
+class FakeLLM(Server):
     """Fake LLM API server, kind "openai" (Chat Completions) or "anthropic" (Messages). HOST ONLY.
 
     Attributes: kind, tls, port, base_url ("https://localhost:PORT/v1", http:// when tls=False),
@@ -288,88 +280,20 @@ class FakeLLM:
         if kind not in ("openai", "anthropic"):
             raise ValueError("kind must be 'openai' or 'anthropic', not %r" % (kind,))
         self.kind = kind
-        self.tls = tls
+        # tls, idle_timeout, connections, handshake_errors, errors, port, base_url, ca_*_path
+        Server.__init__(self, "llm", tls, idle_timeout)
         self.api_key = api_key or (("sk-fake-" if kind == "openai" else "sk-ant-fake-") + _rand(32))
         self.require_key = require_key   # False: accept any key or none (a LAN llama.cpp server)
-        self.idle_timeout = idle_timeout
         self.delta_chars = 20
         self.requests = []
-        self.connections = 0
-        self.handshake_errors = []
-        self.errors = []
 
-        self._cond = threading.Condition(threading.RLock())
         self._replies = []
         self._faults = []
-        self._stopping = False
-        self._stop_event = threading.Event()
-        self._lsock = None
-        self._threads = []
-        self._live = set()
-        self.port = None
-        self.base_url = None
         self.origin = None
 
-        self._dir = tempfile.mkdtemp(prefix="fake-llm-")
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
-        pem = _ca("trusted", trustme.KeyType.RSA).cert_pem.bytes()
-        self.ca_pem_path = os.path.join(self._dir, "ca.pem")
-        self.ca_der_path = os.path.join(self._dir, "ca.der")
-        with open(self.ca_pem_path, "wb") as f:
-            f.write(pem)
-        with open(self.ca_der_path, "wb") as f:
-            f.write(ssl.PEM_cert_to_DER_cert(pem.decode("ascii")))
-        self._ctx = None
-        if tls:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            _leaf("trusted", ("localhost", "127.0.0.1"), trustme.KeyType.RSA).configure_cert(ctx)
-            self._ctx = ctx
-
-    # ----- lifecycle
-    def start(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 0))
-        s.listen(64)
-        s.settimeout(0.05)
-        self._lsock = s
-        self.port = s.getsockname()[1]
-        self.origin = "%s://localhost:%d" % ("https" if self.tls else "http", self.port)
-        self.base_url = self.origin + "/v1"
-        t = threading.Thread(target=self._accept_loop, name="fake-llm-accept", daemon=True)
-        self._threads.append(t)
-        t.start()
-        return self
-
-    def stop(self):
-        if self._stopping:
-            return
-        self._stopping = True
-        self._stop_event.set()
-        with self._cond:
-            live = list(self._live)
-        for raw in live:
-            try:
-                raw.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        deadline = time.monotonic() + 3.0
-        for t in list(self._threads):
-            if t is not threading.current_thread():
-                t.join(max(0.0, deadline - time.monotonic()))
-        if self._lsock is not None:
-            try:
-                self._lsock.close()
-            except OSError:
-                pass
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
+    def _listening(self, origin):
+        self.origin = origin
+        self.base_url = origin + "/v1"
 
     # ----- scripting
     def reply_text(self, text, truncated=False):
@@ -433,85 +357,19 @@ class FakeLLM:
             self._faults.append(f)
 
     # ----- server internals
-    def _accept_loop(self):
-        while not self._stopping:
-            try:
-                s, _ = self._lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            t = threading.Thread(target=self._serve, args=(s,), name="fake-llm-conn", daemon=True)
-            with self._cond:
-                self._threads = [x for x in self._threads if x.is_alive()]
-                self._threads.append(t)
-            t.start()
+    _conn_class = _LLMConn
 
-    def _serve(self, s):
-        raw = s.dup() if self.tls else s
+    def _malformed(self, conn, e):
         with self._cond:
-            self._live.add(raw)
-        conn = None
-        try:
-            if self._stopping:
-                return
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.tls:
-                s.settimeout(10.0)
-                try:
-                    sock = self._ctx.wrap_socket(s, server_side=True)
-                except (ssl.SSLError, OSError) as e:
-                    with self._cond:
-                        self.handshake_errors.append(str(e))
-                    s.close()
-                    return
-            else:
-                sock = s
-            sock.settimeout(self.idle_timeout)
-            with self._cond:
-                self.connections += 1
-                num = self.connections
-            conn = _LLMConn(self, sock, raw, num)
-            while not self._stopping:
-                try:
-                    req = conn.read_request()
-                except _Closed:
-                    break
-                except _HttpError as e:
-                    with self._cond:
-                        self.requests.append({"method": None, "path": None, "conn": num, "status": 400,
-                                              "error": str(e)})
-                    try:
-                        conn.begin(None)
-                        self._send_json(conn, 400, self._error(400, "malformed HTTP request: %s" % e), True)
-                    except _Closed:
-                        pass
-                    break
-                try:
-                    if not self._handle(conn, req):
-                        break
-                except _Closed:
-                    break
-        except Exception as e:  # a bug in the fake: keep it visible
-            with self._cond:
-                self.errors.append(repr(e))
-        finally:
-            if conn is not None:
-                conn.close()
-            else:
-                for x in (s, raw):
-                    try:
-                        x.close()
-                    except OSError:
-                        pass
-            with self._cond:
-                self._live.discard(raw)
+            self.requests.append({"method": None, "path": None, "conn": conn.num, "status": 400,
+                                  "error": str(e)})
+        conn.begin(None)
+        self._send_json(conn, 400, self._error(400, "malformed HTTP request: %s" % e), True)
 
     def _handle(self, conn, req):
         verb, target, version, headers, raw = req
         path = target.partition("?")[0]
-        conn_hdr = [t.strip().lower() for t in headers.get("connection", "").split(",")]
-        close = "close" in conn_hdr or (version == "HTTP/1.0" and "keep-alive" not in conn_hdr)
+        close = wants_close(version, headers)
         entry = {"method": verb, "path": path, "headers": headers, "body": None, "raw": raw,
                  "stream": False, "conn": conn.num, "status": None, "fault": None, "reply": None}
         with self._cond:

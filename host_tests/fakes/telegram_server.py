@@ -7,7 +7,8 @@ refused, HTTP framing is parsed strictly (CRLF line endings, Host header, no CL+
 and one-shot faults (HTTP errors, malformed JSON, truncated or chunked bodies, stalls, dropped
 connections) can be injected per method.
 
-Depends only on the standard library and trustme (throwaway CA for the TLS certificate).
+Depends only on the standard library, trustme (throwaway CA for the TLS certificate) and
+httpserve.py (listening, threads, TLS, strict request reading, shared with llm_server.py).
 
     with FakeTelegram() as tg:
         alice = tg.user(42, "Alice")
@@ -51,17 +52,12 @@ import json
 import os
 import random
 import re
-import select
-import shutil
-import socket
-import ssl
-import tempfile
-import threading
 import time
-import weakref
 from email.utils import formatdate
 
 import trustme
+
+from .httpserve import Conn, Server, _Closed, wants_close
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(_HERE))
@@ -84,10 +80,6 @@ _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 401: "Unauthorized",
             404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Request Entity Too Large",
             429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented",
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
-
-_MAX_LINE = 8192
-_MAX_HEADERS = 32 * 1024
-_MAX_BODY = 20 * 1024 * 1024
 
 _spec_cache = None
 
@@ -144,14 +136,6 @@ class _Mismatch(Exception):
 
 class _NotUtf8(Exception):
     pass
-
-
-class _Closed(Exception):
-    """The peer closed (or the fake is stopping): end the connection without a response."""
-
-
-class _HttpError(Exception):
-    """Malformed HTTP: answer 400 and close."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,189 +432,11 @@ def _close_tag(top, u16, stack, entities):
 
 
 # ---------------------------------------------------------------------------------------------
-# TLS material (throwaway CAs, cached per process: generating keys is the slow part)
-
-_tls_lock = threading.Lock()
-_cas = {}
-_leaves = {}
-
-
-def _ca(which, key_type):
-    with _tls_lock:
-        k = (which, key_type)
-        if k not in _cas:
-            _cas[k] = trustme.CA(organization_name="FakeTelegram %s CA" % which, key_type=key_type)
-        return _cas[k]
-
-
-def _leaf(which, hosts, key_type):
-    ca = _ca(which, key_type)
-    with _tls_lock:
-        k = (which, tuple(hosts), key_type)
-        if k not in _leaves:
-            _leaves[k] = ca.issue_cert(*hosts, key_type=key_type)
-        return _leaves[k]
-
-
-# ---------------------------------------------------------------------------------------------
 # one HTTP connection
 
 
-class _Conn:
-    def __init__(self, fake, sock, raw, num):
-        self.fake = fake
-        self.sock = sock      # what we read/write (SSLSocket or plain socket)
-        self.raw = raw        # the TCP socket (a dup for TLS): used for shutdown()
-        self.num = num
-        self.buf = bytearray()
-
-    # --- reading
-    def _recv_more(self):
-        if self.fake._stopping:
-            raise _Closed()
-        try:
-            data = self.sock.recv(65536)
-        except (socket.timeout, OSError):
-            raise _Closed()
-        if not data:
-            raise _Closed()
-        self.buf += data
-
-    def read_line(self, limit=_MAX_LINE):
-        start = 0
-        while True:
-            i = self.buf.find(b"\n", start)
-            if i >= 0:
-                line = bytes(self.buf[:i + 1])
-                del self.buf[:i + 1]
-                if not line.endswith(b"\r\n"):
-                    raise _HttpError("line not terminated by CRLF")
-                return line[:-2]
-            if len(self.buf) > limit:
-                raise _HttpError("line too long")
-            start = len(self.buf)
-            self._recv_more()
-
-    def read_exact(self, n):
-        while len(self.buf) < n:
-            self._recv_more()
-        data = bytes(self.buf[:n])
-        del self.buf[:n]
-        return data
-
-    def read_request(self):
-        """Return (verb, target, version, headers{lower: value}, body). Raises _Closed on EOF
-        before a request starts, _HttpError on malformed input."""
-        line = self.read_line()
-        try:
-            verb, target, version = line.decode("ascii").split(" ")
-        except (UnicodeDecodeError, ValueError):
-            raise _HttpError("malformed request line %r" % line[:80])
-        if version not in ("HTTP/1.1", "HTTP/1.0"):
-            raise _HttpError("unsupported protocol %r" % version)
-        if not verb.isalpha() or not verb.isupper():
-            raise _HttpError("malformed method %r" % verb)
-        if not target.startswith("/"):
-            raise _HttpError("request target must be origin-form (start with /)")
-        headers = {}
-        total = 0
-        while True:
-            h = self.read_line()
-            if not h:
-                break
-            total += len(h) + 2
-            if total > _MAX_HEADERS:
-                raise _HttpError("headers too large")
-            if h[:1] in (b" ", b"\t"):
-                raise _HttpError("obsolete header line folding")
-            name, sep, value = h.partition(b":")
-            if not sep or not name or name != name.strip() or b" " in name:
-                raise _HttpError("malformed header line %r" % h[:80])
-            try:
-                name = name.decode("ascii").lower()
-                value = value.decode("latin-1").strip(" \t")
-            except UnicodeDecodeError:
-                raise _HttpError("non-ASCII header name")
-            if name in headers:
-                if name in ("content-length", "transfer-encoding", "host", "content-type"):
-                    raise _HttpError("duplicate %s header" % name)
-                headers[name] += ", " + value
-            else:
-                headers[name] = value
-        if version == "HTTP/1.1" and "host" not in headers:
-            raise _HttpError("HTTP/1.1 request without Host header")
-        te = headers.get("transfer-encoding")
-        cl = headers.get("content-length")
-        if te is not None and cl is not None:
-            raise _HttpError("both Content-Length and Transfer-Encoding")
-        if headers.get("expect", "").lower() == "100-continue" and (te or (cl and cl != "0")):
-            self.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if te is not None:
-            if te.lower() != "chunked":
-                raise _HttpError("unsupported Transfer-Encoding %r" % te)
-            body = self._read_chunked()
-        elif cl is not None:
-            if not cl.isdigit():
-                raise _HttpError("bad Content-Length %r" % cl)
-            n = int(cl)
-            if n > _MAX_BODY:
-                raise _HttpError("body too large")
-            body = self.read_exact(n)
-        else:
-            body = b""
-        return verb, target, version, headers, body
-
-    def _read_chunked(self):
-        body = bytearray()
-        while True:
-            line = self.read_line(1024)
-            m = re.match(rb"([0-9A-Fa-f]+)([ \t]*;.*)?\Z", line)
-            if not m:
-                raise _HttpError("bad chunk size line %r" % line[:40])
-            size = int(m.group(1), 16)
-            if size == 0:
-                break
-            if len(body) + size > _MAX_BODY:
-                raise _HttpError("body too large")
-            body += self.read_exact(size)
-            if self.read_exact(2) != b"\r\n":
-                raise _HttpError("chunk data not followed by CRLF")
-        while self.read_line():  # trailer fields, ignored
-            pass
-        return bytes(body)
-
-    def peer_gone(self):
-        """Non-blocking: True if the client closed the connection (EOF or error). Pipelined data is
-        kept in the buffer."""
-        try:
-            r, _, _ = select.select([self.sock], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        if not r:
-            return False
-        self.sock.settimeout(0.0)
-        try:
-            data = self.sock.recv(65536)
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
-            return False
-        except OSError:
-            return True
-        finally:
-            try:
-                self.sock.settimeout(self.fake.idle_timeout)
-            except OSError:
-                pass
-        if not data:
-            return True
-        self.buf += data
-        return False
-
-    # --- writing
-    def send_raw(self, data):
-        try:
-            self.sock.sendall(data)
-        except OSError:
-            raise _Closed()
+class _Conn(Conn):
+    """A connection answered the Telegram way: nginx-like headers, the response faults."""
 
     def _head(self, status, extra, close):
         lines = ["HTTP/1.1 %d %s" % (status, _REASONS.get(status, "Unknown")),
@@ -678,33 +484,23 @@ class _Conn:
         self.send_raw(self._head(status, ["Content-Length: %d" % len(body)], close) + body)
         return not close
 
-    def close(self):
-        try:
-            self.raw.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        for s in (self.sock, self.raw):
-            try:
-                s.close()
-            except OSError:
-                pass
-
 
 # ---------------------------------------------------------------------------------------------
 # the fake server
 
 
-class FakeTelegram:
+class FakeTelegram(Server):
     """Fake Telegram Bot API server (see module docstring). HOST ONLY."""
 
     def __init__(self, token=DEFAULT_TOKEN, tls=True, cert_hosts=("localhost", "127.0.0.1"),
                  unknown_ca=False, key_type="rsa", first_update_id=None, idle_timeout=60.0):
         self.spec = load_spec()
-        self.token = token
-        self.tls = tls
         self.cert_hosts = tuple(cert_hosts)
+        kt = trustme.KeyType.RSA if key_type == "rsa" else trustme.KeyType.ECDSA
+        # tls, idle_timeout, connections, handshake_errors, errors, port, base_url, ca_*_path
+        Server.__init__(self, "telegram", tls, idle_timeout, self.cert_hosts, kt, unknown_ca)
+        self.token = token
         self.unknown_ca = unknown_ca
-        self.idle_timeout = idle_timeout   # server closes a keep-alive connection idle this long
         self.time_scale = 1.0              # a long poll is held timeout / time_scale seconds
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 123456
         # the bot's User as it appears in messages; getMe adds the can_*/supports_* fields
@@ -713,15 +509,11 @@ class FakeTelegram:
         # public state (read under no lock is fine: lists only grow)
         self.sent = []
         self.requests = []
-        self.connections = 0
         self.poll_conflicts = 0
-        self.handshake_errors = []   # str(exception) of failed TLS handshakes
         self.filtered = []           # updates dropped because of allowed_updates
-        self.errors = []             # unexpected exceptions inside the server (should stay empty)
         self.blocked = set()         # chat ids that "blocked the bot": sendMessage -> 403
         self.webhook_url = ""
 
-        self._cond = threading.Condition(threading.RLock())
         self._queue = []
         self._next_update_id = first_update_id if first_update_id is not None else random.randint(100000, 900000000)
         self._next_message_id = random.randint(100, 5000)
@@ -735,79 +527,6 @@ class FakeTelegram:
         self._chats = {}       # id -> Chat
         self._messages = {}    # (chat_id, message_id) -> Message
         self._last_msg = {}    # user id -> last message id in the private chat
-
-        self._stopping = False
-        self._stop_event = threading.Event()
-        self._lsock = None
-        self._threads = []
-        self._live = set()
-        self.port = None
-        self.base_url = None
-
-        self._dir = tempfile.mkdtemp(prefix="fake-telegram-")
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
-        kt = trustme.KeyType.RSA if key_type == "rsa" else trustme.KeyType.ECDSA
-        trusted = _ca("trusted", kt)
-        pem = trusted.cert_pem.bytes()
-        self.ca_pem_path = os.path.join(self._dir, "ca.pem")
-        self.ca_der_path = os.path.join(self._dir, "ca.der")
-        with open(self.ca_pem_path, "wb") as f:
-            f.write(pem)
-        with open(self.ca_der_path, "wb") as f:
-            f.write(ssl.PEM_cert_to_DER_cert(pem.decode("ascii")))
-        self._ctx = None
-        if tls:
-            leaf = _leaf("unknown" if unknown_ca else "trusted", self.cert_hosts, kt)
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            leaf.configure_cert(ctx)
-            self._ctx = ctx
-
-    # ----- lifecycle
-    def start(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 0))
-        s.listen(64)
-        s.settimeout(0.05)
-        self._lsock = s
-        self.port = s.getsockname()[1]
-        self.base_url = "%s://localhost:%d" % ("https" if self.tls else "http", self.port)
-        t = threading.Thread(target=self._accept_loop, name="fake-telegram-accept", daemon=True)
-        self._threads.append(t)
-        t.start()
-        return self
-
-    def stop(self):
-        if self._stopping:
-            return
-        self._stopping = True
-        self._stop_event.set()
-        with self._cond:
-            self._cond.notify_all()
-        with self._cond:
-            live = list(self._live)
-        for raw in live:
-            try:
-                raw.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        deadline = time.monotonic() + 3.0
-        for t in list(self._threads):
-            if t is not threading.current_thread():
-                t.join(max(0.0, deadline - time.monotonic()))
-        if self._lsock is not None:
-            try:
-                self._lsock.close()
-            except OSError:
-                pass
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     # ----- building updates
     def user(self, id, first_name="User", username=None, is_bot=False):
@@ -970,80 +689,14 @@ class FakeTelegram:
             return matching()
 
     # ----- server internals
-    def _accept_loop(self):
-        while not self._stopping:
-            try:
-                s, _ = self._lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            t = threading.Thread(target=self._serve, args=(s,), name="fake-telegram-conn", daemon=True)
-            with self._cond:
-                self._threads = [x for x in self._threads if x.is_alive()]
-                self._threads.append(t)
-            t.start()
+    _conn_class = _Conn
 
-    def _serve(self, s):
-        raw = s.dup() if self.tls else s
+    def _malformed(self, conn, e):
         with self._cond:
-            self._live.add(raw)
-        conn = None
-        try:
-            if self._stopping:
-                return
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.tls:
-                s.settimeout(10.0)
-                try:
-                    sock = self._ctx.wrap_socket(s, server_side=True)
-                except (ssl.SSLError, OSError) as e:
-                    with self._cond:
-                        self.handshake_errors.append(str(e))
-                    s.close()
-                    return
-            else:
-                sock = s
-            sock.settimeout(self.idle_timeout)
-            with self._cond:
-                self.connections += 1
-                num = self.connections
-            conn = _Conn(self, sock, raw, num)
-            while not self._stopping:
-                try:
-                    req = conn.read_request()
-                except _Closed:
-                    break
-                except _HttpError as e:
-                    with self._cond:
-                        self.requests.append({"method": None, "params": None, "conn": num, "status": 400,
-                                              "error": str(e)})
-                        self._cond.notify_all()
-                    body = _dumps(_bad("malformed HTTP request: %s" % e).payload())
-                    try:
-                        conn.send_response(400, body, True)
-                    except _Closed:
-                        pass
-                    break
-                try:
-                    if not self._handle(conn, req):
-                        break
-                except _Closed:
-                    break
-        except Exception as e:  # a bug in the fake: keep it visible
-            with self._cond:
-                self.errors.append(repr(e))
-        finally:
-            if conn is not None:
-                conn.close()
-            else:
-                for x in (s, raw):
-                    try:
-                        x.close()
-                    except OSError:
-                        pass
-            with self._cond:
-                self._live.discard(raw)
+            self.requests.append({"method": None, "params": None, "conn": conn.num, "status": 400,
+                                  "error": str(e)})
+            self._cond.notify_all()
+        conn.send_response(400, _dumps(_bad("malformed HTTP request: %s" % e).payload()), True)
 
     def _pop_fault(self, method):
         with self._cond:
@@ -1053,8 +706,7 @@ class FakeTelegram:
     def _handle(self, conn, req):
         verb, target, version, headers, body = req
         path, _, query = target.partition("?")
-        conn_hdr = [t.strip().lower() for t in headers.get("connection", "").split(",")]
-        close = "close" in conn_hdr or (version == "HTTP/1.0" and "keep-alive" not in conn_hdr)
+        close = wants_close(version, headers)
         entry = {"method": None, "params": None, "conn": conn.num, "http_method": verb, "path": path,
                  "headers": headers, "status": None}
         with self._cond:
