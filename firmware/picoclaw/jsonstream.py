@@ -126,18 +126,35 @@ class JsonReader:
 
     def next(self):
         """Next event; a string value longer than `out` is truncated (see `truncated`)."""
+        st = self.st
+        ev = scan(self.src.buf, st, self.out, self.stack)  # as in next_key
+        if ev > 0:
+            self.n = st[4]
+            return ev
         return self._run()
 
     # -- helpers for picking fields ---------------------------------------------------
     def expect(self, want):
-        ev = self._run()
+        st = self.st
+        ev = scan(self.src.buf, st, self.out, self.stack)  # as in next_key
+        if ev > 0:
+            self.n = st[4]
+        else:
+            ev = self._run()
         if ev != want:
             self._fail("expected %s, found %s" % (_name(_NAMES, want), _name(_NAMES, ev)))
         return ev
 
     def next_key(self):
         """Inside an object: True with the key in out, or False at the end of the object."""
-        ev = self._run()
+        # the scanner called here first: one Python call less per key in the common case
+        # (the bytes are in the window); _run() refills or reports the error otherwise
+        st = self.st
+        ev = scan(self.src.buf, st, self.out, self.stack)
+        if ev > 0:
+            self.n = st[4]
+        else:
+            ev = self._run()
         if ev == _KEY:
             return True
         if ev == _END_OBJ:
@@ -152,7 +169,9 @@ class JsonReader:
         """Skip the next value, whatever its size, without copying it anywhere."""
         st = self.st
         st[7] = st[3] + 1  # _SKIP: the value ends when we are back at this depth
-        ev = self._run()
+        ev = scan(self.src.buf, st, self.out, self.stack)  # as in next_key
+        if ev <= 0:
+            ev = self._run()
         if ev != _SKIPPED:  # pragma: no cover - the scanner only stops early on errors
             self._fail("internal: skip ended on %d" % ev)
 
@@ -203,7 +222,14 @@ class JsonReader:
 
     def read_int(self):
         """Next value must be an integer; returns it."""
-        self.expect(_NUM)
+        st = self.st
+        ev = scan(self.src.buf, st, self.out, self.stack)  # as in next_key
+        if ev > 0:
+            self.n = st[4]
+        else:
+            ev = self._run()
+        if ev != _NUM:
+            self._fail("expected %s, found %s" % (_name(_NAMES, _NUM), _name(_NAMES, ev)))
         v = self.number()
         if not isinstance(v, int):
             self._fail("expected an integer")

@@ -187,12 +187,13 @@ class Telegram:
             u.__init__()
             start = f.tell()
             f.write(_BLANK_HEADER)
+            key_is = p.key_is  # (a local: see _parse_message)
             while p.next_key():
-                if p.key_is(b"update_id"):
+                if key_is(b"update_id"):
                     u.update_id = p.read_int()
                     continue
                 kind = 0  # index in KINDS of the kind this key names ("other" if none)
-                while kind < len(_KIND_KEYS) and not p.key_is(_KIND_KEYS[kind]):
+                while kind < len(_KIND_KEYS) and not key_is(_KIND_KEYS[kind]):
                     kind += 1
                 u.kind = KINDS[kind]
                 if kind < 3:  # message, edited_message, channel_post: read what we need
@@ -212,37 +213,41 @@ class Telegram:
         self.stream.write(memoryview(buf)[:n])
 
     def _parse_message(self, p, f, u):
+        # the parser's methods as locals: this runs for every key of every message
+        next_key = p.next_key
+        key_is = p.key_is
+        skip = p.skip
         p.expect(OBJ)
-        while p.next_key():
-            if p.key_is(b"message_id"):
+        while next_key():
+            if key_is(b"message_id"):
                 u.message_id = p.read_int()
-            elif p.key_is(b"text"):
+            elif key_is(b"text"):
                 self.stream = f
                 u.text_len, cut = p.copy_str(self.sink, _TEXT_CAP)
                 u.flags |= _HAS_TEXT | (_TRUNCATED if cut else 0)
-            elif p.key_is(b"from"):
+            elif key_is(b"from"):
                 p.expect(OBJ)
-                while p.next_key():
-                    if p.key_is(b"id"):
+                while next_key():
+                    if key_is(b"id"):
                         u.from_id = p.read_int()
-                    elif p.key_is(b"username"):
+                    elif key_is(b"username"):
                         u.username = p.read_str(_NAME_CAP) or ""
-                    elif p.key_is(b"is_bot"):
+                    elif key_is(b"is_bot"):
                         if p.read_bool():
                             u.flags |= _FROM_BOT
                     else:
-                        p.skip()
-            elif p.key_is(b"chat"):
+                        skip()
+            elif key_is(b"chat"):
                 p.expect(OBJ)
-                while p.next_key():
-                    if p.key_is(b"id"):
+                while next_key():
+                    if key_is(b"id"):
                         u.chat_id = p.read_int()
-                    elif p.key_is(b"type"):
+                    elif key_is(b"type"):
                         u.chat_type = p.read_str(16) or ""
                     else:
-                        p.skip()
+                        skip()
             else:
-                p.skip()
+                skip()
 
     # -- sending ----------------------------------------------------------------------
     def send_message(self, chat_id, text, reply_to=0, text_file=None, text_len=0, units_cap=_MAX_UNITS,
