@@ -14,7 +14,7 @@ from fakes.llm_server import FakeLLM
 from fakes.telegram_server import FakeTelegram
 
 ALICE = 111
-HEAP = "128k"  # the agent on the 64-bit port: a 2-tool-call burst needs 116k (README, bench)
+HEAP = "128k"  # the agent on the 64-bit port: a 2-tool-call burst needs 104k, every tool 116k (README)
 
 KINDS = [("openai", False), ("openai", True), ("anthropic", False), ("anthropic", True)]
 

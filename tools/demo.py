@@ -27,7 +27,7 @@ from fakes.llm_server import FakeLLM  # noqa: E402
 from fakes.telegram_server import FakeTelegram  # noqa: E402
 
 HEAP = "64k"  # the board-sized heap of the foundation issue (the echo burst needs 62k)
-AGENT_HEAP = "128k"  # the agent on the 64-bit port, with room (a 2-tool-call burst needs 106k; README)
+AGENT_HEAP = "128k"  # the agent on the 64-bit port, with room (every tool in turn needs 116k; README)
 
 
 def main():
