@@ -222,14 +222,7 @@ class JsonReader:
 
     def read_int(self):
         """Next value must be an integer; returns it."""
-        st = self.st
-        ev = scan(self.src.buf, st, self.out, self.stack)  # as in next_key
-        if ev > 0:
-            self.n = st[4]
-        else:
-            ev = self._run()
-        if ev != _NUM:
-            self._fail("expected %s, found %s" % (_name(_NAMES, _NUM), _name(_NAMES, ev)))
+        self.expect(_NUM)
         v = self.number()
         if not isinstance(v, int):
             self._fail("expected an integer")
