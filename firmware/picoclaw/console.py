@@ -100,12 +100,15 @@ def _build(cfg):
     if base.startswith("https://"):
         from . import trust
 
+        if not cfg.tls_verify:
+            log.warn("tls.verify is false: certificates are NOT checked; remove it from config.json")
         ctx = trust.context(cfg.ca_file or None, cfg.tls_verify)
     from .agent import attach
     from .app import split_url
     from .httpclient import Connection
 
     cfg.placeholder = cfg.typing = False  # nothing to edit, nobody to show "typing" to
+    # the model's connection buffer: the gateway's size (app._IO_BUF, one TLS read at a time)
     a = attach(_Gateway(), cfg, Console(), Connection(split_url(base), bytearray(512), ctx,
                                                       opener=model and model.open))
     a.html = False
