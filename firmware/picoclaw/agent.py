@@ -348,12 +348,14 @@ class Agent:
     def write_system(self, w):
         """The system prompt, as JSON string content: who we are, the time, the
         workspace files (each capped), and the summary of older turns."""
-        w.json_part("You are PicoClaw, a personal assistant living on a microcontroller "
-                    "(MicroPython), talking with your owner on Telegram. Be brief. You can "
-                    "use Markdown. Your workspace holds files you can read and write with "
-                    "your tools; keep long-term notes in memory/MEMORY.md (read it when the "
-                    "past matters, add durable facts). Time now: %s UTC. Chat id: %d."
-                    % (iso(now()), self.ctx.chat_id))
+        # bytes, not str: a constant the escaper reads in place (a str would be encoded,
+        # a 300-byte copy for each of the two passes over the request)
+        w.json_part(b"You are PicoClaw, a personal assistant living on a microcontroller "
+                    b"(MicroPython), talking with your owner on Telegram. Be brief. You can "
+                    b"use Markdown. Your workspace holds files you can read and write with "
+                    b"your tools; keep long-term notes in memory/MEMORY.md (read it when the "
+                    b"past matters, add durable facts). ")
+        w.json_part("Time now: %s UTC. Chat id: %d." % (iso(now()), self.ctx.chat_id))
         caps = _FILE_CAPS.split()
         for i in range(0, len(caps), 2):
             path = "%s/%s" % (self.ws, caps[i])
