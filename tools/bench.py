@@ -162,6 +162,15 @@ def _llm_for(scn):
     return TimedLLM("openai") if _agentic(scn) else None
 
 
+def _queue(tg, llm, scn, n):
+    """Queue scenario `scn`'s n messages in the fake Telegram and the model's replies."""
+    alice = tg.user(ALICE, "Alice", "alice")
+    for i in range(n):
+        tg.send_text(alice, _text(scn, i))
+        if llm:
+            _script(llm, scn, i)
+
+
 def run_ours(scn, heap_kb, n, driver=False, timeout=600):
     """Run scenario `scn` with n messages on our gateway at heap_kb; a dict of figures, or
     None if it did not complete."""
@@ -170,11 +179,7 @@ def run_ours(scn, heap_kb, n, driver=False, timeout=600):
         if llm:
             llm.start()
         try:
-            alice = tg.user(ALICE, "Alice", "alice")
-            for i in range(n):
-                tg.send_text(alice, _text(scn, i))
-                if llm:
-                    _script(llm, scn, i)
+            _queue(tg, llm, scn, n)
             cfg = gatewayrun.write_config(tg, llm=llm, agent=AGENT if llm else None, poll_limit=10,
                                           poll_timeout=0)
             cycles = n // 10 + 2
@@ -244,11 +249,7 @@ def run_base(scn, heap_kb, n, sample=False, timeout=900):
         if llm:
             llm.start()
         try:
-            alice = tg.user(ALICE, "Alice", "alice")
-            for i in range(n):
-                tg.send_text(alice, _text(scn, i))
-                if llm:
-                    _script(llm, scn, i)
+            _queue(tg, llm, scn, n)
             cfg = _baseline_config(tg, llm, n // 10 + 2, sample)
             try:
                 r = mp_run([os.path.join(MP, "baseline_bot.py"), cfg], heap_kb, timeout, ".frozen")

@@ -56,6 +56,12 @@ class FileOut:
         self._flush()
         self.f.write(memoryview(data)[:n] if n < len(data) else data)
 
+    def json_str(self, data):
+        """Write data (str or bytes) as one JSON string."""
+        self.json_begin()
+        self.json_part(data)
+        self.json_end()
+
     def json_file(self, path, n=-1):
         """Write the first n bytes (all: -1) of a file as a JSON string."""
         self.json_begin()
@@ -196,9 +202,7 @@ class Session:
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"u":')
-            w.json_begin()
-            w.json_part(text)
-            w.json_end()
+            w.json_str(text)
             w.write(b"}\n")
             w._flush()
 
@@ -220,13 +224,9 @@ class Session:
                 for i in range(len(calls)):
                     cid, name, args = calls[i]
                     w.write(b',[' if i else b'[')
-                    w.json_begin()
-                    w.json_part(cid)
-                    w.json_end()
+                    w.json_str(cid)
                     w.write(b",")
-                    w.json_begin()
-                    w.json_part(name)
-                    w.json_end()
+                    w.json_str(name)
                     w.write(b",")
                     w.json_file(args)
                     w.write(b"]")
@@ -238,9 +238,7 @@ class Session:
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"id":')
-            w.json_begin()
-            w.json_part(call_id)
-            w.json_end()
+            w.json_str(call_id)
             w.write(b',"t":')
             w.json_file(result_path)
             w.write(b"}\n")
