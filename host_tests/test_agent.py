@@ -289,7 +289,7 @@ def test_system_status_shows_the_boards_wifi(tmp_path):
     (tmp_path / "args").write_bytes(b"{}")
     out = tools.Result(str(tmp_path / "out"))
     with open(tmp_path / "args", "rb") as f:
-        tools.run("system_status", JsonReader(StreamSource(f, bytearray(64)), bytearray(64)), a.ctx, out)
+        tools.run("system_status", JsonReader(StreamSource(f, bytearray(64)), bytearray(64)), a, out)
     out.close()
     text = (tmp_path / "out").read_text()
     assert "wifi: connected, RSSI -61 dBm" in text and "heap_free: 1234" in text

@@ -50,6 +50,26 @@ def test_reconnects_when_the_server_dropped_an_idle_connection():
         assert fake.connections == 2
 
 
+def test_a_request_cut_short_by_an_error_is_not_continued_on_its_connection():
+    # e.g. MemoryError while the body is being written: part of the request has gone out,
+    # so the next request must go on a new connection, or the server reads garbage
+    with FakeTelegram() as fake:
+        conn = _conn(fake)
+        assert _get_me(conn, fake) == (200, True)
+        big = b'{"pad":"' + b"x" * 2000 + b'"}'
+
+        def body(w):
+            w.write(big[:1500])
+            if not w.counting:
+                raise MemoryError("memory allocation failed")
+            w.write(big[1500:])
+
+        with pytest.raises(MemoryError):
+            conn.request(b"POST", (b"/bot", fake.token.encode(), b"/getMe"), body=body)
+        assert _get_me(conn, fake) == (200, True)
+        assert fake.connections == 2 and not fake.errors
+
+
 def test_chunked_response_body():
     with FakeTelegram() as fake:
         conn = _conn(fake)

@@ -278,8 +278,10 @@ def test_module_of_names_each_tool_and_nothing_else():
 
 
 def _schemas(ctx, anthropic):
+    from picoclaw.providers import write_schemas
+
     w = io.BytesIO()
-    tools.write_schemas(w, ctx, anthropic)
+    write_schemas(w, ctx, anthropic)
     return json.loads("[" + str(w.getvalue(), "utf-8") + "]")
 
 

@@ -192,9 +192,11 @@ def run_ours(scn, heap_kb, n, driver=False, timeout=600):
             m = FIGRE.search(r.stdout)
             if not (_ok_output(r) and m and _check(tg, llm, scn, n)):
                 return None
+            pk = re.search(r"^PEAK (\d+)$", r.stdout, re.M)
             return {"baseline": int(m.group(1)), "end": int(m.group(2)), "tg_conns": tg.connections,
                     "llm_conns": llm.connections if llm else 0, "samples": _samples(r.stdout),
-                    "cycles": [int(x) for x in re.findall(r"^CYCLE (\d+)$", r.stdout, re.M)]}
+                    "cycles": [int(x) for x in re.findall(r"^CYCLE (\d+)$", r.stdout, re.M)],
+                    "peak": int(pk.group(1)) if pk else None}
         finally:
             if llm:
                 llm.stop()

@@ -10,10 +10,12 @@
 #
 # Only this module, session.py and clock.py stay loaded between turns. Each step of a turn
 # loads what it needs and drops it after (_drop): the model side (_MODEL_SIDE) for a model
-# call, the tool registry and one tool module for a tool call, tgformat for the answer,
-# schedule.py for the cron tool or a due job (_Cron). The steps never overlap, so the heap
-# holds one group at a time (README: "The agent's heap").
-import os
+# call, the tool registry and one tool module for a tool call, tgformat and then deliver.py
+# for the answer, compact.py when a session needs a summary, timers.py to prepare a heartbeat or
+# cron turn, schedule.py for the cron tool or due jobs (the agent keeps only the next
+# fire time). The steps never overlap,
+# so the heap holds one group at a time (README: "The agent's heap"); this module keeps
+# what a model call uses, since that step is the heap's peak.
 import time
 
 from micropython import const
@@ -37,7 +39,7 @@ def attach(gw, cfg, tg, conn):
     except ImportError:
         machine = None
     # cfg.pins and the schema file (a.schemas): providers.resolve, run first at start
-    a = Agent(cfg, tg, conn, pins=cfg.pins, machine=machine, cron=_Cron(cfg.workspace))
+    a = Agent(cfg, tg, conn, pins=cfg.pins, machine=machine, cron=True)
     gw.answer = a.answer
     gw.tick = a.tick
     gw.agent = a  # main.py sets a.alive (the watchdog) through it
@@ -46,63 +48,6 @@ def attach(gw, cfg, tg, conn):
             a.owner = i
             break
     return a
-
-
-class _Cron:
-    """The job store (schedule.py, ~9 KB of heap as code) loaded only while it is used: by
-    the cron tool, and by the timers when a job is due. In between, only the earliest next
-    fire time is kept, so most poll cycles cost a comparison (and the first one a stat())."""
-
-    def __init__(self, workspace):
-        self.ws = workspace
-        self.s = None
-        self.next = -1  # earliest next fire (epoch s); None: no jobs; -1: not read yet
-
-    def tick(self, t, fire):
-        """Fire the jobs due at `t` (fire(job), with the store unloaded again); returns the
-        next fire time, or None without jobs."""
-        if self.next == -1:
-            try:
-                os.stat(self.ws + "/cron/jobs")
-            except OSError:
-                self.next = None
-        if self.next is None or self.next != -1 and t < self.next:
-            return self.next
-        jobs = self.store().due(t)  # (the first time: the file is read, due or not)
-        self.release()
-        for job in jobs:
-            fire(job)
-        return self.next
-
-    def store(self):
-        if self.s is None:
-            from .schedule import Schedule
-
-            self.s = Schedule(self.ws)
-        return self.s
-
-    def release(self):
-        """Note the next fire time and unload the store (after the cron tool, the timers)."""
-        if self.s is not None:
-            self.next = self.s.next_due()
-            self.s = None
-            _drop(("schedule",))
-
-    def __getattr__(self, name):  # the cron tool: load the store, then act on it
-        return getattr(self.store(), name)
-
-
-def _render(path, out, html):
-    # tgformat (~8 KB of heap as code) is loaded only while it converts an answer: the
-    # pieces are in a file by the time they are sent
-    import gc
-    gc.collect()
-    from . import tgformat
-
-    try:
-        return tgformat.render(path, out, html=html)
-    finally:
-        _drop(("tgformat",))
 
 
 # The model side: loaded for each model call and dropped after it, so the tools and the
@@ -123,36 +68,26 @@ def _drop(names):
     gc.collect()  # now, not at the next failed allocation: 2 KB less min heap, measured
 
 
-class Ctx:
-    """What tools see (tools/__init__.py documents each attribute)."""
-
-    def __init__(self, agent, pins, machine, cron):
-        self.workspace = agent.ws
-        self.chat_id = 0
-        self.pins = pins
-        self.machine = machine
-        self.cron = cron
-        self.read_cap = 4096
-        self._agent = agent
-        self.now = now
-
-    def send(self, text):
-        self._agent.tg.send_message(self.chat_id, text)
-
-    def status(self):
-        # the unix port's facts; on a board main.py's board.status (Wi-Fi, NTP uptime) replaces it
-        import gc
-
-        gc.collect()
-        return {"heap_free": gc.mem_free(), "heap_used": gc.mem_alloc(),
-                "uptime_s": time.ticks_ms() // 1000}
-
-
 class Agent:
+    """The assistant; also what tools see as their `ctx` (tools/__init__.py): workspace,
+    chat_id, pins, machine, cron, read_cap, now(), send(text), status()."""
+
     def __init__(self, cfg, tg, conn, pins=None, machine=None, cron=None):
         self.tg = tg
         self.conn = conn  # httpclient.Connection to the provider's api_base
-        self.ws = cfg.workspace
+        self.workspace = cfg.workspace
+        self.chat_id = 0  # the turn's chat
+        self.pins = pins or {}  # what board.json lets the gpio tools touch
+        self.machine = machine
+        # cron: True when the cron tool is offered (tools/cron.py loads the job store then);
+        # cron_next: the earliest next fire time (epoch s), None without jobs, -1 not known
+        # yet (the store is read at the next tick: timers.due)
+        self.cron = cron
+        self.cron_next = -1
+        self.read_cap = 4096
+        self.now = now
+        self.status = getattr(cfg, "status", None)  # a board's (main.py): Wi-Fi too; None:
+        #                      tools/system.py reports the heap and uptime itself
         self.state_dir = cfg.workspace + "/state"
         self.schemas = self.state_dir + "/tools"  # the tool schemas requests carry (attach)
         self.kind = cfg.provider_kind  # "openai" or "anthropic": llm.provider_module
@@ -172,10 +107,6 @@ class Agent:
         self.small = bytearray(128)  # parser values: ids, names, short fields
         self.buf = bytearray(128)  # escape buffer for session writes
         self.linebuf = bytearray(256)  # reading session lines and workspace files
-        self.ctx = Ctx(self, pins or {}, machine, cron)
-        st = getattr(cfg, "status", None)  # a board's (main.py): Wi-Fi too
-        if st is not None:
-            self.ctx.status = st
         self.sleep_ms = time.sleep_ms
         self.alive = None  # called before each model call and tool run (a board's watchdog)
         self.session = None
@@ -195,7 +126,7 @@ class Agent:
         gc.collect()  # the poll's garbage gone before the turn's first allocations (2 KB, measured)
         f.seek(u.text_offset)
         head = f.read(min(u.text_len, 6))
-        s = Session(self.ws, u.chat_id, self.budget)
+        s = Session(self.workspace, u.chat_id, self.budget)
         if head.startswith(b"/clear") or head.startswith(b"/new"):
             s.clear()
             self.tg.send_message(u.chat_id, "Started a new conversation.", u.message_id)
@@ -209,7 +140,7 @@ class Agent:
         the answer (unless it starts with `silent`, bytes, or, for such a silent turn, the
         model could not be reached). Returns the reply path."""
         self.session = s
-        self.ctx.chat_id = chat_id
+        self.chat_id = chat_id
         self._ph = 0
         if self.typing and not silent:
             try:
@@ -238,7 +169,10 @@ class Agent:
             # a heartbeat that could not reach the model (a call limit, a provider outage)
             # stays silent too: the log has it, and the owner is not told so every interval
             if self._ph:
-                self._delete_placeholder(chat_id)
+                try:
+                    self._step("deliver").clear_placeholder(self, chat_id)
+                finally:
+                    _drop(("deliver",))
             s.end_turn()
             return path
         self._deliver(chat_id, path, reply_to)
@@ -259,8 +193,6 @@ class Agent:
         from . import llm
 
         proto = llm.provider_module(self.kind)
-        if self.stream:
-            from . import sse  # noqa: F401 - its parser loads it mid-answer otherwise
         if self.alive:
             self.alive()
         w = count_call(self.state_dir, now(), self.limit)
@@ -314,12 +246,14 @@ class Agent:
             else:
                 with open(args_path, "rb") as f:
                     p = JsonReader(StreamSource(f, bytearray(128)), bytearray(128))
-                    tools.run(name, p, self.ctx, out)
+                    tools.run(name, p, self, out)
         finally:
             out.close()
-        _drop(("tools",))  # the registry too: loaded again for the next tool call
-        if self.ctx.cron is not None:
-            self.ctx.cron.release()  # the cron tool may have loaded the job store
+        # the registry too (loaded again for the next tool call), and the job store the
+        # cron tool loads; its jobs may have changed, so the next tick reads them again
+        _drop(("tools", "schedule"))
+        if name == "cron":
+            self.cron_next = -1
         log.info("tool %s: %d bytes of result" % (name, out.n))
         s.append_tool(cid, out_path, self.buf)
 
@@ -355,10 +289,10 @@ class Agent:
                     b"use Markdown. Your workspace holds files you can read and write with "
                     b"your tools; keep long-term notes in memory/MEMORY.md (read it when the "
                     b"past matters, add durable facts). ")
-        w.json_part("Time now: %s UTC. Chat id: %d." % (iso(now()), self.ctx.chat_id))
+        w.json_part("Time now: %s UTC. Chat id: %d." % (iso(now()), self.chat_id))
         caps = _FILE_CAPS.split()
         for i in range(0, len(caps), 2):
-            path = "%s/%s" % (self.ws, caps[i])
+            path = "%s/%s" % (self.workspace, caps[i])
             try:
                 f = open(path, "rb")
             except OSError:
@@ -376,35 +310,29 @@ class Agent:
 
     # -- delivering -------------------------------------------------------------------
     def _deliver(self, chat_id, path, reply_to):
+        """Send the answer in file `path`: converted into state/out by tgformat (~8 KB of
+        heap as code), then sent by deliver.py, each loaded only for its part; if Telegram
+        refuses the HTML, the answer again as plain text."""
+        import gc
+
         out = self.state_dir + "/out"
         for html in (True, False):
             if html and not self.html:
                 continue
-            pieces = _render(path, out, html)
-            if not pieces:
-                with open(out, "wb") as f:
-                    f.write(b"(no answer)")
-                pieces = [(0, 11)]
+            gc.collect()
+            from . import tgformat
+
             try:
-                with open(out, "rb") as f:
-                    for i in range(len(pieces)):
-                        off, n = pieces[i]
-                        f.seek(off)
-                        edit = self._ph if i == 0 else 0
-                        try:
-                            # units_cap=0: tgformat already cut each piece to Telegram's
-                            # 4096 visible units; a cap here would count markup and could
-                            # cut inside a tag
-                            self.tg.send_message(chat_id, None, 0 if edit else reply_to, text_file=f,
-                                                 text_len=n, units_cap=0, html=html, edit=edit)
-                        except APIError as e:
-                            if not (edit and "not modified" in e.description):
-                                raise
-                return
-            except APIError as e:
-                if not html or e.code != 400:
-                    raise
-                log.warn("Telegram refused the HTML (%s): sending plain text" % e.description)
+                # its 512-byte input window: the model connection's buffer, idle by now
+                pieces = tgformat.render(path, out, html=html, buf=self.conn.buf)
+            finally:
+                tgformat = None  # this frame's reference too, or the code stays in the heap
+                _drop(("tgformat",))
+            try:
+                if self._step("deliver").send(self, chat_id, out, pieces, html, reply_to):
+                    return
+            finally:
+                _drop(("deliver",))
 
     def _progress(self, turn):
         # streaming: edit the placeholder with the text so far, throttled
@@ -415,50 +343,30 @@ class Agent:
         self._edit_len = turn.text_len
         try:
             with open(turn.reply_path, "rb") as f:
-                self.tg.send_message(self.ctx.chat_id, None, text_file=f, text_len=turn.text_len,
+                self.tg.send_message(self.chat_id, None, text_file=f, text_len=turn.text_len,
                                      edit=self._ph)
         except (APIError, OSError) as e:
             log.debug("progress edit: %s" % e)
 
-    def _delete_placeholder(self, chat_id):
-        try:
-            self.tg.send_message(chat_id, "\u2705", edit=self._ph)
-        except APIError:
-            pass
-
     # -- history upkeep -----------------------------------------------------------------
     def _maybe_compact(self, s):
         """When the session file passes twice its budget, the model summarises the turns
-        that no longer fit and they are replaced by that summary."""
-        try:
-            self._compact(s)
-        finally:
-            _drop(_MODEL_SIDE)
+        that no longer fit and they are replaced by that summary (compact.py)."""
+        if s.size() > 2 * self.budget:
+            try:
+                self._step("compact").compact(self, s)
+            finally:
+                _drop(_MODEL_SIDE)
 
-    def _compact(self, s):
-        from . import llm
+    def _step(self, name):
+        """Module `name` of a turn step that is not always needed, loaded (after a
+        collection, so it finds the heap in one piece) until _drop((name,))."""
+        import gc
+        import sys
 
-        if s.size() <= 2 * self.budget:
-            return
-        s.turn_start = -1
-        keep = s.history_start()
-        first = s.summary_end()
-        if keep <= first or count_call(self.state_dir, now(), self.limit):
-            return  # nothing to summarise, or no model calls left (history kept till later)
-        self._hist = (first, keep)
-        self.extra = ("Summarise the conversation above in a few short paragraphs for your own "
-                      "memory: facts about the owner, decisions, open tasks. Plain text.")
-        t = llm.Turn(self.state_dir)
-        try:
-            llm.call(self.conn, llm.provider_module(self.kind), self, t, False, None)
-            s.compact(keep, t.reply_path, self.buf)
-            log.info("session %s compacted" % s.path)
-        except llm.LLMError as e:
-            log.warn("summary failed (%s): history kept" % e)
-        finally:
-            t.close()
-            self.extra = None
-            self._hist = (0, -1)
+        gc.collect()
+        __import__("picoclaw." + name)
+        return sys.modules["picoclaw." + name]
 
     # -- timers (the gateway calls this every cycle) --------------------------------------
     def tick(self):
@@ -468,40 +376,32 @@ class Agent:
         if self.heartbeat_s and self.owner:
             if t >= self._next_beat:
                 self._next_beat = t + self.heartbeat_s
-                self._heartbeat()
+                s = self._timers("heartbeat")
+                if s is not None:
+                    self.turn(s, self.owner, silent=b"HEARTBEAT_OK")
             due = self._next_beat - t
-        cron = self.ctx.cron
-        if cron is not None:
-            nxt = cron.tick(t, self._fire)
-            if nxt is not None:
-                due = max(0, nxt - t) if due is None else min(due, max(0, nxt - t))
+        nxt = self.cron_next
+        if self.cron and nxt is not None and (nxt < 0 or t >= nxt):
+            for job in self._timers("due", t):  # the store read (and unloaded) in there
+                r = self._timers("job", job)
+                if r is not None:
+                    self.turn(r[0], r[1])
+            nxt = self.cron_next
+        if self.cron and nxt is not None:
+            due = max(0, nxt - t) if due is None else min(due, max(0, nxt - t))
         return due
 
-    def _heartbeat(self):
-        path = self.ws + "/HEARTBEAT.md"
+    def _timers(self, name, *args):
+        # timers.py's `name` (heartbeat, due, job), with the module and the job store
+        # unloaded again before the turn it prepares runs
         try:
-            if not os.stat(path)[6]:
-                return
-        except OSError:
-            return
-        s = Session(self.ws, 0, self.budget)  # its own session: the chat stays clean
-        s.clear()
-        with open(path, "rb") as f:
-            s.append_user(f, 4096, self.buf, "[heartbeat] Read HEARTBEAT.md below and act on it. If "
-                          "nothing needs the owner's attention, answer exactly HEARTBEAT_OK.\n\n")
-        log.info("heartbeat")
-        self.turn(s, self.owner, silent=b"HEARTBEAT_OK")
+            return getattr(self._step("timers"), name)(self, *args)
+        finally:
+            _drop(("timers", "schedule"))
 
-    def _fire(self, job):
-        chat = job.chat_id or self.owner
-        if not chat:
-            return
-        if job.mode == "deliver":
-            self.tg.send_message(chat, job.text)
-            return
-        s = Session(self.ws, chat, self.budget)
-        s.append_user_text("[scheduled job %d] %s" % (job.id, job.text), self.buf)
-        self.turn(s, chat)
+    def send(self, text):
+        """The `message` tool: text to the turn's chat."""
+        self.tg.send_message(self.chat_id, text)
 
 
 def count_call(state_dir, at, limit):

@@ -26,6 +26,7 @@ def build(cfg):
     log.info("polling Telegram at %s" % cfg.base_url)
     llm_base = ""
     if cfg.provider or cfg.providers:  # the agent: provider, and the tool schemas file
+        from . import agent, gateway, httpclient, telegram  # noqa: F401
         from .providers import resolve
 
         llm_base = resolve(cfg, sim)

@@ -153,7 +153,9 @@ class Connection:
             if self._wn == size:
                 self._flush()
             k = min(n - i, size - self._wn)
-            buf[self._wn:self._wn + k] = data[i:i + k]
+            # data whole, or a view of the part: a slice of data would be a copy (as big as
+            # the piece: up to 256 bytes at the heap's peak, in a model request)
+            buf[self._wn:self._wn + k] = data if k == len(data) else memoryview(data)[i:i + k]
             self._wn += k
             i += k
 
@@ -240,6 +242,11 @@ class Connection:
                     why = ("timed out" if code == 110 else "connection reset" if code in (104, 103)
                            else "connection refused" if code == 111 else str(e) or repr(e))
                     raise HTTPError("%s: %s" % (self.host, why))
+            except BaseException:
+                # out of memory, or the body's own error, half way through a request: the
+                # server holds part of it, so the connection can never carry another
+                self.close()
+                raise
         self.requests += 1
         self.last_used = time.ticks_ms()
         return self

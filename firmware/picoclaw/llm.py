@@ -4,8 +4,6 @@
 # loaded) knows the wire shapes; this module owns the connection, retries and the Turn:
 # the answer's text goes to `<workspace>/state/reply`, each tool call's arguments to
 # `<workspace>/state/call<i>` (raw JSON), so neither ever sits in RAM whole.
-import time
-
 from micropython import const
 
 from . import log
@@ -223,7 +221,3 @@ def _error(conn):
     if status == 401 or status == 403:
         msg = "the provider refused the API key (%s)" % (msg or status)
     return LLMError(status, msg or "HTTP %d" % status, conn.retry_after)
-
-
-def wait_s(t0):
-    return time.ticks_diff(time.ticks_ms(), t0) // 1000

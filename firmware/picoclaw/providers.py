@@ -1,6 +1,6 @@
 # The agent's start-up, before the runtime modules load (app.build, console.py): which
 # provider and where (config's providers.* and agents.defaults), and the tool schemas file
-# every request streams (tools.offer). Loaded once and dropped: its work is done by then.
+# every request streams (write_schemas). Loaded once and dropped: its work is done by then.
 
 # default api_base per provider name; any other name needs providers.<name>.api_base
 _BASES = ("openai https://api.openai.com/v1 "
@@ -58,7 +58,6 @@ def _offer(cfg):
     heap is in one piece). Returns the pins board.json (beside config.json) lets the gpio
     tools touch, or {}."""
     from .state import makedirs
-    from .tools import write_schemas
 
     pins = _pins(cfg)
     makedirs(cfg.workspace + "/state")
@@ -79,3 +78,46 @@ def _pins(cfg):
     except (OSError, ValueError):
         return {}
     return {k: [int(n) for n in v if isinstance(n, int)] for k, v in pins.items() if isinstance(v, list)}
+
+
+def write_schemas(w, ctx, anthropic=False):
+    """Write the JSON array elements (comma-separated, no brackets) describing every enabled
+    tool to `w` (w.write(bytes)), in the OpenAI "tools" shape or, with anthropic=True, the
+    Anthropic one. The built-in tools are described by tools/schemas.py; a module whose
+    tools it does not describe (cron) is loaded for its own SCHEMAS. One module is loaded
+    at a time and dropped before the next; a module missing from the firmware is left out."""
+    from .tools import NAMES, _drop, _load, _on, module_of
+
+    first = True
+    done = " "  # modules whose tools are described
+    for pair in ("-:schemas " + NAMES).split():
+        mod = pair[pair.find(":") + 1:]
+        if done.find(" %s " % mod) >= 0:
+            continue
+        done += mod + " "
+        try:
+            t = getattr(_load(mod), "SCHEMAS", ())
+        except ImportError:
+            continue  # not in this firmware
+        finally:
+            _drop(mod)  # the tuple stays alive while we write it; the code goes now
+        for s in t:
+            name = s[0].decode()
+            tm = module_of(name)
+            if tm is None:
+                continue  # described but not registered: not offered
+            if done.find(" %s " % tm) < 0:
+                done += tm + " "
+            if not _on(name, tm, ctx):
+                continue
+            if not first:
+                w.write(b",")
+            first = False
+            w.write(b'{"name":"' if anthropic else b'{"type":"function","function":{"name":"')
+            w.write(s[0])
+            w.write(b'","description":"')
+            w.write(s[1])
+            w.write(b'","input_schema":' if anthropic else b'","parameters":')
+            w.write(s[2])
+            w.write(b"}" if anthropic else b"}}")
+        t = None

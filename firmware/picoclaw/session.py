@@ -265,25 +265,6 @@ class Session:
         at = _find(self.path, b"\n", 0)
         return at + 1 if at >= 0 else 0
 
-    def compact(self, keep_from, summary_path, buf):
-        """Replace everything before keep_from by one summary line (atomically)."""
-        tmp = self.path + ".new"
-        with open(tmp, "wb") as out:
-            w = FileOut(out, buf)
-            w.write(b'{"s":')
-            w.json_file(summary_path)
-            w.write(b"}\n")
-            w._flush()
-            with open(self.path, "rb") as f:
-                f.seek(keep_from)
-                while True:
-                    k = f.readinto(buf)
-                    if not k:
-                        break
-                    out.write(memoryview(buf)[:k])
-        replace(tmp, self.path)
-        self.turn_start = -1
-
 
 def _cut(path, n, buf):
     """Keep only the first n bytes of the file at path (atomically)."""

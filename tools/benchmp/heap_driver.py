@@ -4,7 +4,11 @@
 #
 #   MICROPYPATH=build/mpy:.frozen micropython -X heapsize=N heap_driver.py gateway --config C --cycles N
 # Prints "HEAP <ms since start> <gc.mem_alloc() after a collection>" lines, "CYCLE <heap>"
-# after each poll cycle, then the gateway's own FIGURES line.
+# after each poll cycle, then the gateway's own FIGURES line and "PEAK <heap>": the most
+# live heap (after a collection) seen at any connect, send or receive of either connection
+# (Telegram's and the model's) and at any file opened (builtins.open), i.e. in the middle of
+# every step of a turn (model call, tool run, formatting), where its transient objects and
+# lazily loaded code are all alive.
 import gc
 import sys
 import time
@@ -23,6 +27,27 @@ cfg, cycles = job
 job = None
 gw, sim = app.build(cfg)
 del app, cfg
+peak = [0]
+
+
+def probe(f):
+    def w(*a):
+        gc.collect()
+        m = gc.mem_alloc()
+        if m > peak[0]:
+            peak[0] = m
+        return f(*a)
+
+    return w
+
+
+import builtins  # noqa: E402
+
+builtins.open = probe(builtins.open)
+agent = getattr(gw, "agent", None)
+for c in (gw.tg.conn, agent.conn if agent else None):
+    if c is not None:  # instance attributes shadow the methods: self._recv() finds these
+        c._connect, c._flush, c._recv = probe(c._connect), probe(c._flush), probe(c._recv)
 conn = gw.tg.conn
 request = conn.request  # the bound method; the instance attribute below shadows it
 
@@ -47,4 +72,8 @@ def cycled():
 
 
 gw.cycle = cycled
-sys.exit(gw.serve(cycles, sim))
+try:
+    code = gw.serve(cycles, sim)
+finally:
+    print("PEAK %d" % peak[0])
+sys.exit(code)

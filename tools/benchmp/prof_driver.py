@@ -2,7 +2,7 @@
 # with the live heap (gc.mem_alloc() after a collection) printed on entry to and exit from
 # each step of a turn, indented by depth. Not part of the firmware; the firmware is not
 # changed. Only resident code is wrapped: the modules a turn loads and drops (llm, tools,
-# tgformat, schedule) must not be held here, or they would stay in the heap.
+# deliver, tgformat, compact, timers, schedule) must not be held here, or they would stay in the heap.
 #
 #   MICROPYPATH=build/mpy:.frozen micropython -X heapsize=256k prof_driver.py gateway --config C --cycles N
 # Prints "START <heap>", "> step <heap>" / "< step <heap>" lines, "END <heap>", each of
@@ -45,7 +45,6 @@ def wrap(owner, name):
 agent = sys.modules.get("picoclaw.agent")
 wrap(gw.tg.conn.__class__, "request")
 if agent is not None:
-    wrap(agent, "_render")
     for m in ("turn", "_model", "_run_tool", "_deliver", "write_system", "_maybe_compact"):
         wrap(agent.Agent, m)
 gc.collect()

@@ -57,47 +57,6 @@ def _drop(mod):
     globals().pop(mod, None)  # the import also made it an attribute of this package
 
 
-def write_schemas(w, ctx, anthropic=False):
-    """Write the JSON array elements (comma-separated, no brackets) describing every enabled
-    tool to `w` (w.write(bytes)), in the OpenAI "tools" shape or, with anthropic=True, the
-    Anthropic one. The built-in tools are described by tools/schemas.py; a module whose
-    tools it does not describe (cron) is loaded for its own SCHEMAS. One module is loaded
-    at a time and dropped before the next; a module missing from the firmware is left out."""
-    first = True
-    done = " "  # modules whose tools are described
-    for pair in ("-:schemas " + NAMES).split():
-        mod = pair[pair.find(":") + 1:]
-        if done.find(" %s " % mod) >= 0:
-            continue
-        done += mod + " "
-        try:
-            t = getattr(_load(mod), "SCHEMAS", ())
-        except ImportError:
-            continue  # not in this firmware
-        finally:
-            _drop(mod)  # the tuple stays alive while we write it; the code goes now
-        for s in t:
-            name = s[0].decode()
-            tm = module_of(name)
-            if tm is None:
-                continue  # described but not registered: not offered
-            if done.find(" %s " % tm) < 0:
-                done += tm + " "
-            if not _on(name, tm, ctx):
-                continue
-            if not first:
-                w.write(b",")
-            first = False
-            w.write(b'{"name":"' if anthropic else b'{"type":"function","function":{"name":"')
-            w.write(s[0])
-            w.write(b'","description":"')
-            w.write(s[1])
-            w.write(b'","input_schema":' if anthropic else b'","parameters":')
-            w.write(s[2])
-            w.write(b"}" if anthropic else b"}}")
-        t = None
-
-
 def run(name, args, ctx, out):
     """Run tool `name` with `args` (a JsonReader before the arguments object), writing its
     result text to `out`. Never raises except MemoryError: an unknown tool, bad arguments or

@@ -85,7 +85,11 @@ def run(name, args, ctx, out):
     """The `cron` tool: action add | list | remove (see SCHEMAS). Bad arguments and refused
     jobs become one line "error: ..." for the model."""
     try:
-        s = ctx.cron
+        s = ctx.cron  # the job store; True: the workspace's, loaded now (the agent
+        if s is True:  # unloads it after the tool, and reads the next fire time again)
+            from ..schedule import Schedule
+
+            s = Schedule(ctx.workspace)
         act = at = rel = every = expr = text = mode = jid = None
         cut = False
         args.expect(1)  # the arguments object

@@ -1,4 +1,5 @@
-# JSON schemas of the built-in tools (files, system, message, gpio) for tools.write_schemas.
+# JSON schemas of the built-in tools (files, system, message, gpio) for
+# providers.write_schemas, which runs once, at start.
 #
 # One module of constants, apart from the tool code: writing the schemas (twice per LLM
 # request: once counting, once sending) loads this module alone instead of every tool
@@ -65,4 +66,3 @@ SCHEMAS = (
      b'{"type":"object","properties":{"pin":{"type":"integer","description":"GPIO number"}},'
      b'"required":["pin"]}'),
 )
-

@@ -13,7 +13,14 @@ def _span(s):
 
 def _status(ctx):
     f = getattr(ctx, "status", None)
-    return (f() if f else None) or {}
+    if f is None:  # no board facts (the unix port): the heap and the uptime
+        import gc
+        import time
+
+        gc.collect()
+        return {"heap_free": gc.mem_free(), "heap_used": gc.mem_alloc(),
+                "uptime_s": time.ticks_ms() // 1000}
+    return f() or {}
 
 
 def _safe(k):

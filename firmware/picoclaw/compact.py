@@ -1,0 +1,57 @@
+# Keeping a session within its budget: when its file passes twice the byte budget, the
+# model summarises the turns that no longer fit into a request, and one summary line
+# replaces them (atomically), so the next requests carry the summary in the system prompt.
+#
+# Loaded only when a session is that long (agent.Agent._maybe_compact), with the model side.
+from . import log
+from .agent import count_call
+from .clock import now
+from .session import FileOut
+from .state import replace
+
+_ASK = ("Summarise the conversation above in a few short paragraphs for your own memory: "
+        "facts about the owner, decisions, open tasks. Plain text.")
+
+
+def compact(a, s):
+    """Summarise and cut session `s` for agent `a` (its budget: s.budget)."""
+    from . import llm
+
+    s.turn_start = -1
+    keep = s.history_start()
+    first = s.summary_end()
+    if keep <= first or count_call(a.state_dir, now(), a.limit):
+        return  # nothing to summarise, or no model calls left (history kept till later)
+    a._hist = (first, keep)
+    a.extra = _ASK
+    t = llm.Turn(a.state_dir)
+    try:
+        llm.call(a.conn, llm.provider_module(a.kind), a, t, False, None)
+        _replace_head(s, keep, t.reply_path, a.buf)
+        log.info("session %s compacted" % s.path)
+    except llm.LLMError as e:
+        log.warn("summary failed (%s): history kept" % e)
+    finally:
+        t.close()
+        a.extra = None
+        a._hist = (0, -1)
+
+
+def _replace_head(s, keep_from, summary_path, buf):
+    """Replace everything before keep_from in s's file by one summary line (atomically)."""
+    tmp = s.path + ".new"
+    with open(tmp, "wb") as out:
+        w = FileOut(out, buf)
+        w.write(b'{"s":')
+        w.json_file(summary_path)
+        w.write(b"}\n")
+        w._flush()
+        with open(s.path, "rb") as f:
+            f.seek(keep_from)
+            while True:
+                k = f.readinto(buf)
+                if not k:
+                    break
+                out.write(memoryview(buf)[:k])
+    replace(tmp, s.path)
+    s.turn_start = -1
