@@ -52,7 +52,7 @@ def attach(gw, cfg, tg, conn):
 
 # The model side: loaded for each model call and dropped after it, so the tools and the
 # formatter, loaded in their turn, find its ~12 KB of heap free
-_MODEL_SIDE = ("llm", "llm_openai", "llm_anthropic", "sse")
+_MODEL_SIDE = ("llm", "llm_openai", "llm_anthropic", "sse", "llm_error")
 
 
 def _drop(names):

@@ -8,7 +8,7 @@ from micropython import const
 
 from . import log
 from .httpclient import HTTPError
-from .jsonstream import OBJ, JsonError, JsonReader
+from .jsonstream import JsonError, JsonReader
 
 _MAX_CALLS = const(8)  # tool calls kept from one answer; more are refused to the model
 _ARGS_CAP = const(16384)  # bytes of arguments per tool call (a write_file of a 16 KB note)
@@ -119,7 +119,9 @@ def call(conn, proto, a, turn, stream, tools):
             conn.request(b"POST", proto.PATH, body=lambda w: proto.body(w, a, stream, tools),
                          headers=proto.headers(a.api_key), timeout_ms=_READ_MS)
             if conn.status != 200:
-                raise _error(conn)
+                from .llm_error import from_response  # only now: errors are rare
+
+                raise from_response(conn)
             p = JsonReader(conn, a.small)
             proto.parse(p, conn, turn, stream)
             conn.done()
@@ -178,46 +180,3 @@ def copy_string(p, w):
     w.json_begin()
     p.copy_str(w.json_part, 1 << 20)  # our own files: capped when they were written
     w.json_end()
-
-
-def error_message(p):
-    """The message of an error body: {"error": {"message": ...}} (both providers)."""
-    msg = None
-    p.expect(OBJ)
-    while p.next_key():
-        if p.key_is(b"error"):
-            msg = _message_of(p)
-        else:
-            p.skip()
-    return msg
-
-
-def stream_error(p):
-    """An "error" inside an answer or a stream (its value is next): raise it."""
-    raise LLMError(0, _message_of(p) or "error in stream")
-
-
-def _message_of(p):
-    # {"message": ..., ...} -> the message; anything else -> None
-    msg = None
-    if p.next() == OBJ:
-        while p.next_key():
-            if p.key_is(b"message"):
-                msg = p.read_str(200)
-            else:
-                p.skip()
-    return msg
-
-
-def _error(conn):
-    """LLMError from a non-200 answer: the provider's error message if the body says one."""
-    msg = ""
-    try:
-        p = JsonReader(conn, bytearray(200))
-        msg = error_message(p) or ""
-    except (JsonError, HTTPError, OSError):
-        conn.close()
-    status = conn.status
-    if status == 401 or status == 403:
-        msg = "the provider refused the API key (%s)" % (msg or status)
-    return LLMError(status, msg or "HTTP %d" % status, conn.retry_after)

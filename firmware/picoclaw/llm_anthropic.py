@@ -7,7 +7,7 @@
 from micropython import const
 
 from .jsonstream import ARR, END_ARR, NUM, OBJ, STR
-from .llm import copy_string as _s, stream_error, write_head, write_tail
+from .llm import copy_string as _s, write_head, write_tail
 
 PATH = b"/messages"
 _BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm.Turn caps answers
@@ -97,6 +97,8 @@ def parse(p, conn, turn, stream):
             elif p.key_is(b"stop_reason"):
                 turn.stop = p.read_str(32) or ""
             elif p.key_is(b"error"):
+                from .llm_error import stream_error  # errors are rare: loaded for one
+
                 stream_error(p)
             else:
                 p.skip()
@@ -124,6 +126,8 @@ def parse(p, conn, turn, stream):
                     else:
                         p.skip()
             elif p.key_is(b"error"):
+                from .llm_error import stream_error  # errors are rare: loaded for one
+
                 stream_error(p)
             else:
                 p.skip()

@@ -5,7 +5,7 @@
 from micropython import const
 
 from .jsonstream import ARR, END_ARR, OBJ
-from .llm import copy_string as _s, stream_error, write_head, write_tail
+from .llm import copy_string as _s, write_head, write_tail
 
 PATH = b"/chat/completions"
 _BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm.Turn caps answers
@@ -96,6 +96,8 @@ def _choices_doc(p, turn, stream):
                     else:
                         p.skip()
         elif p.key_is(b"error"):
+            from .llm_error import stream_error  # errors are rare: loaded for one
+
             stream_error(p)
         else:
             p.skip()
