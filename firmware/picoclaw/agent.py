@@ -356,7 +356,7 @@ class Agent:
             try:
                 self._step("compact").compact(self, s)
             finally:
-                _drop(_MODEL_SIDE)
+                _drop(_MODEL_SIDE + ("compact",))
 
     def _step(self, name):
         """Module `name` of a turn step that is not always needed, loaded (after a
