@@ -8,6 +8,7 @@ from mptest import Chunks
 
 from picoclaw import llm, llm_anthropic, llm_openai
 from picoclaw.jsonstream import JsonReader
+from picoclaw.llm_turn import Turn
 from picoclaw.session import FileOut, LineSource, Session
 from picoclaw.sse import SseSource
 
@@ -44,7 +45,7 @@ class _Conn:
 
 def _parse(proto, body, stream, sizes):
     conn = _Conn(body, sizes)
-    t = llm.Turn(_dir())
+    t = Turn(_dir())
     proto.parse(JsonReader(conn, bytearray(128)), conn, t, stream)
     t.close()
     calls = [(c[0], c[1], _read(c[2])) for c in t.calls]

@@ -52,7 +52,7 @@ def attach(gw, cfg, tg, conn):
 
 # The model side: loaded for each model call and dropped after it, so the tools and the
 # formatter, loaded in their turn, find its ~12 KB of heap free
-_MODEL_SIDE = ("llm", "llm_openai", "llm_anthropic", "sse", "llm_error")
+_MODEL_SIDE = ("llm", "llm_openai", "llm_anthropic", "sse", "llm_error", "llm_turn")
 
 
 def _drop(names):
@@ -205,13 +205,12 @@ class Agent:
             s.append_assistant(self.state_dir + "/reply", (), self.buf)
             return None
         self._hist = (s.history_start(), -1)
-        t = llm.Turn(self.state_dir, self._progress if self.stream and self._ph else None)
         self._last_calls = ()
         try:
             self.calls += 1
-            llm.call(self.conn, proto, self, t, self.stream, self.schemas if tools else None)
+            t = llm.call(self.conn, proto, self, self.stream, self.schemas if tools else None,
+                         self._progress if self.stream and self._ph else None)
         except llm.LLMError as e:
-            t.close()
             log.error("model call failed: %s" % e)
             self._say("Sorry, I could not reach the model (%s). Try again in a moment." % e.message)
             s.append_assistant(self.state_dir + "/reply", (), self.buf)

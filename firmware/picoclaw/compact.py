@@ -24,15 +24,13 @@ def compact(a, s):
         return  # nothing to summarise, or no model calls left (history kept till later)
     a._hist = (first, keep)
     a.extra = _ASK
-    t = llm.Turn(a.state_dir)
     try:
-        llm.call(a.conn, llm.provider_module(a.kind), a, t, False, None)
+        t = llm.call(a.conn, llm.provider_module(a.kind), a, False, None)
         _replace_head(s, keep, t.reply_path, a.buf)
         log.info("session %s compacted" % s.path)
     except llm.LLMError as e:
         log.warn("summary failed (%s): history kept" % e)
     finally:
-        t.close()
         a.extra = None
         a._hist = (0, -1)
 

@@ -1,20 +1,18 @@
 # One model call: write the request from flash, read the answer to flash.
 #
 # The provider module (llm_openai or llm_anthropic, chosen by config; only that one is
-# loaded) knows the wire shapes; this module owns the connection, retries and the Turn:
-# the answer's text goes to `<workspace>/state/reply`, each tool call's arguments to
-# `<workspace>/state/call<i>` (raw JSON), so neither ever sits in RAM whole.
+# loaded) knows the wire shapes; this module owns the connection and the retries, and
+# llm_turn.Turn puts the answer on flash: its text in `<workspace>/state/reply`, each tool
+# call's arguments in `<workspace>/state/call<i>` (raw JSON), so neither sits in RAM whole.
 from micropython import const
 
 from . import log
 from .httpclient import HTTPError
 from .jsonstream import JsonError, JsonReader
 
-_MAX_CALLS = const(8)  # tool calls kept from one answer; more are refused to the model
-_ARGS_CAP = const(16384)  # bytes of arguments per tool call (a write_file of a 16 KB note)
-_TEXT_CAP = const(32768)  # bytes of answer text kept; the rest is cut (and said so)
 _READ_MS = const(120000)  # a model may think for a while before its first byte
 _TRIES = const(3)  # tries for 429 and 5xx answers
+
 
 class LLMError(Exception):
     """The provider refused or failed. status: HTTP status (0: no answer)."""
@@ -26,76 +24,6 @@ class LLMError(Exception):
         self.retry_after = retry_after
 
 
-class Turn:
-    """What one model call produced, on flash. calls: [(id, name, args_path)]."""
-
-    def __init__(self, state_dir, on_text=None):
-        self.dir = state_dir
-        self.reply_path = state_dir + "/reply"
-        self._reply = open(self.reply_path, "wb")
-        self.text_len = 0
-        self.text_cut = False
-        self.calls = []
-        self._args = None  # open file of the call being written
-        self._arg_len = 0
-        self.stop = ""
-        self.on_text = on_text  # progress callback (streaming): on_text(turn)
-
-    def text(self, buf, n):
-        if self.text_len + n > _TEXT_CAP:
-            n = _TEXT_CAP - self.text_len
-            self.text_cut = True
-        if n > 0:
-            self._reply.write(memoryview(buf)[:n])
-            self.text_len += n
-            if self.on_text:
-                self._reply.flush()
-                self.on_text(self)
-
-    def call(self, cid, name):
-        """Start a new tool call. Returns False once _MAX_CALLS were started."""
-        self._close_args()
-        if len(self.calls) >= _MAX_CALLS:
-            return False
-        path = "%s/call%d" % (self.dir, len(self.calls))
-        self.calls.append([cid or "call_%d" % len(self.calls), name or "", path])
-        self._args = open(path, "wb")
-        self._arg_len = 0
-        return True
-
-    def set_call(self, cid=None, name=None):
-        if self.calls:
-            c = self.calls[-1]
-            if cid:
-                c[0] = cid
-            if name:
-                c[1] = name
-
-    def args(self, buf, n):
-        if self._args is None or self._arg_len + n > _ARGS_CAP:
-            return
-        self._args.write(memoryview(buf)[:n])
-        self._arg_len += n
-
-    def write_args(self, data):
-        if self._args is not None:
-            self._args.write(data)
-            self._arg_len += len(data)
-
-    def _close_args(self):
-        if self._args is not None:
-            if not self._arg_len:
-                self._args.write(b"{}")  # a call without arguments
-            self._args.close()
-            self._args = None
-
-    def close(self):
-        self._close_args()
-        if self._reply is not None:
-            self._reply.close()
-            self._reply = None
-
-
 def provider_module(name):
     """The module speaking `name`'s protocol: Anthropic Messages or OpenAI Chat Completions."""
     if name == "anthropic":
@@ -105,16 +33,17 @@ def provider_module(name):
     return m
 
 
-def call(conn, proto, a, turn, stream, tools):
-    """POST one request for agent `a` and read the answer into `turn`. Retries 429/5xx
-    and a dropped connection (the request is re-sent from flash); raises LLMError."""
+def call(conn, proto, a, stream, tools, on_text=None):
+    """POST one request for agent `a` and read the answer into a Turn (llm_turn.py), which
+    is returned. Retries 429/5xx and a dropped connection (the request is re-sent from
+    flash); raises LLMError. on_text: the Turn's progress callback (streaming)."""
     err = None
     for attempt in range(_TRIES):
         if attempt:
             wait = err.retry_after if err and err.retry_after > 0 else 2 << attempt
             log.warn("%s; retrying in %d s" % (err, wait))
             a.sleep_ms(min(wait, 60) * 1000)
-            turn.__init__(turn.dir, turn.on_text)
+        turn = None
         try:
             conn.request(b"POST", proto.PATH, body=lambda w: proto.body(w, a, stream, tools),
                          headers=proto.headers(a.api_key), timeout_ms=_READ_MS)
@@ -122,20 +51,27 @@ def call(conn, proto, a, turn, stream, tools):
                 from .llm_error import from_response  # only now: errors are rare
 
                 raise from_response(conn)
+            # the answer's side only now: writing the request (system prompt, history) is
+            # the model call's heap peak, and does not need it
+            from .llm_turn import Turn
+
+            turn = Turn(a.state_dir, on_text)
             p = JsonReader(conn, a.small)
             proto.parse(p, conn, turn, stream)
             conn.done()
             turn.close()
-            return
+            return turn
         except LLMError as e:
             conn.done()
-            turn.close()
+            if turn:
+                turn.close()
             if e.status != 429 and e.status < 500:
                 raise
             err = e
         except (HTTPError, OSError, JsonError) as e:
             conn.close()
-            turn.close()
+            if turn:
+                turn.close()
             err = LLMError(0, str(e))
     raise err
 
