@@ -354,6 +354,11 @@ class Agent:
         if s.size() > 2 * self.budget:
             try:
                 self._step("compact").compact(self, s)
+            except MemoryError:
+                # the answer is out and the turn is closed: failing here would make the
+                # gateway answer the message again. Requests stay within the budget anyway;
+                # the file is summarised after a later turn.
+                log.warn("summary skipped (out of memory): history kept")
             finally:
                 _drop(_MODEL_SIDE + ("compact",))
 
