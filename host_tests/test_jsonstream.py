@@ -206,6 +206,17 @@ def test_errors_say_where():
 def test_numbers():
     p = _reader(b'[0, -1, 123456789012, -1001234567890, 1.5, -2e3, 0.25E+1]')
     assert build(p) == [0, -1, 123456789012, -1001234567890, 1.5, -2000.0, 2.5]
+    # around jsonscan.number's 9 digits (its fast path) and the int()/float() one
+    data = b'[999999999, -999999999, 1000000000, -1000000000, 1073741823, 1073741824, -0, 7, 10e2, 90.0]'
+    p = _reader(data)
+    assert build(p) == [999999999, -999999999, 1000000000, -1000000000, 1073741823, 1073741824, 0, 7,
+                        1000.0, 90.0]
+    p = _reader(b'{"id": 123456789, "big": 12345678901234, "neg": -42}')
+    p.expect(OBJ)
+    got = []
+    while p.next_key():
+        got.append(p.read_int())
+    assert got == [123456789, 12345678901234, -42]
 
 
 def test_keys_longer_than_out_never_match():

@@ -555,3 +555,32 @@ def scan(buf: ptr8, st: ptr32, obj, stack: ptr8) -> int:
     st[_FLAGS] = flags
     st[_UNEED] = uneed
     return ev
+
+
+_NOT_SMALL = const(0x3FFFFFFF)  # number(): "not an integer of at most 9 digits"
+
+
+@micropython.viper
+def number(obj, n: int) -> int:
+    """The value of the number token in obj[:n] when it is an integer of at most 9 digits
+    (an optional "-" first: ids, counts; it fits a 32-bit board's small int), else
+    _NOT_SMALL (JsonReader.number then converts it). Allocation-free: update and message
+    ids are read four times per update. (Its name is one already interned.)"""
+    out = ptr8(obj)
+    i = 0
+    if n > 0:
+        if int(out[0]) == 45:  # "-"
+            i = 1
+    if n - i < 1 or n - i > 9:
+        return _NOT_SMALL
+    v = 0
+    k = i
+    while k < n:
+        c = int(out[k])
+        if c < 48 or c > 57:
+            return _NOT_SMALL
+        v = v * 10 + c - 48
+        k += 1
+    if i:
+        return 0 - v
+    return v

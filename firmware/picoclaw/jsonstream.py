@@ -22,7 +22,7 @@ from array import array
 
 from micropython import const
 
-from .jsonscan import NSLOTS, scan
+from .jsonscan import NSLOTS, number, scan
 from .jsonscan import ARR, END_ARR, END_OBJ, KEY, NUM, OBJ, STR  # noqa: F401 (the events callers name)
 
 _DEFAULT_DEPTH = const(32)  # a Telegram update nests about 8 deep; 32 leaves room, stops bombs
@@ -32,6 +32,7 @@ _NUM = const(7)
 _PART = const(11)
 _EOF = const(12)
 _SKIPPED = const(13)
+_NOT_SMALL = const(0x3FFFFFFF)  # jsonscan.number: not an integer of at most 9 digits
 _OBJ = const(1)
 _END_OBJ = const(2)
 _ARR = const(3)
@@ -205,17 +206,11 @@ class JsonReader:
         n = self.n
         if self.truncated:
             self._fail("number too long")
-        # ids and counts: summed digit by digit, allocation-free while the value stays a small
-        # int (9 digits fit in 31 bits on a 32-bit board); anything else through int()/float()
-        i = 1 if out[0] == 45 else 0  # "-"
-        if n - i <= 9:
-            v = 0
-            k = i
-            while k < n and 48 <= out[k] <= 57:
-                v = v * 10 + out[k] - 48
-                k += 1
-            if k == n and k > i:
-                return -v if i else v
+        # ids and counts: jsonscan.number (viper, allocation-free); anything else through
+        # int()/float()
+        v = number(out, n)
+        if v != _NOT_SMALL:
+            return v
         if out.find(b".", 0, n) < 0 and out.find(b"e", 0, n) < 0 and out.find(b"E", 0, n) < 0:
             return int(bytes(out[:n]))
         return float(bytes(out[:n]))

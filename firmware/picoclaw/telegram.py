@@ -213,14 +213,18 @@ class Telegram:
         self.stream.write(memoryview(buf)[:n])
 
     def _parse_message(self, p, f, u):
-        # the parser's methods as locals: this runs for every key of every message
+        # the parser's methods as locals: this runs for every key of every message. Each key's
+        # length is compared first (p.n), so most keys cost no key_is() call at all.
         next_key = p.next_key
         key_is = p.key_is
         skip = p.skip
         p.expect(OBJ)
         while next_key():
-            if key_is(b"message_id"):
+            n = p.n
+            if n == 10 and key_is(b"message_id"):
                 u.message_id = p.read_int()
+            elif n != 4:
+                skip()
             elif key_is(b"text"):
                 self.stream = f
                 u.text_len, cut = p.copy_str(self.sink, _TEXT_CAP)
@@ -228,11 +232,12 @@ class Telegram:
             elif key_is(b"from"):
                 p.expect(OBJ)
                 while next_key():
-                    if key_is(b"id"):
+                    n = p.n
+                    if n == 2 and key_is(b"id"):
                         u.from_id = p.read_int()
-                    elif key_is(b"username"):
+                    elif n == 8 and key_is(b"username"):
                         u.username = p.read_str(_NAME_CAP) or ""
-                    elif key_is(b"is_bot"):
+                    elif n == 6 and key_is(b"is_bot"):
                         if p.read_bool():
                             u.flags |= _FROM_BOT
                     else:
@@ -240,9 +245,10 @@ class Telegram:
             elif key_is(b"chat"):
                 p.expect(OBJ)
                 while next_key():
-                    if key_is(b"id"):
+                    n = p.n
+                    if n == 2 and key_is(b"id"):
                         u.chat_id = p.read_int()
-                    elif key_is(b"type"):
+                    elif n == 4 and key_is(b"type"):
                         u.chat_type = p.read_str(16) or ""
                     else:
                         skip()
