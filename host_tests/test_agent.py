@@ -296,12 +296,16 @@ def test_system_status_shows_the_boards_wifi(tmp_path):
     assert "hunter22" not in text  # a key that looks secret is never shown
 
 
-def test_a_summary_that_runs_out_of_memory_does_not_fail_the_answered_turn(tmp_path, capsys):
+def test_a_summary_that_runs_out_of_memory_does_not_fail_the_answered_turn(tmp_path, capsys, monkeypatch):
     """Compaction runs after the answer is sent and the turn closed: a MemoryError there must
     not reach the gateway, which would answer the same message again (CPython, host shim)."""
-    from picoclaw import config
+    from picoclaw import agent, config
     from picoclaw.agent import Agent
     from picoclaw.session import Session
+
+    # unloading modules is the firmware's business: here it would leave other tests holding
+    # a module that is no longer the one in sys.modules
+    monkeypatch.setattr(agent, "_drop", lambda names: None)
 
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"agents": {"defaults": {"workspace": str(tmp_path / "ws"),

@@ -9,12 +9,9 @@ from .clock import now
 from .session import FileOut
 from .state import replace
 
-_ASK = ("Summarise the conversation above in a few short paragraphs for your own memory: "
-        "facts about the owner, decisions, open tasks. Plain text.")
-
-
 def compact(a, s):
-    """Summarise and cut session `s` for agent `a` (its budget: s.budget)."""
+    """Summarise and cut session `s` for agent `a` (its budget: s.budget). (One function:
+    each name a module defines stays interned for good, and the agent is near a qstr step.)"""
     from . import llm
 
     s.turn_start = -1
@@ -23,33 +20,31 @@ def compact(a, s):
     if keep <= first or count_call(a.state_dir, now(), a.limit):
         return  # nothing to summarise, or no model calls left (history kept till later)
     a._hist = (first, keep)
-    a.extra = _ASK
+    a.extra = ("Summarise the conversation above in a few short paragraphs for your own "
+               "memory: facts about the owner, decisions, open tasks. Plain text.")
     try:
         t = llm.call(a.conn, llm.provider_module(a.kind), a, False, None)
-        _replace_head(s, keep, t.reply_path, a.buf)
-        log.info("session %s compacted" % s.path)
     except llm.LLMError as e:
         log.warn("summary failed (%s): history kept" % e)
+        return
     finally:
         a.extra = None
         a._hist = (0, -1)
-
-
-def _replace_head(s, keep_from, summary_path, buf):
-    """Replace everything before keep_from in s's file by one summary line (atomically)."""
+    # everything before `keep` replaced by one summary line, atomically
+    buf = a.buf
     tmp = s.path + ".new"
     with open(tmp, "wb") as out:
         w = FileOut(out, buf)
         w.write(b'{"s":')
-        w.json_file(summary_path)
+        w.json_file(t.reply_path)
         w.write(b"}\n")
         w._flush()
         with open(s.path, "rb") as f:
-            f.seek(keep_from)
+            f.seek(keep)
             while True:
                 k = f.readinto(buf)
                 if not k:
                     break
                 out.write(memoryview(buf)[:k])
     replace(tmp, s.path)
-    s.turn_start = -1
+    log.info("session %s compacted" % s.path)

@@ -9,17 +9,18 @@ from . import log
 from .telegram import APIError
 
 
-def send(a, chat_id, out, pieces, html, reply_to):
-    """Send `pieces` [(offset, length)] of file `out` to `chat_id` for agent `a`. Returns
-    False if Telegram refused the HTML (400: send it again as plain text), else True."""
-    if not pieces:
+def send(a, chat_id, out, p, html, reply_to):
+    """Send the pieces `p` [(offset, length)] of file `out` to `chat_id` for agent `a`.
+    Returns False if Telegram refused the HTML (400: send it again as plain text), else
+    True. (Parameter names are interned for good: `p` is one already in use.)"""
+    if not p:
         with open(out, "wb") as f:
             f.write(b"(no answer)")
-        pieces = [(0, 11)]
+        p = [(0, 11)]
     try:
         with open(out, "rb") as f:
-            for i in range(len(pieces)):
-                off, n = pieces[i]
+            for i in range(len(p)):
+                off, n = p[i]
                 f.seek(off)
                 edit = a._ph if i == 0 else 0
                 try:

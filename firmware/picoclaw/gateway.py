@@ -74,6 +74,9 @@ class Gateway:
         log.info("handled %d updates, %d replies, %d denied, %d errors; heap %d used, %d free"
                  % (self.handled, self.replies, self.denied, self.errors, gc.mem_alloc(), gc.mem_free()))
         print("FIGURES baseline=%d end=%d handshakes=%d" % (base, gc.mem_alloc(), handshakes()))
+        import micropython
+
+        micropython.qstr_info()  # the interned names (the tools read n_qstr: the pool grows in steps)
         if sim:
             sim.report()
         return 0
