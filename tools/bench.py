@@ -196,10 +196,11 @@ def run_ours(scn, heap_kb, n, driver=False, timeout=600):
             if not (_ok_output(r) and m and _check(tg, llm, scn, n)):
                 return None
             pk = re.search(r"^PEAK (\d+)$", r.stdout, re.M)
+            q = re.search(r"n_qstr=(\d+)", r.stdout)  # the gateway's qstr_info() at the end
             return {"baseline": int(m.group(1)), "end": int(m.group(2)), "tg_conns": tg.connections,
                     "llm_conns": llm.connections if llm else 0, "samples": _samples(r.stdout),
                     "cycles": [int(x) for x in re.findall(r"^CYCLE (\d+)$", r.stdout, re.M)],
-                    "peak": int(pk.group(1)) if pk else None}
+                    "peak": int(pk.group(1)) if pk else None, "qstrs": int(q.group(1)) if q else None}
         finally:
             if llm:
                 llm.stop()
@@ -439,6 +440,9 @@ def markdown(res):
             "connect, send, receive and file open)", kb(o["peak_live"]) if o and o.get("peak_live") else "-",
             "", "", "<= 24 KB" if scn == "tools" else "")
         row("&nbsp;&nbsp;min heap - heap after start-up (the live peak plus fragmentation)", wk(o), wk(b), wr)
+        if o and o.get("qstrs"):
+            row("&nbsp;&nbsp;interned names at the end (the pool grows by a block at 300 and 620)",
+                str(o["qstrs"]), "", "", "")
         hs = lambda x: "%d (%.0f per 100)" % (x["connections"], x["handshakes_per_100"]) if x and x.get(  # noqa
             "connections") is not None else "-"
         row("&nbsp;&nbsp;TLS handshakes for the n messages", hs(o), hs(b), "", "<= 2 per 100 (baseline > 200)")
@@ -551,6 +555,7 @@ def main(argv=None):
                 fig = {"min_heap_kb": kb}
                 if r:
                     fig.update(baseline=r["baseline"], end=r["end"], working=kb * 1024 - r["baseline"],
+                               qstrs=r.get("qstrs"),
                                connections=r["tg_conns"] + r["llm_conns"],
                                handshakes_per_100=(r["tg_conns"] + r["llm_conns"]) * 100.0 / n)
                 if who == "ours" and r:  # the working heap: the live peak, sampled
