@@ -43,8 +43,8 @@ def test_parser_figures_and_the_heap_driver(tmp_path):
 
 
 def test_overhead_and_boot_are_measured():
-    boot, over = bench.paced("burst", 3, 256)
-    assert boot and boot > 0 and len(over) == 3
+    boot, over, own = bench.paced("burst", 3, 256)
+    assert boot and boot > 0 and len(over) == 3 and len(own) == 3 and all(o <= v for o, v in zip(own, over))
 
 
 def test_markdown_and_picture(tmp_path):
