@@ -9,6 +9,7 @@ from .clock import now
 from .session import FileOut
 from .state import replace
 
+
 def compact(a, s):
     """Summarise and cut session `s` for agent `a` (its budget: s.budget). (One function:
     each name a module defines stays interned for good, and the agent is near a qstr step.)"""

@@ -41,7 +41,7 @@ def from_response(conn):
     """LLMError from a non-200 answer: the provider's error message if the body says one."""
     msg = ""
     try:
-        p = JsonReader(conn, bytearray(200))
+        p = JsonReader(conn, bytearray(200))  # values up to the message's 200-byte cap
         msg = error_message(p) or ""
     except (JsonError, HTTPError, OSError):
         conn.close()

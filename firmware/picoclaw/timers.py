@@ -22,7 +22,7 @@ def heartbeat(a):
         return None
     s = Session(a.workspace, 0, a.budget)
     s.clear()
-    with open(path, "rb") as f:
+    with open(path, "rb") as f:  # its first 4 KB: a checklist, not a document (like MEMORY.md's cap)
         s.append_user(f, 4096, a.buf, "[heartbeat] Read HEARTBEAT.md below and act on it. If "
                       "nothing needs the owner's attention, answer exactly HEARTBEAT_OK.\n\n")
     log.info("heartbeat")

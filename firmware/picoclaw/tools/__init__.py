@@ -10,8 +10,8 @@
 #     out.close()
 import sys
 
-# tool:module pairs, grouped by module (write_schemas loads each module once, in this
-# order). One string, not a dict: a dict would keep a key object per tool on the heap.
+# tool:module pairs, grouped by module (providers.write_schemas loads each module once, in
+# this order). One string, not a dict: a dict would keep a key object per tool on the heap.
 NAMES = ("read_file:files write_file:files append_file:files edit_file:files list_dir:files "
          "get_time:system system_status:system message:message "
          "gpio_read:gpio gpio_write:gpio adc_read:gpio cron:cron")

@@ -1,9 +1,8 @@
 # JSON schemas of the built-in tools (files, system, message, gpio) for
 # providers.write_schemas, which runs once, at start.
 #
-# One module of constants, apart from the tool code: writing the schemas (twice per LLM
-# request: once counting, once sending) loads this module alone instead of every tool
-# module in turn, and running a tool does not load schemas. A tool module not described
+# One module of constants, apart from the tool code: writing the schemas loads this module
+# alone instead of every tool module in turn, and running a tool does not load schemas. A tool module not described
 # here (cron) keeps its own SCHEMAS. Each entry is (name, description, JSON schema of the
 # arguments); descriptions are written into a JSON string as they are, so they hold no
 # '"', '\\' or control characters.
