@@ -47,10 +47,8 @@ def main():
         cfg = gatewayrun.write_config(tg, allow=("1001",))
         print("fake Telegram at %s; gateway: micropython -X heapsize=%s -m picoclaw gateway" % (tg.base_url, HEAP))
         r = gatewayrun.run(cfg, cycles=3, heap=HEAP)
-        print("\n--- gateway log ---")
-        print("\n".join(l for l in r.stdout.splitlines() if not l.startswith("FIGURES")))
-        if r.returncode:
-            print(r.stderr)
+        print()
+        _show_log(r)
         print("--- conversation ---")
         for user, text in script:
             print("%-4s -> bot: %s" % (user["first_name"], _short(text)))
@@ -64,6 +62,14 @@ def main():
             print("heap %s; after start-up %s bytes used; TLS handshakes %s; TCP connections seen by the server %d"
                   % (HEAP, m.group(1), m.group(3), tg.connections))
         return r.returncode
+
+
+def _show_log(r):
+    # the gateway's console, minus the lines it prints for the tools (FIGURES, qstr counts)
+    print("--- gateway log ---")
+    print("\n".join(l for l in r.stdout.splitlines() if not l.startswith(("FIGURES", "qstr pool"))))
+    if r.returncode:
+        print(r.stderr)
 
 
 def agent_demo():
@@ -87,10 +93,7 @@ def agent_demo():
         cfg = gatewayrun.write_config(tg, allow=("1001",), llm=llm, agent={"stream": True})
         print("\n=== part 2: the assistant (fake OpenAI at %s, heap %s) ===" % (llm.base_url, AGENT_HEAP))
         r = gatewayrun.run(cfg, cycles=3, heap=AGENT_HEAP)
-        print("--- gateway log ---")
-        print("\n".join(l for l in r.stdout.splitlines() if not l.startswith("FIGURES")))
-        if r.returncode:
-            print(r.stderr)
+        _show_log(r)
         print("--- conversation ---")
         finals = {}
         for s in tg.sent:
