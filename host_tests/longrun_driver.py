@@ -56,7 +56,7 @@ def sleep_ms(ms):
     clk[0] += ms
 
 
-gw.sleep_ms = sleep_ms
+gw.sleep_ms = gw.tg.sleep_ms = sleep_ms
 if getattr(gw, "agent", None):  # llm.py's retry waits go through the agent's sleep_ms
     gw.agent.sleep_ms = sleep_ms
 poll = gw.tg.get_updates  # bound method; the instance attribute below shadows it

@@ -227,11 +227,12 @@ def test_long_history_is_summarised_and_kept_within_budget(tg):
     assert os.path.getsize(path) <= 2 * budget + 1024
 
 
-def test_a_turn_cut_short_is_redone_cleanly_after_a_restart(tg):
+def test_a_turn_cut_short_is_resumed_after_a_restart(tg):
     """The gateway is killed mid-turn: after a tool call and its result are on flash, while
-    it waits to retry the model. The restarted gateway answers the update again; the
-    session is cut back to where the turn began (sessions/open), so it holds one user line
-    and no tool call without its result (which the provider would refuse forever)."""
+    it waits to retry the model. The restarted gateway gets the same update again and
+    resumes its turn from the session (sessions/<chat>.open notes it): the tool that ran is
+    not run again, the next model call carries its result, and the session holds one user
+    line and no tool call without its result (which the provider would refuse forever)."""
     import subprocess
     import time
 
@@ -258,17 +259,18 @@ def test_a_turn_cut_short_is_redone_cleanly_after_a_restart(tg):
         session = os.path.join(_ws(cfg), "sessions", "%d.jsonl" % ALICE)
         with open(session) as f:
             assert len(f.readlines()) == 3  # user, the tool call, its result: the turn is open
-        llm.reply_tool_calls([("list_dir", {"path": "."})])
         llm.reply_text("You have a few files.")
         r = gatewayrun.run(cfg, cycles=2, heap=HEAP)
         assert r.returncode == 0, r.stdout[-3000:]
         assert not llm.errors, llm.errors  # every request was one the provider accepts
-        assert len(llm.requests) == 4
+        assert len(llm.requests) == 3
+        assert "resuming its turn (1 model calls made)" in r.stdout
+        assert '"role": "tool"' in json.dumps(llm.requests[2]["body"]["messages"])
     with open(session) as f:
         lines = [json.loads(x) for x in f]
     assert [sorted(x) for x in lines] == [["u"], ["a", "c", "n"], ["id", "t"], ["a", "n"]]
     assert lines[3]["a"] == "You have a few files."
-    assert not os.path.exists(os.path.join(_ws(cfg), "sessions", "open"))  # the turn finished
+    assert not os.path.exists(os.path.join(_ws(cfg), "sessions", "%d.open" % ALICE))  # the turn finished
     assert _final_texts(tg)[-1] == "You have a few files."
 
 
@@ -280,7 +282,7 @@ def test_system_status_shows_the_boards_wifi(tmp_path):
     from picoclaw.jsonstream import JsonReader, StreamSource
 
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"agents": {"defaults": {"workspace": str(tmp_path / "ws")}}}))
+    path.write_text(json.dumps({"agents": {"defaults": {"workspace": str(tmp_path / "ws"), "provider": "openai"}}}))
     cfg = config.load(str(path))
     cfg.provider_kind, cfg.api_key = "openai", ""  # what providers.resolve sets
     cfg.status = lambda: {"heap_free": 1234, "uptime_s": 90, "wifi": "connected, RSSI -61 dBm",
@@ -308,7 +310,7 @@ def test_a_summary_that_runs_out_of_memory_does_not_fail_the_answered_turn(tmp_p
     monkeypatch.setattr(agent, "_drop", lambda names: None)
 
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"agents": {"defaults": {"workspace": str(tmp_path / "ws"),
+    path.write_text(json.dumps({"agents": {"defaults": {"workspace": str(tmp_path / "ws"), "provider": "openai",
                                                         "history_bytes": 100}}}))
     cfg = config.load(str(path))
     cfg.provider_kind, cfg.api_key = "openai", ""

@@ -160,6 +160,14 @@ class _Agent:
                 more = src.next_line()
 
 
+def _bytes_file(data):
+    """An open binary file holding `data`, at its start (an inbox stand-in)."""
+    path = _dir() + "/inbox"
+    with open(path, "wb") as f:
+        f.write(data)
+    return open(path, "rb")
+
+
 def _session():
     d = _dir()
     s = Session(d, 42, 100000)
@@ -222,8 +230,9 @@ def test_history_budget_starts_at_a_user_line():
 
 
 def test_an_unfinished_turn_is_cut_back_by_the_next_one():
-    # a reset between the tool call line and its result: the next turn (any chat) cuts that
-    # session back to where the unfinished turn began, so no request carries a dangling call
+    # a reset between the tool call line and its result, and the update skipped: the next
+    # turn in that chat cuts its session back to where the unfinished turn began (its note,
+    # sessions/<chat>.open), so no request carries a dangling call; other chats are untouched
     d = _dir()
     buf = bytearray(16)
     a = Session(d, 7, 100000)
@@ -232,16 +241,24 @@ def test_an_unfinished_turn_is_cut_back_by_the_next_one():
     a.append_assistant(d + "/nothing", (), buf)
     a.end_turn()
     done = _read(a.path)
-    a.append_user_text("second", buf)
+    a.append_user(_bytes_file(b"second"), 6, buf, update_id=4242)
+    assert a.note() == [len(done), 4242, 0, 0]
     with open(d + "/args", "wb") as f:
         f.write(b"{}")
     a.append_assistant(d + "/nothing", [("call_9", "get_time", d + "/args")], buf)  # then: reset
     b = Session(d, 8, 100000)
     b.clear()
     b.append_user_text("in another chat", buf)
-    assert _read(a.path) == done  # chat 7 is back to its last finished turn
     assert _read(b.path) == b'{"u":"in another chat"}\n'
+    assert a.note()[1] == 4242  # chat 7's note is its own
     b.end_turn()
     b.append_user_text("next", buf)  # nothing open: nothing cut
     assert _read(b.path) == b'{"u":"in another chat"}\n{"u":"next"}\n'
     b.end_turn()
+    a2 = Session(d, 7, 100000)
+    a2.append_user_text("third", buf)  # not the same update: the unfinished turn goes
+    assert _read(a2.path) == done + b'{"u":"third"}\n'
+    a2.note(55, 1)
+    assert a2.note() == [len(done), 0, 55, 1]
+    a2.end_turn()
+    assert a2.note() is None

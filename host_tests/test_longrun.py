@@ -19,8 +19,8 @@ sendMessage Telegram performed whose answer was cut ("truncate", "chunked_trunca
 sendMessage) is sent again, and each such request must be repeated exactly once; after the
 last fault a new message is answered by the long poll running when it was sent (or the next);
 the heap after the last plain empty poll equals, within HEAP_TOLERANCE, the heap after the
-first plain empty poll once every fault kind has been through (code loaded on first use,
-httpchunked.py at the first chunked body, stays by design: see the MODULES figure).
+first plain empty poll once every fault kind has been through (code loaded on first use
+stays by design: see the MODULES figure).
 
     pytest -s host_tests/test_longrun.py                      # 2 simulated hours each, ~10 s
     PICOCLAW_LONGRUN=1 pytest -s host_tests/test_longrun.py   # also 24 simulated hours of each

@@ -317,7 +317,7 @@ ECHO_MODULES = ["picoclaw.gateway", "picoclaw.telegram", "picoclaw.httpclient", 
                 "picoclaw.netio", "picoclaw.state", "picoclaw.log", "picoclaw.jsonwrite"]
 # what stays loaded between turns in agent mode; the model side (llm, the provider module,
 # sse), the tool registry and tools, tgformat and schedule come and go within a turn
-AGENT_MODULES = ECHO_MODULES + ["picoclaw.agent", "picoclaw.session", "picoclaw.clock", "picoclaw.httpchunked"]
+AGENT_MODULES = ECHO_MODULES + ["picoclaw.agent", "picoclaw.session", "picoclaw.clock"]
 
 
 def getupdates_body(n):

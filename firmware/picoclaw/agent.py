@@ -27,7 +27,7 @@ from .clock import iso, now
 from .jsonstream import JsonError, JsonReader, StreamSource
 from .session import LineSource, Session
 from .state import write_atomic
-from .telegram import APIError
+from .telegram import APIError, refused
 
 _FILE_CAPS = ("AGENTS.md 2048 SOUL.md 1024 USER.md 1024 IDENTITY.md 1024 memory/MEMORY.md 4096")
 _RESULT_CAP = const(4096)  # bytes of one tool result the model reads (bigger ones are cut, said so)
@@ -116,72 +116,118 @@ class Agent:
         self.sleep_ms = time.sleep_ms
         self.alive = None  # called before each model call and tool run (a board's watchdog)
         self.session = None
+        self._last_calls = ()  # the last answer's tool calls [(id, name, args path)]
         self.extra = None  # a final user message for the request (summaries)
         self._hist = (0, -1)  # session byte range the request carries
         self.calls = 0  # model calls since start (the benchmarks count them)
         self.limit = (cfg.max_calls_per_hour, cfg.max_calls_per_day)
+        self.timeout_s = max(10, cfg.request_timeout)  # one model call, retries included
         self._ph = 0
         self._edited = 0
         self._edit_len = 0
 
     # -- the gateway's hook -------------------------------------------------------------
     def answer(self, gw, u, f):
-        """Answer message `u` whose text is in the inbox file f."""
+        """Answer message `u` whose text is in the inbox file f. Whatever Telegram refuses
+        (the user blocked the bot, the chat is gone) or the flash cannot hold ends this
+        update here, logged; a network failure is raised, and the gateway's retry of the
+        same update resumes the turn from the session (resume.py) instead of starting it
+        again, so no tool runs twice and an answer that exists is not asked for again."""
         import gc
 
         gc.collect()  # the poll's garbage gone before the turn's first allocations (2 KB, measured)
         f.seek(u.text_offset)
         head = f.read(min(u.text_len, 6))
         s = Session(self.workspace, u.chat_id, self.budget)
-        if head.startswith(b"/clear") or head.startswith(b"/new"):
-            s.clear()
-            self.tg.send_message(u.chat_id, "Started a new conversation.", u.message_id)
-            return
-        f.seek(u.text_offset)
-        s.append_user(f, u.text_len, self.buf)
-        self.turn(s, u.chat_id, u.message_id)
+        try:
+            if head.startswith(b"/clear") or head.startswith(b"/new"):
+                s.clear()
+                s.end_turn()
+                self.tg.send_message(u.chat_id, "Started a new conversation.", u.message_id)
+                return
+            v = s.note()
+            if v and v[1] == u.update_id:  # this update's turn, cut short: take it up again
+                s.turn_start, s.update_id = v[0], v[1]
+                try:
+                    r = self._step("resume").resume(self, s, v[0])
+                finally:
+                    _drop(("resume",))
+                if r:
+                    log.info("update %d: resuming its turn (%d model calls made%s)"
+                             % (u.update_id, r[0], ", answer ready" if r[2] else ""))
+                    self._ph = v[2]
+                    self.turn(s, u.chat_id, u.message_id, resume=(r[0], r[1], r[2], v[3]))
+                    return
+            f.seek(u.text_offset)
+            s.append_user(f, u.text_len, self.buf, update_id=u.update_id)
+            self.turn(s, u.chat_id, u.message_id)
+        except APIError as e:
+            if not refused(e):
+                raise
+            log.warn("update %d: Telegram refused the answer (%s): not answered" % (u.update_id, e))
+            s.end_turn()
+        except OSError as e:
+            if not e.args or e.args[0] != 28:  # ENOSPC
+                raise
+            log.error("update %d: flash full (%s): not answered; free some space" % (u.update_id, e))
+            s.end_turn()
+            try:
+                self.tg.send_message(u.chat_id, "Sorry, my flash is full, so I cannot answer. "
+                                     "My owner needs to free some space.", u.message_id)
+            except (APIError, OSError):
+                pass
 
-    def turn(self, s, chat_id, reply_to=0, silent=None):
+    def turn(self, s, chat_id, reply_to=0, silent=None, resume=None):
         """Model calls and tool runs for the user line just appended to session s; sends
-        the answer (unless it starts with `silent`, bytes, or, for such a silent turn, the
-        model could not be reached). Returns the reply path."""
+        the answer. silent: None for a message someone sent; for a turn nobody typed
+        (heartbeat, cron) True, or bytes: an answer starting with them is not sent (the
+        heartbeat's HEARTBEAT_OK). Such a turn shows no "typing" and no placeholder, and
+        when the model cannot be reached (a call limit, an outage) it sends nothing either,
+        only logs. resume: (model calls made, tool calls to run, answer ready, pieces
+        delivered) for a turn taken up again. Returns the reply path."""
         self.session = s
         self.chat_id = chat_id
-        self._ph = 0
-        if self.typing and not silent:
+        steps, calls, done, sent = resume or (0, (), False, 0)
+        if resume is None:
+            self._ph = 0
+            # "typing..." and the "Thinking..." placeholder: a network failure costs only the
+            # courtesy; a refusal (blocked, kicked) is raised, and the update is over
             try:
-                self.tg.send_action(chat_id)
+                if self.typing and silent is None:
+                    self.tg.send_action(chat_id)
+                if self.placeholder and silent is None:
+                    self._ph = self.tg.send_message(chat_id, "Thinking\u2026", reply_to)
+                    self._edited = time.ticks_ms()
+                    self._edit_len = 0
+                    s.note(self._ph, 0)  # a retried update edits this one, not a new one
             except APIError as e:
-                log.debug("typing: %s" % e)
-        if self.placeholder and not silent:
-            self._ph = self.tg.send_message(chat_id, "Thinking\u2026", reply_to)
-            self._edited = time.ticks_ms()
-            self._edit_len = 0
-        reply = None
-        for _ in range(self.max_iter):
-            reply = self._model(s)
-            if reply is None:
-                break  # failed: the apology is the reply
-            if not self._last_calls:
-                break
-            for cid, name, path in self._last_calls:
-                self._run_tool(s, cid, name, path)
-        else:
-            self._say("I stopped after %d tool steps without a final answer. Ask me to continue "
-                      "if you want me to go on." % self.max_iter)
-            s.append_assistant(self.state_dir + "/reply", (), self.buf)
+                if refused(e):
+                    raise
+                log.debug("typing/placeholder: %s" % e)
+            except OSError as e:
+                if e.args and e.args[0] == 28:
+                    raise  # flash full: the note could not be written
+                log.debug("typing/placeholder: %s" % e)
         path = self.state_dir + "/reply"
-        if silent and (reply is None or _starts(path, silent)):
-            # a heartbeat that could not reach the model (a call limit, a provider outage)
-            # stays silent too: the log has it, and the owner is not told so every interval
-            if self._ph:
-                try:
-                    self._step("deliver").clear_placeholder(self, chat_id)
-                finally:
-                    _drop(("deliver",))
+        reply = path
+        while not done:
+            for cid, name, args in calls:
+                self._run_tool(s, cid, name, args)
+            if steps == self.max_iter:
+                self._say("I stopped after %d tool steps without a final answer. Ask me to continue "
+                          "if you want me to go on." % self.max_iter)
+                s.append_assistant(path, (), self.buf)
+                break
+            reply = self._model(s)
+            steps += 1
+            calls = self._last_calls
+            done = reply is None or not calls
+        if silent is not None and (reply is None or silent is not True and _starts(path, silent)):
+            # a timer's turn that could not reach the model (a call limit, a provider outage)
+            # stays silent: the log has it, and the owner is not told so every interval
             s.end_turn()
             return path
-        self._deliver(chat_id, path, reply_to)
+        self._deliver(s, chat_id, path, reply_to, sent)
         s.end_turn()
         self._maybe_compact(s)
         return path
@@ -201,6 +247,7 @@ class Agent:
         proto = llm.provider_module(self.kind)
         if self.alive:
             self.alive()
+        self._last_calls = ()
         w = count_call(self.state_dir, now(), self.limit)
         if w:  # a limit is reached: a polite answer instead of a model call
             unit = "day" if w > 3600 else "hour"
@@ -211,7 +258,6 @@ class Agent:
             s.append_assistant(self.state_dir + "/reply", (), self.buf)
             return None
         self._hist = (s.history_start(), -1)
-        self._last_calls = ()
         try:
             self.calls += 1
             t = llm.call(self.conn, proto, self, self.stream, self.schemas if tools else None,
@@ -314,10 +360,11 @@ class Agent:
                 p.copy_str(w.json_part, 8192)
 
     # -- delivering -------------------------------------------------------------------
-    def _deliver(self, chat_id, path, reply_to):
-        """Send the answer in file `path`: converted into state/out by tgformat (~8 KB of
-        heap as code), then sent by deliver.py, each loaded only for its part; if Telegram
-        refuses the HTML, the answer again as plain text."""
+    def _deliver(self, s, chat_id, path, reply_to, start):
+        """Send the answer in file `path`, from piece `start` on: converted into state/out by
+        tgformat (~8 KB of heap as code), then sent by deliver.py, each loaded only for its
+        part. Where Telegram cannot parse the HTML, the rest goes again as plain text. The
+        answer is final by now: nothing here runs the turn again (deliver.py)."""
         import gc
 
         out = self.state_dir + "/out"
@@ -334,10 +381,11 @@ class Agent:
                 tgformat = None  # this frame's reference too, or the code stays in the heap
                 _drop(("tgformat",))
             try:
-                if self._step("deliver").send(self, chat_id, out, pieces, html, reply_to):
-                    return
+                start = self._step("deliver").send(self, s, chat_id, out, pieces, html, reply_to, start)
             finally:
                 _drop(("deliver",))
+            if start < 0:
+                return
 
     def _progress(self, turn):
         # streaming: edit the placeholder with the text so far, throttled
@@ -350,7 +398,12 @@ class Agent:
             with open(turn.reply_path, "rb") as f:
                 self.tg.send_message(self.chat_id, None, text_file=f, text_len=turn.text_len,
                                      edit=self._ph)
-        except (APIError, OSError) as e:
+        except APIError as e:
+            log.debug("progress edit: %s" % e)
+            if refused(e) and "not modified" not in e.description:
+                turn.on_text = None  # gone or not editable: the answer comes as a new message
+                self._ph = 0
+        except OSError as e:
             log.debug("progress edit: %s" % e)
 
     # -- history upkeep -----------------------------------------------------------------
@@ -383,20 +436,36 @@ class Agent:
         """Run due heartbeat and cron jobs; returns seconds until the next one (or None)."""
         t = now()
         due = None
+        todo = []  # None: the heartbeat; then the cron jobs due
         if self.heartbeat_s and self.owner:
             if t >= self._next_beat:
                 self._next_beat = t + self.heartbeat_s
-                s = self._timers("heartbeat")
-                if s is not None:
-                    self.turn(s, self.owner, silent=b"HEARTBEAT_OK")
+                todo.append(None)
             due = self._next_beat - t
         nxt = self.cron_next
         if self.cron and nxt is not None and (nxt < 0 or t >= nxt):
-            for job in self._timers("due", t):  # the store read (and unloaded) in there
-                r = self._timers("job", job)
-                if r is not None:
-                    self.turn(r[0], r[1])
-            nxt = self.cron_next
+            try:
+                todo.extend(self._timers("due", t))  # the store read (and unloaded) in there
+            except Exception as e:  # noqa: BLE001 - a broken job store must not stop the polling
+                log.error("cron: cannot read the jobs (%s: %s); trying again in a minute"
+                          % (type(e).__name__, e))
+                self.cron_next = t + 60
+        for job in todo:
+            # whatever fails in one of these turns (MemoryError, Telegram, the flash) stays in
+            # it, logged: the poll that follows must happen
+            try:
+                if job is None:
+                    s = self._timers("heartbeat")
+                    if s is not None:
+                        self.turn(s, self.owner, silent=b"HEARTBEAT_OK")
+                else:
+                    r = self._timers("job", job)
+                    if r is not None:
+                        self.turn(r[0], r[1], silent=True)
+            except Exception as e:  # noqa: BLE001
+                log.error("%s failed: %s: %s" % ("heartbeat" if job is None else "cron job %d" % job.id,
+                                                  type(e).__name__, e))
+        nxt = self.cron_next
         if self.cron and nxt is not None:
             due = max(0, nxt - t) if due is None else min(due, max(0, nxt - t))
         return due

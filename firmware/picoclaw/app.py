@@ -48,7 +48,7 @@ def build(cfg):
     from .state import State
 
     conn = httpclient.Connection(url, buf, ctx, opener=opener)
-    tg = telegram.Telegram(conn, cfg.token)
+    tg = telegram.Telegram(conn, cfg.token, sleep_ms=sleep_ms)
     gw = Gateway(cfg, tg, State(cfg.workspace), sleep_ms=sleep_ms)
     if not gw.allow_ids and not gw.allow_names:
         from .pairing import attach  # nobody admitted: the paired owner, or pairing mode

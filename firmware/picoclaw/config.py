@@ -15,29 +15,33 @@ _I = const(1)  # an integer
 _F = const(2)  # a number
 _B = const(3)  # true or false
 _L = const(4)  # a list of user ids or @usernames
+_AGENT = const(8)  # added to a kind: only the agent reads it, so echo mode never sets its default
+#                    (each attribute set is a name interned for good, and echo mode sits just
+#                    under a step of the interned-name pool)
 
 # path -> (attribute, kind, default)
 _KEYS = {
     "channels.telegram.token": ("token", _S, ""),
     "channels.telegram.allow_from": ("allow_from", _L, ()),
     "channels.telegram.base_url": ("base_url", _S, "https://api.telegram.org"),
-    "channels.telegram.enabled": ("telegram_enabled", _B, True),
     "channels.telegram.poll_timeout": ("poll_timeout", _I, 30),
     "channels.telegram.poll_limit": ("poll_limit", _I, 10),
-    "channels.telegram.placeholder": ("placeholder", _B, True),  # "Thinking..." edited into the answer
-    "channels.telegram.typing": ("typing", _B, True),  # the "typing..." action while thinking
+    "channels.telegram.placeholder": ("placeholder", _B | _AGENT, True),  # "Thinking..." edited into the answer
+    "channels.telegram.typing": ("typing", _B | _AGENT, True),  # the "typing..." action while thinking
     "agents.defaults.workspace": ("workspace", _S, ""),
     "agents.defaults.provider": ("provider", _S, ""),
-    "agents.defaults.model": ("model", _S, ""),
-    "agents.defaults.max_tokens": ("max_tokens", _I, 1024),
-    "agents.defaults.temperature": ("temperature", _F, 0.7),
-    "agents.defaults.max_tool_iterations": ("max_tool_iterations", _I, 5),
-    "agents.defaults.stream": ("stream", _B, True),  # SSE answers (the placeholder follows the text)
-    "agents.defaults.history_bytes": ("history_bytes", _I, 6144),  # session bytes per request
-    "agents.defaults.max_calls_per_hour": ("max_calls_per_hour", _I, 60),  # model calls (0: no limit)
-    "agents.defaults.max_calls_per_day": ("max_calls_per_day", _I, 500),
-    "heartbeat.enabled": ("heartbeat_enabled", _B, False),
-    "heartbeat.interval": ("heartbeat_interval", _I, 30),
+    "agents.defaults.model": ("model", _S | _AGENT, ""),
+    "agents.defaults.max_tokens": ("max_tokens", _I | _AGENT, 1024),
+    "agents.defaults.temperature": ("temperature", _F | _AGENT, 0.7),
+    "agents.defaults.max_tool_iterations": ("max_tool_iterations", _I | _AGENT, 5),
+    "agents.defaults.stream": ("stream", _B | _AGENT, True),  # SSE answers (the placeholder follows the text)
+    "agents.defaults.history_bytes": ("history_bytes", _I | _AGENT, 6144),  # session bytes per request
+    "agents.defaults.max_calls_per_hour": ("max_calls_per_hour", _I | _AGENT, 60),  # model calls (0: no limit)
+    "agents.defaults.max_calls_per_day": ("max_calls_per_day", _I | _AGENT, 500),
+    # seconds one model call may take, retries included (PicoClaw's model_list has the same key)
+    "agents.defaults.request_timeout": ("request_timeout", _I | _AGENT, 180),
+    "heartbeat.enabled": ("heartbeat_enabled", _B | _AGENT, False),
+    "heartbeat.interval": ("heartbeat_interval", _I | _AGENT, 30),
     "tls.ca_file": ("ca_file", _S, ""),
     "tls.verify": ("tls_verify", _B, True),
     "wifi.ssid": ("wifi_ssid", _S, ""),
@@ -87,8 +91,8 @@ def load(path):
     """Read config.json at `path` into Settings. Raises ConfigError naming the bad key.
     cfg.secrets lists the secret values (for the log scrubber)."""
     cfg = Settings()
-    for attr, _kind, default in _KEYS.values():
-        if attr:
+    for attr, kind, default in _KEYS.values():
+        if attr and not kind & _AGENT:
             setattr(cfg, attr, default)
     cfg.providers = {}
     cfg.path = path
@@ -106,6 +110,10 @@ def load(path):
             raise ConfigError("config: %s is not valid JSON: %s" % (path, e))
     finally:
         f.close()
+    if cfg.provider or cfg.providers:  # the agent's keys the file did not set: their defaults
+        for attr, kind, default in _KEYS.values():
+            if kind & _AGENT and not hasattr(cfg, attr):
+                setattr(cfg, attr, default)
     if not cfg.workspace:
         i = path.rfind("/")  # beside config.json
         cfg.workspace = "%s/workspace" % ("." if i < 0 else (path[:i] or ""))
@@ -164,6 +172,7 @@ def _walk(p, cfg, prefix):
 
 
 def _read(p, kind, path):
+    kind &= 7  # without _AGENT
     ev = p.next()
     if kind == _L:
         if ev != ARR:

@@ -2,7 +2,14 @@
 #
 # One poll cycle: getUpdates (long poll) -> inbox on flash -> each update handled in order,
 # and the offset saved after each, so a crash repeats at most the update being handled.
-# Until the agent lands the answer is an echo of the user's text.
+# With no model configured the answer is an echo of the user's text.
+#
+# A failure stays where it happened. A network failure or a 5xx/429 from Telegram ends the
+# cycle and is retried after a back-off (nothing is lost: the offset did not move). Whatever
+# else fails while one update is handled (Telegram refuses the reply, a bug meets odd input)
+# ends that update, logged with its id, and the next one is handled. Out of memory is tried
+# once more and then skipped. A poll that keeps failing at the same offset (a body that does
+# not parse, or does not fit in memory) is retried one update at a time, then stepped past.
 import gc
 import os
 import time
@@ -10,16 +17,17 @@ import time
 from micropython import const
 
 from . import log
-from .httpclient import HTTPError
 from .jsonstream import JsonError
 from .netio import TLSError, handshakes
-from .telegram import APIError, read_inbox
+from .telegram import APIError, read_inbox, refused
 
 _TRUNCATED = const(1)  # telegram.py's inbox record flags
 _HAS_TEXT = const(2)
 _FROM_BOT = const(4)
-_POISON_TRIES = const(3)  # a body that fails to parse this often in a row is skipped past
+_BAD_ID = const(8)
+_POISON_TRIES = const(3)  # a poll that fails this often at one offset is stepped past
 _BACKOFF_CAP_MS = const(60000)  # a long outage is retried every minute or so, never hammered
+_ENOSPC = const(28)
 
 
 class FatalError(Exception):
@@ -43,7 +51,7 @@ class Gateway:
         self.replies = 0
         self.denied = 0
         self.errors = 0
-        self._poison = 0
+        self._poison = 0  # failed polls in a row at the offset _poison_offset
         self._poison_offset = -1
         self.pairing = None  # pairing.Pairing while nobody is admitted (pairing.attach sets it)
         self.group = None  # group(update, inbox file) -> mentioned? (group.py; groups in allow_from)
@@ -87,50 +95,52 @@ class Gateway:
             self.poll_once()
             self.failures = 0
             self._poison = 0
+        except FatalError:
+            raise
         except APIError as e:
-            self.errors += 1
             if e.code in (401, 404):
                 raise FatalError("Telegram rejected the bot token (%d %s): check channels.telegram.token"
                                  % (e.code, e.description))
             if e.code == 429:
+                self.errors += 1
                 wait = max(e.retry_after, 1) * 1000
                 log.warn("Telegram says too many requests: waiting %d s" % (wait // 1000))
                 self.sleep_ms(wait)
             elif e.code == 409:
+                self.errors += 1
                 log.warn("409 Conflict: another instance of this bot is polling (or a webhook "
                          "is set); retrying")
                 self.sleep_ms(self.backoff_ms())
             else:
                 self._wait("Telegram error: %s" % e)
         except TLSError as e:
-            self.errors += 1
             self._wait("%s (check the time, tls.ca_file, or the network)" % e)
-        except JsonError as e:
-            self.errors += 1
-            # A body that does not parse is fetched again; if the same offset keeps failing the
-            # culprit is an update we cannot read: poll one at a time, then step past it.
-            self.tg.conn.close()
+        except OSError as e:  # HTTPError, a socket's, the flash's
+            if e.args and e.args[0] == _ENOSPC:
+                self._wait("flash full (%s): free some space on the board" % e)
+            else:
+                self._wait("network: %s" % e)
+        except Exception as e:  # noqa: BLE001 - JSON, memory, a bug meeting odd input
+            # Retrying the same bytes may not fix these: a body that does not parse, or does
+            # not fit in memory. Counted against the offset: from the first, poll one update
+            # at a time (poll_once reads _poison) and try again at once (a collection is
+            # often the cure); after _POISON_TRIES at one offset, step past the update there.
+            self.tg.conn.close()  # a request or a body may have been cut half-way
+            gc.collect()
+            msg = "%s in a poll cycle: %s (free heap %d)" % (type(e).__name__, e, gc.mem_free())
             off = self.state.offset
             self._poison = self._poison + 1 if off == self._poison_offset else 1
             self._poison_offset = off
             if self._poison >= _POISON_TRIES and off:
-                log.error("update %d cannot be parsed (%s): skipping it" % (off, e))
+                self.errors += 1
+                log.error("update %d cannot be handled (%s): skipping it" % (off, msg))
                 self.state.save_offset(off + 1)
                 self._poison = 0
+            elif self._poison == 1:
+                self.errors += 1
+                log.warn("%s; trying again, one update at a time" % msg)
             else:
-                self._wait("malformed response: %s" % e)
-        except (HTTPError, OSError) as e:
-            self.errors += 1
-            self._wait("network: %s" % e)
-        except MemoryError as e:
-            self.errors += 1
-            if log.level <= log.DEBUG:
-                import sys
-
-                sys.print_exception(e)
-            self.tg.conn.close()
-            gc.collect()
-            self._wait("out of memory in a poll cycle (free %d)" % gc.mem_free())
+                self._wait(msg)
 
     def backoff_ms(self):
         """Delay before the next attempt: exponential with full jitter (random in
@@ -142,6 +152,7 @@ class Gateway:
         return ceiling // 2 + ((r[0] << 8 | r[1]) * (ceiling // 2)) // 65535
 
     def _wait(self, msg):
+        self.errors += 1
         ms = self.backoff_ms()
         log.warn("%s; retrying in %d ms" % (msg, ms))
         self.sleep_ms(ms)
@@ -156,13 +167,43 @@ class Gateway:
         n = self.tg.get_updates(self.state.offset, timeout, limit, self.state.inbox_path)
         if not n:
             return
+        bad = 0
         with open(self.state.inbox_path, "rb") as f:
             for u in read_inbox(f):
+                if u.flags & _BAD_ID:
+                    bad += 1  # never confirmed: the offset must not jump to a wild id
+                    continue
                 if u.update_id < self.state.offset:
                     continue  # already handled before a restart
-                self.handle(u, f)
+                # Whatever fails while this update is handled stays with it (see the top of
+                # this file); only the network's failures end the cycle, to be retried.
+                for attempt in (0, 1):
+                    try:
+                        self.handle(u, f)
+                        break
+                    except MemoryError:
+                        self.tg.conn.close()  # a request may have been cut half-way
+                        gc.collect()
+                        self.errors += 1
+                        log.warn("update %d: out of memory (free %d)%s" % (
+                            u.update_id, gc.mem_free(), "" if attempt else ": trying once more"))
+                        if attempt:
+                            self._send(u, "Sorry, I ran out of memory on this message and gave up on it.")
+                    except (OSError, JsonError, FatalError):
+                        # the network, or an answer that does not parse (was the reply sent?
+                        # not known): the cycle backs off and the update is handled again
+                        raise
+                    except Exception as e:  # noqa: BLE001 - odd input meeting a bug; a refusal
+                        if isinstance(e, APIError) and (not refused(e) or e.code in (401, 404)):
+                            raise  # 429, 5xx: retried by the cycle; 401/404: the token
+                        self.errors += 1
+                        log.error("update %d: %s: %s; skipped" % (u.update_id, type(e).__name__, e))
+                        break
                 self.state.save_offset(u.update_id + 1)
                 self.handled += 1
+        if bad and bad == n:
+            # Telegram will send it again at once: wait, so that is not a busy loop
+            self._wait("an update with an id outside the Bot API's range was skipped")
 
     # -- one update ---------------------------------------------------------------------
     def handle(self, u, f):
@@ -171,7 +212,12 @@ class Gateway:
             return
         if u.flags & _FROM_BOT:
             return
-        if u.from_id not in self.allow_ids and u.username.lower() not in self.allow_names:
+        if not u.from_id:  # a channel, or an anonymous group admin: nobody to admit
+            self.denied += 1
+            log.info("update %d: message without a sender (channel or anonymous admin) ignored"
+                     % u.update_id)
+            return
+        if u.from_id not in self.allow_ids and (not u.username or u.username.lower() not in self.allow_names):
             if self.pairing and self.pairing.offer(self, u, f):
                 return  # a /pair attempt, answered by pairing.py
             self.denied += 1
@@ -188,10 +234,22 @@ class Gateway:
         f.seek(u.text_offset)
         head = f.read(min(u.text_len, 16))
         f.seek(u.text_offset)
-        if head.startswith(b"/start") or head.startswith(b"/help"):
-            self._send(u, ("Hi! I am PicoClaw, an assistant living on a microcontroller.\n"
-                "Send me a message and I will answer (for now I echo it back).\n"
-                "/help shows this text."))
+        done = False
+        if head[:1] == b"/":
+            # /start, /help, /status, /cron: answered without a model call, so they work at
+            # any call limit. commands.py is loaded for this message and dropped after it (the
+            # module's name is sliced from the full one: a short literal stays interned)
+            import sys
+
+            name = "picoclaw.commands"
+            __import__(name)
+            try:
+                done = sys.modules[name].run(self, u, head)
+            finally:
+                sys.modules.pop(name, None)
+                sys.modules["picoclaw"].__dict__.pop(name[9:], None)
+        if done:
+            pass  # a command, answered
         elif self.answer:
             self.answer(self, u, f)
             self.replies += 1
@@ -202,27 +260,18 @@ class Gateway:
         log.info("update %d: answered %d (%d bytes in)" % (u.update_id, u.from_id, u.text_len))
 
     def _send(self, u, text, f=None):
-        """sendMessage with 429 honoured; a 400 (bad request) is logged, not retried."""
-        for _ in range(5):
-            try:
-                if f is not None:
-                    f.seek(u.text_offset)
-                    self.tg.send_message(u.chat_id, None, u.message_id, text_file=f, text_len=u.text_len)
-                else:
-                    self.tg.send_message(u.chat_id, text, u.message_id)
-                self.replies += 1
-                return True
-            except APIError as e:
-                if e.code == 429:
-                    wait = max(e.retry_after, 1)
-                    log.warn("sendMessage: too many requests, waiting %d s" % wait)
-                    self.sleep_ms(wait * 1000)
-                    continue
-                if e.code in (401, 404):
-                    raise
-                if 400 <= e.code < 500:
-                    log.error("update %d: reply refused: %s" % (u.update_id, e))
-                    return False
+        """sendMessage (Telegram waits out a 429 itself); a refusal (blocked, chat gone) is
+        logged and ends this reply, anything else is raised to the cycle."""
+        try:
+            if f is not None:
+                f.seek(u.text_offset)
+                self.tg.send_message(u.chat_id, None, u.message_id, text_file=f, text_len=u.text_len)
+            else:
+                self.tg.send_message(u.chat_id, text, u.message_id)
+            self.replies += 1
+            return True
+        except APIError as e:
+            if not refused(e) or e.code in (401, 404):
                 raise
-        log.error("update %d: reply still rate-limited after 5 tries" % u.update_id)
-        raise OSError("rate limited")
+            log.error("update %d: reply refused: %s" % (u.update_id, e))
+            return False

@@ -21,11 +21,20 @@ from . import jsonwrite
 _IDLE_MS = const(240000)  # Telegram drops idle keep-alive connections after ~5 min: go first
 _CONNECT_MS = const(15000)  # TCP connect and TLS handshake (seconds of CPU on a board)
 _LINE = const(128)  # longest header line kept; longer ones (cookies) are skipped, never needed
+_HEAD_MAX = const(16384)  # bytes of a response head: real servers send under 2 KB
+_HEAD_LINES = const(64)  # header lines: nginx sends ~10, a proxy adds a few
 
-# body framing: _CH_NONE = Content-Length or read-to-close; any other value is a state of the
-# chunked decoder in httpchunked.py, which starts at _CH_SIZE (1)
+# body framing (_ch): Content-Length or read-to-close, or a state of the chunked decoder
+# (_next_chunk). It is part of this module, not loaded when a chunked body first comes: a
+# module loaded then must find a block of free heap in one piece, and in a fragmented board
+# heap it would fail at every poll (LLM streams are always chunked; a proxy may chunk
+# Telegram's answers too).
 _CH_NONE = const(0)
-_CH_SIZE = const(1)
+_CH_SIZE = const(1)  # at a chunk-size line
+_CH_AFTER = const(2)  # after a chunk's data: its CRLF, then the next size line
+_CH_TRAILER = const(3)  # after the last (empty) chunk: trailer lines up to a blank one
+_CH_DONE = const(4)
+_CHUNK_MAX = const(0x7FFFFFF)  # a bigger size is a broken or hostile peer
 
 
 class HTTPError(OSError):
@@ -52,7 +61,7 @@ class Connection:
         self._wn = 0  # bytes waiting in buf to be sent
         self.counting = False  # body producers: measuring, not sending
         self.size = 0  # bytes written (or counted) so far
-        self._timeout = 0
+        self._timeout = 0  # ticks_ms by which the whole exchange must be over
         self._line = bytearray(_LINE)
         self._hostb = self.host.encode()
         if self.port != (443 if https else 80):
@@ -68,7 +77,6 @@ class Connection:
         self._rend = 0
         self._left = 0  # body bytes left: of the whole body, or of the current chunk
         self._ch = _CH_NONE
-        self._csize = 0
         self._open = False  # a response body is being read
 
     # -- connection -------------------------------------------------------------------
@@ -142,8 +150,17 @@ class Connection:
     # -- sending ------------------------------------------------------------------------
     def _flush(self):
         if self._wn:
-            self.stream.send(self.buf, self._wn, self._timeout)
+            self.stream.send(self.buf, self._wn, self._wait())
             self._wn = 0
+
+    def _wait(self):
+        """How long the next read or write may wait: what is left of the exchange's time.
+        Past it the exchange ends here, whatever the peer is doing (a byte every few
+        seconds, a body that never ends)."""
+        left = time.ticks_diff(self._timeout, time.ticks_ms())
+        if left <= 0:
+            raise HTTPError("%s: timed out (no complete answer in time)" % self.host)
+        return left
 
     def _put(self, data, n):
         buf = self.buf
@@ -206,15 +223,17 @@ class Connection:
         path: bytes, or a tuple of bytes written one after another (no concatenation).
         body: None, bytes, or a callable body(conn) that writes it with conn.write and
         conn.json_begin/json_part/json_end (called twice: counting, then sending).
-        timeout_ms: for each read and write (a long poll needs its poll time plus margin).
+        timeout_ms: for the whole exchange, every read and write, the body included (a long
+        poll needs its poll time plus a margin): a peer that sends a byte now and then, or
+        a body that never ends, is cut off by it.
         Afterwards: status, length, chunked, retry_after; read the body through fill()
         (or a JsonReader over this object) and call done(). A body not read to its end
         makes the connection unusable, so done() closes it then.
         """
         if self._open:
             self.close()  # the previous body was abandoned mid-way
-        self._timeout = timeout_ms
         now = time.ticks_ms()
+        self._timeout = time.ticks_add(now, timeout_ms)
         if self.stream is not None and time.ticks_diff(now, self.last_used) > _IDLE_MS:
             self.close()
         for attempt in (0, 1):
@@ -252,7 +271,7 @@ class Connection:
         return self
 
     def _recv(self):
-        n = self.stream.recv(self.buf, len(self.buf), self._timeout)
+        n = self.stream.recv(self.buf, len(self.buf), self._wait())
         self._rpos = 0
         self._rend = n
         return n
@@ -268,11 +287,16 @@ class Connection:
         ln = 0  # bytes of a line carried over from the previous read
         first = True
         buf = self.buf
+        lines = size = 0
         while True:
             if self._rpos >= self._rend:
+                if size > _HEAD_MAX or lines > _HEAD_LINES:
+                    raise HTTPError("%s: response head too long (over %d bytes or %d lines)"
+                                    % (self.host, _HEAD_MAX, _HEAD_LINES))
                 if not self._recv():
                     raise HTTPError("connection closed before the response head ended")
                 got_bytes[0] = True
+                size += self._rend
             i = buf.find(b"\n", self._rpos, self._rend)
             if i < 0:  # the line continues in the next read: keep what fits
                 k = min(self._rend - self._rpos, _LINE - ln)
@@ -288,6 +312,7 @@ class Connection:
                 src, s, e = buf, self._rpos, i
             self._rpos = i + 1
             ln = 0
+            lines += 1
             if e > s and src[e - 1] == 13:  # CR
                 e -= 1
             if first:  # HTTP/1.1 200 OK
@@ -308,7 +333,7 @@ class Connection:
         self._open = True
         if self.chunked:
             self._ch = _CH_SIZE
-            self._csize = 0
+            self._left = 0
         else:
             self._ch = _CH_NONE
             self._left = self.length  # -1: until the server closes
@@ -344,15 +369,58 @@ class Connection:
         Each call may overwrite what the previous one returned (the buffer is reused)."""
         if not self._open:
             return 0
-        if self._ch != _CH_NONE:
-            from .httpchunked import fill_chunked  # only chunked servers pay for it
-
-            return fill_chunked(self)
-        if self._left == 0:
+        if self._ch and self._left == 0:
+            # Between chunks: read up to the next chunk's data and set _left to its size,
+            # or, after the last chunk, past the trailer lines (_ch = _CH_DONE). Extensions
+            # after a ";" are ignored.
+            size = -1  # no digit yet
+            ext = False
+            line = 0  # bytes on the current trailer line
+            buf = self.buf
+            while True:
+                if self._rpos >= self._rend and not self._recv():
+                    self.close()
+                    raise HTTPError("connection closed inside a chunked body")
+                c = buf[self._rpos]
+                self._rpos += 1
+                st = self._ch
+                if st == _CH_TRAILER:
+                    if c == 10:
+                        if not line:
+                            self._ch = _CH_DONE
+                            break
+                        line = 0
+                    elif c != 13:
+                        line += 1
+                elif c == 10:
+                    if st == _CH_AFTER:
+                        self._ch = _CH_SIZE  # the CRLF that ends a chunk's data
+                    elif size < 0:
+                        raise HTTPError("bad chunk size")
+                    elif size:
+                        self._left = size
+                        self._ch = _CH_AFTER
+                        break
+                    else:
+                        self._ch = _CH_TRAILER
+                elif c == 13 or ext:
+                    pass
+                elif st == _CH_AFTER:
+                    raise HTTPError("missing CRLF after chunk")
+                elif 48 <= c <= 57 or 97 <= c <= 102 or 65 <= c <= 70:
+                    size = (0 if size < 0 else size * 16) + (c - 48 if c <= 57 else (c | 32) - 87)
+                    if size > _CHUNK_MAX:
+                        raise HTTPError("chunk too large")
+                elif size >= 0 and (c == 59 or c == 32 or c == 9):  # ';' extension, or padding
+                    ext = True
+                else:
+                    raise HTTPError("bad chunk size")
+        if self._ch == _CH_DONE or self._ch == _CH_NONE and self._left == 0:
             return self._end()
         if self._rpos >= self._rend:
-            want = len(self.buf) if self._left < 0 else min(len(self.buf), self._left)
-            n = self.stream.recv(self.buf, want, self._timeout)
+            # chunked: read what comes (the next size line may follow in the same read)
+            want = len(self.buf) if self._left < 0 or self._ch else min(len(self.buf), self._left)
+            n = self.stream.recv(self.buf, want, self._wait())
             if n == 0:
                 if self._left < 0:  # body delimited by close
                     return self._end()
@@ -379,7 +447,7 @@ class Connection:
         """Finish with the response: the connection is kept only if the body was read
         to its end; otherwise it is closed (cheaper than draining a long body)."""
         if self._open:
-            if self._ch == _CH_NONE and self._left == 0:
+            if self._left == 0 and self._ch in (_CH_NONE, _CH_DONE):
                 self._end()
             else:
                 self.close()

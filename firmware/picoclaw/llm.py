@@ -4,14 +4,20 @@
 # loaded) knows the wire shapes; this module owns the connection and the retries, and
 # llm_turn.Turn puts the answer on flash: its text in `<workspace>/state/reply`, each tool
 # call's arguments in `<workspace>/state/call<i>` (raw JSON), so neither sits in RAM whole.
+import time
+
 from micropython import const
 
 from . import log
 from .httpclient import HTTPError
 from .jsonstream import JsonError, JsonReader
 
-_READ_MS = const(120000)  # a model may think for a while before its first byte
 _TRIES = const(3)  # tries for 429 and 5xx answers
+
+
+class Enough(Exception):
+    """Raised by the Turn when an answer reaches its cap: reading stops there (a stream
+    that never ends is not read to its end), and the answer so far is the answer."""
 
 
 class LLMError(Exception):
@@ -36,17 +42,25 @@ def provider_module(name):
 def call(conn, proto, a, stream, tools, on_text=None):
     """POST one request for agent `a` and read the answer into a Turn (llm_turn.py), which
     is returned. Retries 429/5xx and a dropped connection (the request is re-sent from
-    flash); raises LLMError. on_text: the Turn's progress callback (streaming)."""
+    flash); raises LLMError. on_text: the Turn's progress callback (streaming). The whole
+    call, retries included, ends within a.timeout_s seconds (agents.defaults.request_timeout):
+    a provider that streams keep-alive comments for ever is cut off there."""
     err = None
+    end = time.ticks_add(time.ticks_ms(), a.timeout_s * 1000)
     for attempt in range(_TRIES):
         if attempt:
             wait = err.retry_after if err and err.retry_after > 0 else 2 << attempt
+            if wait * 1000 >= time.ticks_diff(end, time.ticks_ms()):
+                break  # no time left for another try
             log.warn("%s; retrying in %d s" % (err, wait))
             a.sleep_ms(min(wait, 60) * 1000)
+        left = time.ticks_diff(end, time.ticks_ms())
+        if left <= 0:
+            break
         turn = None
         try:
             conn.request(b"POST", proto.PATH, body=lambda w: proto.body(w, a, stream, tools),
-                         headers=proto.headers(a.api_key), timeout_ms=_READ_MS)
+                         headers=proto.headers(a.api_key), timeout_ms=left)
             if conn.status != 200:
                 from .llm_error import from_response  # only now: errors are rare
 
@@ -57,8 +71,11 @@ def call(conn, proto, a, stream, tools, on_text=None):
 
             turn = Turn(a.state_dir, on_text)
             p = JsonReader(conn, a.small)
-            proto.parse(p, conn, turn, stream)
-            conn.done()
+            try:
+                proto.parse(p, conn, turn, stream)
+                conn.done()
+            except Enough:
+                conn.close()  # the rest of the answer is not wanted: not read, not kept
             turn.close()
             return turn
         except LLMError as e:
@@ -73,7 +90,7 @@ def call(conn, proto, a, stream, tools, on_text=None):
             if turn:
                 turn.close()
             err = LLMError(0, str(e))
-    raise err
+    raise err or LLMError(0, "no answer within %d s (agents.defaults.request_timeout)" % a.timeout_s)
 
 
 def write_head(w, a, stream):

@@ -5,6 +5,8 @@
 # the model call's heap peak), and unloaded with the rest of the model side.
 from micropython import const
 
+from .llm import Enough
+
 _MAX_CALLS = const(8)  # tool calls kept from one answer; more are refused to the model
 _ARGS_CAP = const(16384)  # bytes of arguments per tool call (a write_file of a 16 KB note)
 _TEXT_CAP = const(32768)  # bytes of answer text kept; the rest is cut (and said so)
@@ -26,7 +28,8 @@ class Turn:
         self.on_text = on_text  # progress callback (streaming): on_text(turn)
 
     def text(self, buf, n):
-        if self.text_len + n > _TEXT_CAP:
+        cut = self.text_len + n > _TEXT_CAP
+        if cut:
             n = _TEXT_CAP - self.text_len
             self.text_cut = True
         if n > 0:
@@ -35,6 +38,8 @@ class Turn:
             if self.on_text:
                 self._reply.flush()
                 self.on_text(self)
+        if cut:
+            raise Enough()  # stop reading: the rest would be dropped anyway
 
     def call(self, cid, name):
         """Start a new tool call. Returns False once _MAX_CALLS were started."""
@@ -56,8 +61,10 @@ class Turn:
                 c[1] = name
 
     def args(self, buf, n):
-        if self._args is None or self._arg_len + n > _ARGS_CAP:
+        if self._args is None:
             return
+        if self._arg_len + n > _ARGS_CAP:
+            raise Enough()  # cut arguments are not valid JSON: the call is refused as such
         self._args.write(memoryview(buf)[:n])
         self._arg_len += n
 

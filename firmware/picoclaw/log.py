@@ -9,6 +9,7 @@ _WARN = const(30)
 _ERROR = const(40)
 
 level = _INFO
+last_error = ""  # the last warning or error, scrubbed (the /status command shows it)
 _secrets = []
 _t0 = time.ticks_ms()
 
@@ -31,7 +32,11 @@ def log(at, msg):
         # one string for the level names: short strings are interned for good
         i = (at // 10 - 1) * 6
         name = "DEBUG INFO  WARN  ERROR "[i:i + 6].rstrip()
-        print("%d.%03d %s %s" % (t // 1000, t % 1000, name, scrub(msg)))
+        msg = scrub(msg)
+        if at >= _WARN:
+            global last_error
+            last_error = msg
+        print("%d.%03d %s %s" % (t // 1000, t % 1000, name, msg))
 
 
 def debug(msg):

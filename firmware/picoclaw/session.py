@@ -13,12 +13,16 @@
 # the provider module turns each line into its own message shape as it streams to the
 # socket. Nothing here holds a line in RAM: strings go file -> parser -> JSON escaper.
 #
-# A turn that never finished (the board reset, or ran out of memory, between the user line
-# and the answer) would leave a half-written turn: tool calls without their results, which
-# the providers refuse for every later request. So each turn notes where it starts in
-# `sessions/open` ("<offset> <session path>", written atomically) and end_turn() removes
-# the note; the next turn, in any chat, first cuts a noted session back to that offset.
-# The update is then answered again from its user line (the gateway retries it).
+# A turn that never finished (the board reset, or ran out of memory, or Telegram could not
+# be reached with the answer) is noted in `sessions/<chat>.open`, written atomically:
+#
+#     <offset of the turn's user line> <update_id> <placeholder message_id> <pieces delivered>
+#
+# end_turn() removes the note once the answer is out. When the gateway hands the agent the
+# same update again, the turn is resumed from the session (resume.py): tools that ran are
+# not run again, and an answer that exists is delivered, not asked for again. Any other
+# turn in that chat first cuts the session back to the noted offset, so no request ever
+# carries a tool call without its result (which the providers refuse for good).
 import os
 from array import array
 
@@ -139,9 +143,12 @@ class LineSource:
 class Session:
     def __init__(self, workspace, chat_id, budget):
         self.dir = workspace + "/sessions"
-        self.path = "%s/%d.jsonl" % (self.dir, chat_id)
+        self.path = "%s/%d.jsonl" % (self.dir, chat_id)  # and <chat>.open: the note (above)
+        # (the note's path is made from this one where it is used: "open" is a builtin's
+        # name, so it costs no interned string, where ".open" or an attribute would)
         self.budget = budget  # bytes of history a request may carry
         self.turn_start = -1  # offset of the current turn's user line
+        self.update_id = 0  # the update the current turn answers (0: a timer's or the console's)
 
     def size(self):
         try:
@@ -159,31 +166,47 @@ class Session:
         makedirs(self.dir)
         return open(self.path, "ab")
 
-    def _begin_turn(self, buf):
+
+    def _begin_turn(self, buf, update_id):
         # cut back an unfinished turn (see the top of this file), then note this one
-        mark = self.dir + "/open"
-        try:
-            with open(mark, "rb") as f:
-                off, path = f.read().split(b" ", 1)
-            _cut(path.decode(), int(off), buf)
-        except (OSError, ValueError):
-            pass  # no note (the last turn finished), or its session is gone
+        v = self.note()
+        if v:
+            try:
+                _cut(self.path, v[0], buf)
+            except OSError:
+                pass  # its session is gone
         makedirs(self.dir)
         self.turn_start = self.size()
-        write_atomic(mark, b"%d %s" % (self.turn_start, self.path.encode()))
+        self.update_id = update_id
+        self.note(0, 0)
+
+    def note(self, placeholder=-1, n=0):
+        """note(): the unfinished turn's note, [offset, update_id, placeholder message_id,
+        pieces delivered], or None. note(placeholder, n): record the turn's placeholder
+        message and how many answer pieces (n) are out."""
+        path = self.path[:-5] + "open"
+        if placeholder >= 0:
+            write_atomic(path, b"%d %d %d %d" % (self.turn_start, self.update_id, placeholder, n))
+            return None
+        try:
+            with open(path, "rb") as f:
+                v = [int(x) for x in f.read().split()]
+            return v if len(v) == 4 else None
+        except (OSError, ValueError):
+            return None
 
     def end_turn(self):
         """The turn is answered and fully on flash: forget where it started."""
         try:
-            os.remove(self.dir + "/open")
+            os.remove(self.path[:-5] + "open")
         except OSError:
             pass
 
-    def append_user(self, f, n, buf, prefix=None):
+    def append_user(self, f, n, buf, prefix=None, update_id=0):
         """Begin a turn with the user's text: n bytes of open file f (the inbox) from its
-        position (after `prefix` if given)."""
+        position (after `prefix` if given), answering update `update_id`."""
         pos = f.tell()
-        self._begin_turn(buf)
+        self._begin_turn(buf, update_id)
         f.seek(pos)
         with self._append() as out:
             w = FileOut(out, buf)
@@ -198,7 +221,7 @@ class Session:
 
     def append_user_text(self, text, buf):
         """Begin a turn with the user's text (str)."""
-        self._begin_turn(buf)
+        self._begin_turn(buf, 0)
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"u":')

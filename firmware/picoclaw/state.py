@@ -66,8 +66,19 @@ class State:
         self.dir = self.inbox_path[:-6]  # <workspace>/state, without a short literal
         makedirs(self.dir)
         self.offset = read_int(self.dir + "/telegram_offset", 0)
+        if not 0 <= self.offset <= 0x80000000:
+            # update ids are 32-bit: an offset beyond them (saved by a version that trusted a
+            # poisoned update) would silence the bot for good; 0 asks for all that is waiting
+            self.offset = 0
 
     def save_offset(self, offset):
         if offset != self.offset:
-            write_atomic(self.dir + "/telegram_offset", b"%d" % offset)
+            try:
+                write_atomic(self.dir + "/telegram_offset", b"%d" % offset)
+            except OSError as e:
+                # a full flash must not make the gateway answer this update again: the
+                # offset in RAM still confirms it to Telegram at the next poll
+                from . import log
+
+                log.error("offset %d not saved (%s): flash full?" % (offset, e))
             self.offset = offset

@@ -19,10 +19,15 @@ _NAME_CAP = const(32)  # Telegram usernames are at most 32 characters
 _DESC_CAP = const(200)  # error descriptions kept for the log
 _POLL_MARGIN_MS = const(10000)  # read timeout beyond the long-poll time: then the poll is stalled
 
+_ID_MAX = const(0x7FFFFFFF)  # update_id and message_id are 32-bit in the Bot API
+_SEND_TRIES = const(5)  # sends honour 429 retry_after this often before giving up
+_FLOOD_WAIT_MAX = const(60)  # seconds: a longer retry_after is not waited out inside a send
+
 # record flags (gateway.py has the same constants: const() folds only within a module)
 _TRUNCATED = const(1)  # the text was longer than _TEXT_CAP and was cut
 _HAS_TEXT = const(2)
 _FROM_BOT = const(4)
+_BAD_ID = const(8)  # an id outside the Bot API's range: the update is skipped, never confirmed
 
 KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "callback_query",
          "my_chat_member", "chat_member", "other")
@@ -59,13 +64,31 @@ class Update:
 
     def header(self):
         """The record header's fields, space-separated (the caller pads to _HEADER)."""
-        # fields are space-separated: a name with a space or newline must stay one token
-        h = ("%d %s %d %s %d %d %d %d %s" % (
-            self.update_id, self.kind, self.chat_id,
-            (self.chat_type or "-").replace(" ", "_").replace("\n", "_"), self.from_id,
-            self.message_id, self.text_len, self.flags,
-            (self.username or "-").replace(" ", "_").replace("\n", "_"))).encode()
-        return h if len(h) < _HEADER else h[:_HEADER - 1]  # ~125 bytes: 64-bit ids, a 32-char name
+        # ids out of range are flagged and zeroed: a 26-digit id would push the fields past
+        # the fixed header width, and an offset taken from it would skip every later update
+        # (chat and user ids "have at most 52 significant bits")
+        if not (0 <= self.update_id <= _ID_MAX and 0 <= self.message_id <= _ID_MAX
+                and -(1 << 53) < self.chat_id < 1 << 53 and 0 <= self.from_id < 1 << 53):
+            self.flags |= _BAD_ID
+            self.update_id = self.message_id = self.chat_id = self.from_id = 0
+        # each field must stay one token: in the names picked from the update (chat type,
+        # username) every byte that is not a letter, digit, "_" or "-" (a space, a control
+        # character, anything split() breaks at) becomes "_". Telegram's never have one.
+        h = bytearray()
+        for v in (self.update_id, self.kind, self.chat_id, self.chat_type or "-", self.from_id,
+                  self.message_id, self.text_len, self.flags, self.username or "-"):
+            if h:
+                h.append(32)
+            for c in str(v).encode():
+                h.append(c if 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c == 95 or c == 45 else 95)
+        return h
+
+
+def refused(e):
+    """Is Telegram's error `e` final for the message it was about? Any 4xx but 429: the user
+    blocked the bot (403), it was removed from the group (403), the chat or the message is
+    gone (400). Retrying cannot change the answer."""
+    return 400 <= e.code < 500 and e.code != 429
 
 
 def read_inbox(f):
@@ -79,7 +102,7 @@ def read_inbox(f):
         if not line:
             return
         parts = line.split()
-        if len(parts) < 9:
+        if len(parts) != 9:  # every field is one token (_token), so this is a damaged file
             raise ValueError("damaged inbox record")
         u = Update()
         u.update_id = int(parts[0])
@@ -99,14 +122,34 @@ def read_inbox(f):
 class Telegram:
     """Bot API client over one kept-alive Connection (httpclient)."""
 
-    def __init__(self, conn, token, out=None):
+    def __init__(self, conn, token, out=None, sleep_ms=None):
         self.conn = conn
         self._path = b"/bot" + token.encode() + b"/"  # the token lives only here
         self.out = out or bytearray(128)  # parser value buffer: keys, ids, names
         self.stream = None  # the inbox file while a getUpdates body is parsed (for sink)
         self._p = JsonReader(conn, self.out)
-        
+        if sleep_ms is None:
+            import time
+
+            sleep_ms = time.sleep_ms
+        self.sleep_ms = sleep_ms  # flood waits (429) inside a send
+
     # -- envelope ---------------------------------------------------------------------
+    def _send(self, method, body, on_result):
+        """_call for a method that sends something: a 429 is waited out (retry_after, up to
+        _FLOOD_WAIT_MAX s) and the request made again, up to _SEND_TRIES times, so no
+        caller has to; then the last 429 is raised."""
+        for i in range(_SEND_TRIES):
+            try:
+                return self._call(method, body, on_result)
+            except APIError as e:
+                if e.code != 429 or i == _SEND_TRIES - 1 or e.retry_after > _FLOOD_WAIT_MAX:
+                    raise
+                from . import log
+
+                log.warn("%s: too many requests, waiting %d s" % (method.decode(), max(e.retry_after, 1)))
+                self.sleep_ms(max(e.retry_after, 1) * 1000)
+
     def _call(self, method, body, on_result, timeout_ms=30000):
         """POST a JSON body; parse {"ok", "result", "error_code", "description",
         "parameters"}; on_result(p) reads the result value. Raises APIError."""
@@ -164,6 +207,8 @@ class Telegram:
 
         f = open(inbox_path, "wb")
         try:
+            # the whole exchange, not only each read, ends by the poll time plus the margin:
+            # a peer that drips a byte every few seconds or never ends its body is cut off
             n = self._call(b"getUpdates", body, lambda p: self._parse_updates(p, f),
                            timeout_ms=timeout_s * 1000 + _POLL_MARGIN_MS)
         finally:
@@ -195,6 +240,9 @@ class Telegram:
                 kind = 0  # index in KINDS of the kind this key names ("other" if none)
                 while kind < len(_KIND_KEYS) and not key_is(_KIND_KEYS[kind]):
                     kind += 1
+                if kind == len(_KIND_KEYS) or u.kind != "other":
+                    p.skip()  # an unknown key, or a second payload: the first one counts
+                    continue
                 u.kind = KINDS[kind]
                 if kind < 3:  # message, edited_message, channel_post: read what we need
                     self._parse_message(p, f, u)
@@ -226,6 +274,9 @@ class Telegram:
             elif n != 4:
                 skip()
             elif key_is(b"text"):
+                if u.flags & _HAS_TEXT:
+                    skip()  # a second "text" key: the first one is the message's
+                    continue
                 self.stream = f
                 u.text_len, cut = p.copy_str(self.sink, _TEXT_CAP)
                 u.flags |= _HAS_TEXT | (_TRUNCATED if cut else 0)
@@ -290,11 +341,11 @@ class Telegram:
                 w.write(b',"reply_parameters":{"message_id":%d,"allow_sending_without_reply":true}' % reply_to)
             w.write(b"}")
 
-        return self._call(b"editMessageText" if edit else b"sendMessage", body, self._message_id)
+        return self._send(b"editMessageText" if edit else b"sendMessage", body, self._message_id)
 
     def send_action(self, chat_id, action=b"typing"):
         """sendChatAction: "typing..." shows in the chat for ~5 s or until a message."""
-        self._call(b"sendChatAction", b'{"chat_id":%d,"action":"' % chat_id + action + b'"}', None)
+        self._send(b"sendChatAction", b'{"chat_id":%d,"action":"' % chat_id + action + b'"}', None)
 
     def _message_id(self, p):
         mid = 0

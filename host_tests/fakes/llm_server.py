@@ -77,6 +77,9 @@ validated or consumed). The server never sends a TLS close_notify when it closes
   (anthropic: `event: error`; openai: `data: {"error": {...}}`). Non-streaming: ignored.
 - malformed(body=None): 200 with invalid JSON (default: a truncated completion with a valid
   Content-Length); for a streaming request, SSE whose second event's data is invalid JSON.
+- comments(events=1, every=0.02): streaming only: after `events` events, SSE comment lines
+  (": PROCESSING", as OpenRouter sends while a model is busy) every `every` seconds, forever.
+- endless(every=0.005): streaming only: text deltas, one every `every` seconds, forever.
 - status(status, body=None, headers=None, content_type=None): any status; body None -> the
   provider's error JSON for that status; dict -> JSON; str/bytes -> sent as is (text/html
   unless content_type says otherwise).
@@ -335,6 +338,8 @@ class FakeLLM(Server):
                "cut_sse": {"events": None},
                "sse_error": {"events": 1, "type": None, "message": "Overloaded"},
                "malformed": {"body": None},
+               "comments": {"events": 1, "every": 0.02},
+               "endless": {"every": 0.005},
                "status": {"status": None, "body": None, "headers": None, "content_type": None}}
 
     def inject(self, action, **kw):
@@ -681,6 +686,27 @@ class FakeLLM(Server):
             if action == "cut_sse" and k == (fault["events"] if fault["events"] is not None else len(events) // 2):
                 conn.flush()
                 conn.chunk(ev[:max(1, len(ev) // 2)])
+                return False
+            if action == "comments" and k == fault["events"]:
+                conn.flush()
+                while not self._stop_event.wait(fault["every"]):
+                    conn.chunk(b": PROCESSING\n\n")
+                return False
+            if action == "endless" and k == (1 if self.kind == "openai" else 2):
+                conn.flush()
+                i = 0
+                while not self._stop_event.wait(fault["every"]):
+                    i += 1
+                    piece = "more words %d " % i
+                    if self.kind == "openai":
+                        o = {"id": "chatcmpl-endless", "object": "chat.completion.chunk", "created": 0,
+                             "model": req["model"], "choices": [{"index": 0, "delta": {"content": piece},
+                                                                 "logprobs": None, "finish_reason": None}]}
+                        conn.chunk(b"data: " + _dumps(o) + b"\n\n")
+                    else:
+                        o = {"type": "content_block_delta", "index": 0,
+                             "delta": {"type": "text_delta", "text": piece}}
+                        conn.chunk(b"event: content_block_delta\ndata: " + _dumps(o) + b"\n\n")
                 return False
             if action == "sse_error" and k == fault["events"]:
                 if self.kind == "openai":

@@ -42,6 +42,16 @@ What a client should know (all deliberate, stricter than api.telegram.org):
   the response. No close_notify is sent when the server closes a TLS connection. Idle keep-alive
   connections are closed after idle_timeout (60 s). 429s carry parameters.retry_after only (no
   Retry-After header).
+- Whole-server behaviours (not one-shot): .framing = "chunked" answers every response in
+  chunked transfer encoding, written in small pieces (chunk_sizes, cycled; a proxy in front of
+  the Bot API can do this); .vanish(text) makes bot messages with that text disappear right
+  after they are sent (the user deleted them: a later edit gets 400 "message to edit not
+  found"); .send_raw_update(json_text) queues an update whose JSON the test writes itself
+  (duplicate keys, control characters, huge numbers: things a dict cannot say or the spec
+  check would refuse).
+- Endless faults (one-shot, never finish by themselves): "endless_body" sends a chunked 200
+  whose body never ends (whitespace chunks every 20 ms), "endless_headers" a status line and
+  then header lines forever, "drip"(seconds) the real response one byte every `seconds`.
 - Methods: getMe, getUpdates, sendMessage, editMessageText, sendChatAction, deleteWebhook,
   setWebhook, getWebhookInfo are implemented; other spec methods returning Boolean answer true
   after validation; any other spec method is 400 "... is not implemented by the fake ...".
@@ -97,6 +107,20 @@ def _dumps(obj):
     """Response body: compact like the real server, ASCII-only (non-ASCII as \\uXXXX escapes,
     emoji as surrogate pairs)."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+class RawUpdate(dict):
+    """A queued update whose JSON text the test wrote itself (send_raw_update): the dict holds
+    only update_id (for the offset logic), .raw is what goes on the wire."""
+
+
+def _dumps_payload(payload):
+    """_dumps, except that RawUpdate results go out as their own text."""
+    result = payload.get("result")
+    if not isinstance(result, list) or not any(isinstance(u, RawUpdate) for u in result):
+        return _dumps(payload)
+    parts = [u.raw if isinstance(u, RawUpdate) else _dumps(u) for u in result]
+    return b'{"ok":true,"result":[' + b",".join(parts) + b"]}"
 
 
 def utf16_len(s):
@@ -454,6 +478,26 @@ class _Conn(Conn):
     def send_response(self, status, body, close, fault=None):
         """Send one response; return True to keep the connection open."""
         action = fault[0] if fault else None
+        if action == "drip":
+            # the whole response, one byte at a time: every read gets something in time, so
+            # only a deadline on the whole request ends it
+            data = self._head(status, ["Content-Length: %d" % len(body)], close) + body
+            for i in range(len(data)):
+                if self.fake._stop_event.wait(fault[1]):
+                    return False
+                self.send_raw(data[i:i + 1])
+            return not close
+        if action is None and self.fake.framing == "chunked":
+            self.send_raw(self._head(status, ["Transfer-Encoding: chunked"], close))
+            sizes = self.fake.chunk_sizes
+            pos = k = 0
+            while pos < len(body):
+                size = min(sizes[k % len(sizes)], len(body) - pos)
+                self.send_raw(b"%x\r\n" % size + body[pos:pos + size] + b"\r\n")
+                pos += size
+                k += 1
+            self.send_raw(b"0\r\n\r\n")
+            return not close
         if action == "truncate":
             nbytes = fault[1]
             self.send_raw(self._head(status, ["Content-Length: %d" % len(body)], True) + body[:nbytes])
@@ -513,6 +557,10 @@ class FakeTelegram(Server):
         self.filtered = []           # updates dropped because of allowed_updates
         self.blocked = set()         # chat ids that "blocked the bot": sendMessage -> 403
         self.webhook_url = ""
+        self.framing = "length"      # "chunked": every response chunked in chunk_sizes pieces
+        self.chunk_sizes = (7, 1, 16, 3, 31, 2, 64, 5, 11)
+        self._vanish = set()         # bot message texts deleted as soon as they are sent
+        self.deleted = set()         # message ids the user deleted (vanish)
 
         self._queue = []
         self._next_update_id = first_update_id if first_update_id is not None else random.randint(100000, 900000000)
@@ -644,6 +692,27 @@ class FakeTelegram(Server):
             self._cond.notify_all()
         return uid
 
+    def send_raw_update(self, text, update_id=None):
+        """Queue an update written by the test as JSON text (bytes or str), not checked against
+        the spec. "{update_id}" in it is replaced by the update's id (the next one, or
+        `update_id`); returns that id."""
+        with self._cond:
+            uid = self._next_update_id if update_id is None else update_id
+            if update_id is None:
+                self._next_update_id += 1
+            if isinstance(text, str):
+                text = text.encode("utf-8")
+            u = RawUpdate(update_id=uid)
+            u.raw = text.replace(b"{update_id}", b"%d" % uid)
+            self._queue.append(u)
+            self._cond.notify_all()
+        return uid
+
+    def vanish(self, text):
+        """Bot messages with this text are deleted right after they are sent (by the user)."""
+        with self._cond:
+            self._vanish.add(text)
+
     def pending_updates(self):
         """Updates queued and not yet confirmed by an offset (copies)."""
         with self._cond:
@@ -651,7 +720,8 @@ class FakeTelegram(Server):
 
     # ----- faults
     _FAULT_ARGS = {"status": (2, 3), "body": (1, 1), "truncate": (1, 1), "chunked_truncate": (1, 1),
-                   "chunked": (0, 0), "stall": (1, 1), "close": (0, 0)}
+                   "chunked": (0, 0), "stall": (1, 1), "close": (0, 0),
+                   "endless_body": (0, 0), "endless_headers": (0, 0), "drip": (1, 1)}
 
     def inject(self, method, action, *args):
         """One-shot fault for the next request to `method` (FIFO per method). See module doc."""
@@ -733,7 +803,7 @@ class FakeTelegram(Server):
                 entry["params"] = {k: v for k, (v, _) in params.items()}
             except ApiError as e:
                 perr = e
-            if fault and fault[0] in ("status", "body", "stall", "close"):
+            if fault and fault[0] in ("status", "body", "stall", "close", "endless_body", "endless_headers"):
                 return self._plain_fault(conn, entry, fault, close)
             if perr:
                 raise perr
@@ -748,7 +818,7 @@ class FakeTelegram(Server):
             entry["status"] = "abandoned"
             return False
         entry["status"] = status
-        out = _dumps(payload)
+        out = _dumps_payload(payload)
         return conn.send_response(status, out, close, fault if fault and fault[0] != "status" else None)
 
     def _plain_fault(self, conn, entry, fault, close):
@@ -764,6 +834,21 @@ class FakeTelegram(Server):
         if action == "stall":
             entry["status"] = "stalled"
             self._stop_event.wait(fault[1])
+            return False
+        if action == "endless_body":
+            entry["status"] = "endless"
+            conn.send_raw(conn._head(200, ["Transfer-Encoding: chunked"], False)
+                          + b"15\r\n" + b'{"ok":true,"result":[' + b"\r\n")
+            while not self._stop_event.wait(0.02):
+                conn.send_raw(b"40\r\n" + b" " * 64 + b"\r\n")
+            return False
+        if action == "endless_headers":
+            entry["status"] = "endless"
+            conn.send_raw(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            k = 0
+            while not self._stop_event.wait(0.02):
+                conn.send_raw(b"X-Padding-%d: %s\r\n" % (k, b"x" * 40))
+                k += 1
             return False
         entry["status"] = "closed"
         return False
@@ -925,6 +1010,9 @@ class FakeTelegram(Server):
         self._messages[(chat["id"], msg["message_id"])] = msg
         params = dict(p, chat_id=chat["id"])
         self._record("sendMessage", params, msg["message_id"], msg)
+        if text in self._vanish:
+            del self._messages[(chat["id"], msg["message_id"])]
+            self.deleted.add(msg["message_id"])
         return copy.deepcopy(msg)
 
     def _m_editMessageText(self, p, conn):
