@@ -132,3 +132,127 @@ def test_html_refused_falls_back_to_plain_only_for_entity_errors(tg):
     assert sends[-1]["params"].get("parse_mode") == "HTML"
     assert _final_texts(tg)[-1] == "bold answer"
     assert "Telegram refused the HTML" not in r.stdout
+
+
+# -- 3. chunked answers at the board heap -------------------------------------------------
+
+def test_every_answer_chunked_in_small_pieces_at_64k(tg):
+    """A proxy in front of the Bot API that answers every request chunked, in pieces of 1 to
+    64 bytes: the echo burst of 100 messages still fits the board-sized heap, each message
+    answered exactly once, nothing out of memory (the decoder is part of httpclient)."""
+    tg.framing = "chunked"
+    alice = tg.user(ALICE, "Alice", "alice")
+    texts = ["%d chunked \u00e9\U0001F600" % i for i in range(100)]
+    for t in texts:
+        tg.send_text(alice, t)
+    cfg = gatewayrun.write_config(tg, poll_limit=10)
+    r = _run(cfg, cycles=12, heap="64k")
+    assert "out of memory" not in r.stdout, r.stdout[-2000:]
+    assert [s["params"]["text"] for s in tg.sent] == texts
+    assert tg.connections == 1
+    _fault("chunked framing (echo, 64k)", 100 + 12, 0, len(tg.sent))
+
+
+# -- 4. deadlines -----------------------------------------------------------------------
+
+def test_a_model_that_streams_comments_for_ever_is_cut_off_and_the_next_message_answered(tg):
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "are you there?")
+        last = tg.send_text(alice, "hello?")
+        llm.inject("comments", events=1)  # ": PROCESSING" every 20 ms, never an answer
+        llm.reply_text("never seen")
+        llm.reply_text("Yes, here.")
+        cfg = gatewayrun.write_config(tg, llm=llm, placeholder=False, typing=False,
+                                      agent={"stream": True, "request_timeout": 3})
+        r = _run(cfg, cycles=2)
+        assert len(llm.requests) == 2, r.stdout  # the deadline covers the retries too
+    texts = _final_texts(tg)
+    assert texts[0].startswith("Sorry, I could not reach the model") and "timed out" in texts[0], texts
+    assert texts[1] == "Yes, here."
+    assert gatewayrun.saved_offset(cfg) == last + 1
+    _fault("model: endless SSE comments", 1, 2, len(texts))
+
+
+def test_a_model_that_never_stops_talking_is_read_only_up_to_the_cap(tg):
+    with FakeLLM("anthropic") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "talk to me")
+        llm.inject("endless", every=0)
+        cfg = gatewayrun.write_config(tg, llm=llm, placeholder=False, typing=False,
+                                      agent={"stream": True, "request_timeout": 60})
+        _run(cfg, cycles=1)
+        # one call for the answer (then one for the summary: 32 KB is past the history budget)
+        assert len([q for q in llm.requests if "tools" in q["body"]]) == 1
+    texts = _final_texts(tg)
+    joined = "".join(texts)
+    assert joined.startswith("more words 1 ") and joined.endswith("[answer cut: too long]"), joined[-200:]
+    assert 30000 < len(joined.encode()) < 34000  # the 32 KB cap, then the reading stopped
+    _fault("model: endless text", 1, 1, len(texts))
+
+
+@pytest.mark.parametrize("fault", [("endless_body",), ("endless_headers",), ("drip", 1.0)])
+def test_a_telegram_that_never_finishes_an_answer_is_cut_off(tg, fault):
+    alice = tg.user(ALICE, "Alice", "alice")
+    tg.inject("getUpdates", *fault)
+    last = tg.send_text(alice, "still there?")
+    cfg = gatewayrun.write_config(tg, poll_timeout=1)  # the poll's deadline: 1 s + 10 s margin
+    r = _run(cfg, cycles=2, timeout=60)
+    assert [s["params"]["text"] for s in tg.sent] == ["still there?"], r.stdout
+    assert gatewayrun.saved_offset(cfg) == last + 1
+    if fault[0] == "endless_headers":
+        assert "response head too long" in r.stdout
+    else:
+        assert "timed out" in r.stdout
+    _fault("telegram: %s" % fault[0], 1, 0, len(tg.sent))
+
+
+# -- 5. poison updates ----------------------------------------------------------------------
+
+def _raw_message(uid_field, chat_type="private", text_part='"text":"{t}"', extra=""):
+    return ('{"update_id":%s,%s"message":{"message_id":77,"from":{"id":111,"is_bot":false,'
+            '"first_name":"A","username":"alice"},"chat":{"id":111,"type":"%s"},"date":1,%s}}'
+            % (uid_field, extra, chat_type, text_part))
+
+
+def test_poison_updates_are_stepped_past_and_a_restart_answers_new_messages(tg):
+    tg.add_chat(ALICE)
+    alice = tg.user(ALICE, "Alice", "alice")
+    # a control character in chat.type: used to crash the process at every start
+    tg.send_raw_update(_raw_message("{update_id}", chat_type="private\\u000b").replace("{t}", "vt"))
+    # the same key twice: the first "text" counts
+    tg.send_raw_update(_raw_message("{update_id}", text_part='"text":"first","text":"second"'))
+    # two payloads in one update: the first counts (here an edit, skipped like any edit)
+    tg.send_raw_update(_raw_message("{update_id}", text_part='"text":"the message"',
+                                    extra='"edited_message":{"message_id":5,"date":1,"chat":{"id":111,'
+                                          '"type":"private"},"text":"the edit"},'))
+    # an update_id far outside the Bot API's 32-bit range: never confirmed, never the offset
+    tg.send_raw_update(_raw_message("99999999999999999999999999").replace("{t}", "huge id"),
+                       update_id=10 ** 26)
+    tg.send_raw_update(_raw_message("{update_id}", text_part='"text":"after the poison"'))
+    cfg = gatewayrun.write_config(tg)
+    r = _run(cfg, cycles=3)
+    texts = [s["params"]["text"] for s in tg.sent]
+    assert texts == ["first", "after the poison"], r.stdout
+    assert "private_ chat" in r.stdout  # the control character became "_": not a private chat
+    assert gatewayrun.saved_offset(cfg) < 2 ** 31
+    assert "outside the Bot API's range" in r.stdout
+    r = _run(cfg, cycles=1)  # a restart: no crash, the poison still ignored
+    last = tg.send_text(alice, "a new message")
+    r = _run(cfg, cycles=2)
+    assert [s["params"]["text"] for s in tg.sent][-1] == "a new message"
+    assert gatewayrun.saved_offset(cfg) == last + 1
+    _fault("poison updates", 4, 0, len(tg.sent), lost=0)
+
+
+def test_an_offset_saved_beyond_the_range_is_not_trusted(tg):
+    alice = tg.user(ALICE, "Alice", "alice")
+    cfg = gatewayrun.write_config(tg)
+    state = os.path.join(_ws(cfg), "state")
+    os.makedirs(state)
+    with open(os.path.join(state, "telegram_offset"), "w") as f:
+        f.write("100000000000000000000000000")  # saved by a version that trusted a poisoned id
+    last = tg.send_text(alice, "hello again")
+    _run(cfg, cycles=2)
+    assert [s["params"]["text"] for s in tg.sent] == ["hello again"]
+    assert gatewayrun.saved_offset(cfg) == last + 1

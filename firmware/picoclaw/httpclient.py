@@ -255,7 +255,8 @@ class Connection:
                 # Not after a timeout: the server may be working on it (a stall), and the
                 # caller's back-off, not an instant second try, is the answer to that.
                 code = e.args[0] if e.args else None
-                if fresh or attempt or got_bytes[0] or code == 110:
+                if fresh or attempt or got_bytes[0] or code == 110 or \
+                        time.ticks_diff(self._timeout, time.ticks_ms()) <= 0:
                     if isinstance(e, HTTPError):
                         raise
                     why = ("timed out" if code == 110 else "connection reset" if code in (104, 103)
@@ -270,8 +271,14 @@ class Connection:
         self.last_used = time.ticks_ms()
         return self
 
-    def _recv(self):
-        n = self.stream.recv(self.buf, len(self.buf), self._wait())
+    def _recv(self, want=0):
+        """Read into the whole buffer (or its first `want` bytes); returns how many."""
+        try:
+            n = self.stream.recv(self.buf, want or len(self.buf), self._wait())
+        except OSError as e:
+            if e.args and e.args[0] == 110:  # the read waited for what was left of the time
+                raise HTTPError("%s: timed out (no complete answer in time)" % self.host)
+            raise
         self._rpos = 0
         self._rend = n
         return n
@@ -419,15 +426,11 @@ class Connection:
             return self._end()
         if self._rpos >= self._rend:
             # chunked: read what comes (the next size line may follow in the same read)
-            want = len(self.buf) if self._left < 0 or self._ch else min(len(self.buf), self._left)
-            n = self.stream.recv(self.buf, want, self._wait())
-            if n == 0:
+            if not self._recv(0 if self._left < 0 or self._ch else min(len(self.buf), self._left)):
                 if self._left < 0:  # body delimited by close
                     return self._end()
                 self.close()
                 raise HTTPError("connection closed with %d body bytes missing" % self._left)
-            self._rpos = 0
-            self._rend = n
         n = self._rend - self._rpos
         if 0 <= self._left < n:
             n = self._left
