@@ -256,3 +256,158 @@ def test_an_offset_saved_beyond_the_range_is_not_trusted(tg):
     _run(cfg, cycles=2)
     assert [s["params"]["text"] for s in tg.sent] == ["hello again"]
     assert gatewayrun.saved_offset(cfg) == last + 1
+
+
+# -- 6. secrets never leave -----------------------------------------------------------------
+
+def test_a_provider_error_quoting_the_key_never_reaches_the_chat_the_session_or_the_model(tg):
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "hi")
+        llm.reply_error(400, "bad header Authorization: Bearer %s (and the bot token %s)" % (llm.api_key, tg.token))
+        tg.send_text(alice, "my bot token is %s, remember it" % tg.token)
+        llm.reply_text("Noted.")
+        cfg = gatewayrun.write_config(tg, llm=llm, agent={"stream": False})
+        r = _run(cfg, cycles=3)
+        assert len(llm.requests) == 2
+        later = llm.requests[1]["raw"].decode()
+    texts = _final_texts(tg)
+    assert texts[0].startswith("Sorry, I could not reach the model") and "bad header Authorization" in texts[0]
+    with open(os.path.join(_ws(cfg), "sessions", "%d.jsonl" % ALICE)) as f:
+        session = f.read()
+    for secret in (llm.api_key, tg.token, llm.api_key[3:]):
+        assert secret not in "".join(texts), texts
+        assert secret not in session
+        assert secret not in later  # the next request, made from the session
+        assert secret not in r.stdout
+    assert "my bot token is xxxx" in later
+    _fault("secret in a provider error", 1, 2, len(texts))
+
+
+# -- 7. the flash is budgeted ---------------------------------------------------------------
+
+def _flash(image, kb, *args, heap=HEAP, timeout=120):
+    """flash_driver.py (compiled to .mpy like the firmware it runs): a littlefs2 image of
+    kb KB mounted at /flash, then args."""
+    import subprocess
+
+    import mpybuild
+    import unixport
+
+    out = os.path.join(unixport.ROOT, "build", "flash")
+    os.makedirs(out, exist_ok=True)
+    subprocess.run([mpybuild._tool("mpy-cross"), "-O3", "-s", "flash_driver", "-o",
+                    os.path.join(out, "flash_driver.mpy"),
+                    os.path.join(unixport.ROOT, "host_tests", "flash_driver.py")], check=True)
+    return unixport.run(["-m", "flash_driver", image, str(kb)] + list(args), heap=heap, timeout=timeout,
+                        path=unixport.build() + ":" + out + ":.frozen")
+
+
+def _on_flash(tg, llm, tmp_path, **agent):
+    cfg = gatewayrun.write_config(tg, llm=llm, agent=dict({"workspace": "/flash/ws", "stream": False}, **agent))
+    return cfg, str(tmp_path / "flash.img")
+
+
+def test_tool_writes_stop_at_the_quota_and_the_bot_goes_on_answering(tg, tmp_path):
+    """A 1 MB littlefs, a 200 KB quota: three messages each ask for 40 KB of files. The
+    third finds the workspace full: its writes get a clear error (the model sees it), every
+    message is answered once, and the flash never runs out under the bot's own files."""
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        for m in range(4):
+            tg.send_text(alice, "write notes %d" % m)
+            for step in range(2):
+                llm.reply_tool_calls([("write_file", {"path": "n%d_%d_%d.txt" % (m, step, k),
+                                                      "content": ("%d" % k) * 10000}) for k in range(2)])
+            llm.reply_text("done %d" % m)
+        cfg, image = _on_flash(tg, llm, tmp_path, workspace_quota_kb=200, history_bytes=262144,
+                               max_tool_iterations=5)
+        r = _flash(image, 1024, "gateway", "--config", cfg, "--cycles", "3")
+        assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr
+        assert not llm.errors, llm.errors
+        assert len(llm.requests) == 12
+        results = json.dumps([q["body"]["messages"][-1] for q in llm.requests])
+    assert "flash full" not in r.stdout and "28" not in re.findall(r"network: .*", r.stdout)
+    assert _final_texts(tg) == ["done %d" % m for m in range(4)]
+    assert "not written: the workspace is full (quota 200 KB" in results
+    du = _flash(image, 1024, "du", "/flash/ws").stdout
+    files = sum(int(n) for p, n in re.findall(r"^(/flash/ws/n\S+) (\d+)$", du, re.M))
+    sessions = sum(int(n) for p, n in re.findall(r"^(/flash/ws/sessions/\S+) (\d+)$", du, re.M))
+    # the writes stopped once files and history passed the quota (the history goes on
+    # growing by what the model asks, until the session is summarised)
+    assert 80000 <= files <= 200 * 1024 - sessions // 2, du
+    assert int(re.search(r"FREE (\d+)", du).group(1)) > 96 * 1024
+    _fault("workspace quota (littlefs)", 1, len(llm.requests), 4)
+
+
+def test_a_full_flash_is_reported_as_such_and_nothing_is_lost(tg, tmp_path):
+    alice = tg.user(ALICE, "Alice", "alice")
+    text = "are you there? " + "x" * 4000  # a whole block on flash: no inline file
+    tg.send_text(alice, text)
+    cfg = gatewayrun.write_config(tg, agent={"workspace": "/flash/ws"})
+    image = str(tmp_path / "flash.img")
+    r = _flash(image, 256, "gateway", "--config", cfg, "--cycles", "0")  # the workspace made
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "FILLED" in _flash(image, 256, "fill").stdout
+    r = _flash(image, 256, "gateway", "--config", cfg, "--cycles", "2")
+    assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr
+    assert "flash full" in r.stdout and "network: [Errno 28]" not in r.stdout, r.stdout
+    assert not tg.sent
+    _flash(image, 256, "free")
+    r = _flash(image, 256, "gateway", "--config", cfg, "--cycles", "2")
+    assert [s["params"]["text"] for s in tg.sent] == [text], r.stdout
+    _fault("flash full (littlefs)", 1, 0, len(tg.sent))
+
+
+def test_one_turn_cannot_fill_the_flash_with_its_history(tg):
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_text(alice, "write a lot")
+        for step in range(4):
+            llm.reply_tool_calls([("write_file", {"path": "big%d_%d.txt" % (step, k), "content": "z" * 14000})
+                                  for k in range(4)])
+        llm.reply_text("never asked for")
+        cfg = gatewayrun.write_config(tg, llm=llm, agent={"stream": False, "max_tool_iterations": 10})
+        r = _run(cfg, cycles=2)
+        # 3 x 4 x 14 KB of arguments: past 128 KB (then a summary, asked without tools)
+        assert len([q for q in llm.requests if "tools" in q["body"]]) == 3, r.stdout
+    assert "this task wrote over 128 KB of history" in _final_texts(tg)[-1]
+
+
+def test_a_full_flash_in_a_turn_ends_that_update_with_a_clear_line(tmp_path, monkeypatch, capsys):
+    """ENOSPC while the agent writes its session (CPython, host shim): the user is told the
+    flash is full, the update is over (the gateway saves the offset), no model call made."""
+    from picoclaw import agent, config, session
+
+    monkeypatch.setattr(agent, "_drop", lambda names: None)  # unloading is the firmware's business
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"agents": {"defaults": {"workspace": str(tmp_path / "ws"), "provider": "openai"}}}))
+    cfg = config.load(str(path))
+    cfg.provider_kind, cfg.api_key = "openai", ""
+
+    class Tg:
+        sent = []
+
+        def send_message(self, chat_id, text, reply_to=0, **kw):
+            self.sent.append(text)
+            return 1
+
+        def send_action(self, chat_id):
+            pass
+
+    def full(*a, **k):
+        raise OSError(28)
+
+    monkeypatch.setattr(session.Session, "append_user", full)
+    a = agent.Agent(cfg, Tg(), None)
+    inbox = tmp_path / "inbox"
+    inbox.write_bytes(b"hello\n")
+
+    class U:
+        update_id, chat_id, message_id, text_offset, text_len = 5, 111, 9, 0, 5
+
+    with open(inbox, "rb") as f:
+        a.answer(None, U(), f)  # no exception: the update is over
+    assert Tg.sent == ["Sorry, my flash is full, so I cannot answer. My owner needs to free some space."]
+    assert "update 5: flash full" in capsys.readouterr().out
+    assert a.calls == 0

@@ -32,6 +32,9 @@ from .telegram import APIError, refused
 _FILE_CAPS = ("AGENTS.md 2048 SOUL.md 1024 USER.md 1024 IDENTITY.md 1024 memory/MEMORY.md 4096")
 _RESULT_CAP = const(4096)  # bytes of one tool result the model reads (bigger ones are cut, said so)
 _EDIT_MS = const(2000)  # streaming: at most one placeholder edit per 2 s (Telegram's edit limits)
+_TURN_BYTES = const(131072)  # session bytes one turn may add (tool calls carry their arguments,
+#                              up to 8 x 16 KB per answer): past it the turn stops, so one task
+#                              cannot fill the flash
 
 
 def attach(gw, cfg, tg, conn):
@@ -122,6 +125,7 @@ class Agent:
         self.calls = 0  # model calls since start (the benchmarks count them)
         self.limit = (cfg.max_calls_per_hour, cfg.max_calls_per_day)
         self.timeout_s = max(10, cfg.request_timeout)  # one model call, retries included
+        self.workspace_quota_kb = cfg.workspace_quota_kb  # what the file tools may fill
         self._ph = 0
         self._edited = 0
         self._edit_len = 0
@@ -213,9 +217,10 @@ class Agent:
         while not done:
             for cid, name, args in calls:
                 self._run_tool(s, cid, name, args)
-            if steps == self.max_iter:
-                self._say("I stopped after %d tool steps without a final answer. Ask me to continue "
-                          "if you want me to go on." % self.max_iter)
+            if steps == self.max_iter or s.size() - s.turn_start > _TURN_BYTES:
+                self._say("I stopped after %d tool steps without a final answer%s. Ask me to continue "
+                          "if you want me to go on." % (steps, "" if steps == self.max_iter else
+                                                        " (this task wrote over 128 KB of history)"))
                 s.append_assistant(path, (), self.buf)
                 break
             reply = self._model(s)
@@ -309,8 +314,9 @@ class Agent:
         s.append_tool(cid, out_path, self.buf)
 
     def _say(self, text):
+        # an apology may quote a provider's error, which may quote the request: scrubbed
         with open(self.state_dir + "/reply", "wb") as f:
-            f.write(text.encode())
+            f.write(log.scrub(text).encode())
 
     # -- what the provider modules read while writing the request ------------------------
     def history(self):
@@ -367,6 +373,7 @@ class Agent:
         answer is final by now: nothing here runs the turn again (deliver.py)."""
         import gc
 
+        log.scrub_file(path)  # what reaches the chat passes the log's scrubber too
         out = self.state_dir + "/out"
         for html in (True, False):
             if html and not self.html:

@@ -40,6 +40,9 @@ _KEYS = {
     "agents.defaults.max_calls_per_day": ("max_calls_per_day", _I | _AGENT, 500),
     # seconds one model call may take, retries included (PicoClaw's model_list has the same key)
     "agents.defaults.request_timeout": ("request_timeout", _I | _AGENT, 180),
+    # KB the tools may fill in the workspace (sessions count, state/ does not); 512 leaves a
+    # 2 MB board file system room for the firmware's files, sessions and the flash reserve
+    "agents.defaults.workspace_quota_kb": ("workspace_quota_kb", _I | _AGENT, 512),
     "heartbeat.enabled": ("heartbeat_enabled", _B | _AGENT, False),
     "heartbeat.interval": ("heartbeat_interval", _I | _AGENT, 30),
     "tls.ca_file": ("ca_file", _S, ""),
@@ -121,6 +124,12 @@ def load(path):
         import os
 
         cfg.workspace = (os.getenv("HOME") or "") + cfg.workspace[1:]
+    # the file tools reach everything in the workspace: it must not hold the token and keys
+    w = _absolute(cfg.workspace).rstrip("/") + "/"
+    if _absolute(path).startswith(w):
+        raise ConfigError("config: agents.defaults.workspace %s contains %s (the bot's tools could "
+                          "read its secrets): choose a folder of its own, e.g. /workspace"
+                          % (cfg.workspace, path))
     cfg.secrets = secrets(cfg)
     # allow_from entries (numeric ids, "@username", "username", "id|username") as a set of
     # ids and a set of lower-case names
@@ -134,6 +143,23 @@ def load(path):
             elif part:
                 names.add(part.lstrip("@").lower())
     return cfg
+
+
+def _absolute(p):
+    """Path `p` made absolute (from the working directory), "." and ".." resolved, so two
+    paths can be compared."""
+    if not p.startswith("/"):
+        import os
+
+        p = os.getcwd() + "/" + p
+    parts = []
+    for s in p.split("/"):
+        if s == "..":
+            if parts:
+                parts.pop()
+        elif s and s != ".":
+            parts.append(s)
+    return "/" + "/".join(parts)
 
 
 def _walk(p, cfg, prefix):

@@ -117,7 +117,7 @@ class Gateway:
             self._wait("%s (check the time, tls.ca_file, or the network)" % e)
         except OSError as e:  # HTTPError, a socket's, the flash's
             if e.args and e.args[0] == _ENOSPC:
-                self._wait("flash full (%s): free some space on the board" % e)
+                self._wait("flash full: no room for the bot's own files; free some space on the board")
             else:
                 self._wait("network: %s" % e)
         except Exception as e:  # noqa: BLE001 - JSON, memory, a bug meeting odd input

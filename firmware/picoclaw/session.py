@@ -9,6 +9,8 @@
 #
 # ("n" is the byte length of the assistant text: Anthropic refuses an empty text block, and
 # the request is written while the line is read, so the length must come first.)
+# Whatever is appended passes the log's scrubber (log.scrub_file) before anything reads it:
+# a token or key the user pasted, or a provider quoted in an error, never reaches a model.
 # A request carries the last lines that fit a byte budget, starting at a user line, and
 # the provider module turns each line into its own message shape as it streams to the
 # socket. Nothing here holds a line in RAM: strings go file -> parser -> JSON escaper.
@@ -29,6 +31,7 @@ from array import array
 from micropython import const
 
 from .httpclient import Connection
+from .log import scrub_file
 from .state import makedirs, replace, write_atomic
 
 _FIND_BUF = const(128)
@@ -208,6 +211,7 @@ class Session:
         pos = f.tell()
         self._begin_turn(buf, update_id)
         f.seek(pos)
+        start = self.size()
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"u":')
@@ -218,16 +222,19 @@ class Session:
             w.json_end()
             w.write(b"}\n")
             w._flush()
+        scrub_file(self.path, start)  # no secret reaches a model request (log.py)
 
     def append_user_text(self, text, buf):
         """Begin a turn with the user's text (str)."""
         self._begin_turn(buf, 0)
+        start = self.size()
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"u":')
             w.json_str(text)
             w.write(b"}\n")
             w._flush()
+        scrub_file(self.path, start)  # no secret reaches a model request (log.py)
 
     def append_assistant(self, reply_path, calls, buf):
         """The model's answer: its text (file) and tool calls [(id, name, args_path)]."""
@@ -235,6 +242,7 @@ class Session:
             n = os.stat(reply_path)[6]
         except OSError:
             n = 0
+        start = self.size()
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"n":%d,"a":' % n)
@@ -256,8 +264,10 @@ class Session:
                 w.write(b"]")
             w.write(b"}\n")
             w._flush()
+        scrub_file(self.path, start)  # no secret reaches a model request (log.py)
 
     def append_tool(self, call_id, result_path, buf):
+        start = self.size()
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"id":')
@@ -266,6 +276,7 @@ class Session:
             w.json_file(result_path)
             w.write(b"}\n")
             w._flush()
+        scrub_file(self.path, start)  # no secret reaches a model request (log.py)
 
     def history_start(self):
         """Offset of the first line a request carries: the first user line that starts

@@ -2,12 +2,21 @@
 #
 # Every path comes from the model, so it is checked component by component and rebuilt
 # from the clean components under ctx.workspace; a path that is absolute, names a parent
-# ("..") or could be read as one by some file system is refused before anything is opened.
+# ("..") or could be read as one by some file system is refused before anything is opened,
+# and so is one through a symbolic link (where the port can tell: littlefs and FAT have
+# none). state/ (the inbox with strangers' messages, the offset) is invisible to the tools.
 # File data flows through one 256-byte buffer per operation: no file and no content
 # argument is ever held in RAM whole (edit_file holds its two small strings, <= 1 KB each).
+#
+# Flash is budgeted: what the tools write must fit the workspace quota
+# (agents.defaults.workspace_quota_kb: everything in the workspace but state/ counts,
+# sessions included) and must leave _RESERVE bytes of the flash free, so the bot's own
+# writes (state, sessions) never find it full. Written text passes the log's scrubber.
 import os
 
 from micropython import const
+
+from ..log import scrub_file
 
 _BUF = const(256)  # bytes per read/write step
 _PATH_CAP = const(160)  # a longer path is refused: board file systems keep names short
@@ -15,6 +24,10 @@ _CONTENT_CAP = const(32768)  # write/append content beyond this is dropped, with
 _EDIT_CAP = const(1024)  # old/new of edit_file: both sit in RAM while the file streams by
 _LIST_CAP = const(64)  # list_dir shows this many entries and counts the rest
 _TMP = "/.tool~"  # staging file at the workspace root; hidden from list_dir, not a valid path
+_RESERVE = const(98304)  # bytes of flash the tools leave free: a turn's state (inbox of 10
+#                          messages, the answer and its Telegram pieces, tool calls) and the
+#                          sessions' growth until the next summary
+_DEPTH = const(8)  # folders deep the quota walk goes (deeper ones count as empty)
 
 
 def _path(ws, p, folder=False):
@@ -43,7 +56,53 @@ def _path(ws, p, folder=False):
         raise ValueError("path names the workspace itself, not a file")
     if len(parts) == 1 and parts[0] == _TMP[1:]:
         raise ValueError("%s is reserved" % p)
+    if parts[0] == "state":
+        raise ValueError("no such file: %s (state/ is PicoClaw's own)" % p)
+    d = ws
+    lstat = getattr(os, "lstat", None)  # CPython; MicroPython tells links by ilistdir's type
+    for s in parts:
+        t = 0
+        try:
+            if lstat:
+                t = lstat(d + "/" + s)[0]
+            else:
+                for e in os.ilistdir(d):
+                    if e[0] == s:
+                        t = e[1]
+                        break
+        except OSError:
+            break  # not there (yet): nothing below it can be a link
+        if t & 0xF000 == 0xA000:
+            raise ValueError("%s: a symbolic link, not followed" % p)
+        d += "/" + s
     return ws + "/" + "/".join(parts)
+
+
+def _used(d, depth=0):
+    """Bytes of the files under folder d (state/ at the top left out)."""
+    n = 0
+    for e in os.ilistdir(d):
+        if depth == 0 and e[0] == "state":
+            continue
+        kind, size = _kind(d + "/" + e[0])
+        if kind == 0x4000:
+            if depth < _DEPTH:
+                n += _used(d + "/" + e[0], depth + 1)
+        else:
+            n += size
+    return n
+
+
+def _room(ctx, ws):
+    """Bytes the tools may still write: what is left of the quota and of the flash beyond
+    the reserve, whichever is less."""
+    room = getattr(ctx, "workspace_quota_kb", 512) * 1024 - _used(ws)
+    try:
+        st = os.statvfs(ws)
+        room = min(room, st[0] * st[4] - _RESERVE)  # f_bsize * f_bavail
+    except (OSError, AttributeError):
+        pass
+    return room
 
 
 def _kind(p):
@@ -103,9 +162,10 @@ def _utf8_start(f, pos, buf, step):
     return pos
 
 
-def _args(args, tmp):
+def _args(args, tmp, room=_CONTENT_CAP):
     """Read the arguments object: [path, offset, content bytes (-1: absent), content cut,
-    old, new]. Content goes straight to the staging file `tmp`, whatever the key order."""
+    old, new]. Content goes straight to the staging file `tmp`, whatever the key order, at
+    most `room` bytes of it (a[3] says if it was cut)."""
     a = [None, 0, -1, False, None, None]
     args.expect(1)  # OBJ
     while args.next_key():
@@ -126,7 +186,8 @@ def _args(args, tmp):
             except OSError:
                 pass
             with open(tmp, "wb") as f:
-                a[2], a[3] = args.copy_str(lambda b, n: f.write(memoryview(b)[:n]), _CONTENT_CAP)
+                a[2], a[3] = args.copy_str(lambda b, n: f.write(memoryview(b)[:n]),
+                                           max(0, min(room, _CONTENT_CAP)))
         elif args.key_is(b"old") or args.key_is(b"new"):
             k = 4 if args.key_is(b"old") else 5
             # a short string comes in one piece and costs its size; a longer one gets the
@@ -161,8 +222,11 @@ def run(name, args, ctx, out):
     ws = ctx.workspace
     tmp = ws + _TMP
     a = None
+    room = _CONTENT_CAP
     try:
-        a = _args(args, tmp)
+        if name != "read_file" and name != "list_dir":
+            room = _room(ctx, ws)
+        a = _args(args, tmp, room)
         rel = a[0]
         if name == "list_dir":
             _list(ws, _path(ws, rel or ".", True), rel or ".", out)
@@ -184,11 +248,19 @@ def run(name, args, ctx, out):
         elif name == "edit_file":
             if not kind:
                 raise ValueError("no such file: %s" % rel)
+            if a[4] and a[5] is not None and len(a[5]) - len(a[4]) > room:
+                raise ValueError("not edited: the workspace is full (quota or flash): delete or "
+                                 "shorten files first")
             _edit(p, rel, a[4], a[5], tmp, out)
         else:  # write_file, append_file
             if a[2] < 0:
                 raise ValueError("content is required")
+            if a[3] and room < _CONTENT_CAP:  # cut by the room left, not by the cap
+                raise ValueError("not written: the workspace is full (quota %d KB, "
+                                 "agents.defaults.workspace_quota_kb, or the flash): delete or "
+                                 "shorten files first" % getattr(ctx, "workspace_quota_kb", 512))
             _mkdirs(ws, p)
+            scrub_file(tmp)
             if name == "write_file":
                 _replace(tmp, p)
                 out.write("wrote %d bytes to %s" % (a[2], rel))
@@ -295,6 +367,7 @@ def _edit(p, rel, old, new, tmp, out):
     if not count:
         raise ValueError("old was not found in %s (it must match exactly, spaces and line"
                          " breaks included)" % rel)
+    scrub_file(tmp)
     _replace(tmp, p)
     out.write("edited %s: replaced 1 occurrence (now %d bytes)" % (rel, _kind(p)[1]))
 
@@ -307,7 +380,7 @@ def _list(ws, p, rel, out):
     ls = getattr(os, "ilistdir", None)
     for e in (ls(p) if ls else os.listdir(p)):
         nm = e if isinstance(e, str) else e[0]
-        if p == ws and nm == _TMP[1:]:
+        if p == ws and (nm == _TMP[1:] or nm == "state"):
             continue
         if shown >= _LIST_CAP:
             more += 1
