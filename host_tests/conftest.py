@@ -6,3 +6,4 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shim  # noqa: E402
 
 shim.install()
+import mptest  # noqa: E402,F401  (os.ilistdir on CPython, as the firmware uses it)

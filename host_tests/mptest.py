@@ -21,8 +21,10 @@ def skip(why):
 if not hasattr(os, "ilistdir"):  # CPython: the same iterator shape as MicroPython's
 
     def _ilistdir(d):
+        # (name, type, inode) with the type of the entry itself, a link not followed, as
+        # the unix port reports it (0x4000 folder, 0x8000 file, 0xA000 link)
         for name in os.listdir(d):
-            yield (name, 0, 0)
+            yield (name, os.lstat(os.path.join(d, name)).st_mode & 0xF000, 0)
 
     os.ilistdir = _ilistdir
 

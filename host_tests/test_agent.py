@@ -277,8 +277,7 @@ def test_a_turn_cut_short_is_resumed_after_a_restart(tg):
 def test_system_status_shows_the_boards_wifi(tmp_path):
     """On a board main.py puts board.status (heap, uptime, Wi-Fi) on the settings; the
     agent's tools read it instead of the unix port's heap-only facts (CPython, host shim)."""
-    from picoclaw import config, tools
-    from picoclaw.agent import Agent
+    from picoclaw import config, providers, tools
     from picoclaw.jsonstream import JsonReader, StreamSource
 
     path = tmp_path / "config.json"
@@ -287,7 +286,7 @@ def test_system_status_shows_the_boards_wifi(tmp_path):
     cfg.provider_kind, cfg.api_key = "openai", ""  # what providers.resolve sets
     cfg.status = lambda: {"heap_free": 1234, "uptime_s": 90, "wifi": "connected, RSSI -61 dBm",
                           "wifi_password": "hunter22"}
-    a = Agent(cfg, None, None)
+    a = providers.agent(cfg, cron=None)
     (tmp_path / "args").write_bytes(b"{}")
     out = tools.Result(str(tmp_path / "out"))
     with open(tmp_path / "args", "rb") as f:
@@ -301,8 +300,7 @@ def test_system_status_shows_the_boards_wifi(tmp_path):
 def test_a_summary_that_runs_out_of_memory_does_not_fail_the_answered_turn(tmp_path, capsys, monkeypatch):
     """Compaction runs after the answer is sent and the turn closed: a MemoryError there must
     not reach the gateway, which would answer the same message again (CPython, host shim)."""
-    from picoclaw import agent, config
-    from picoclaw.agent import Agent
+    from picoclaw import agent, config, providers
     from picoclaw.session import Session
 
     # unloading modules is the firmware's business: here it would leave other tests holding
@@ -314,7 +312,7 @@ def test_a_summary_that_runs_out_of_memory_does_not_fail_the_answered_turn(tmp_p
                                                         "history_bytes": 100}}}))
     cfg = config.load(str(path))
     cfg.provider_kind, cfg.api_key = "openai", ""
-    a = Agent(cfg, None, None)
+    a = providers.agent(cfg, cron=None)
     s = Session(a.workspace, 7, a.budget)
     for i in range(5):
         s.append_user_text("message %d %s" % (i, "x" * 60), a.buf)

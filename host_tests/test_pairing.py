@@ -67,25 +67,35 @@ def test_pairing_end_to_end(tg, tmp_path):
     assert len(_to(tg, ALICE)) == 3
 
 
-def test_too_many_wrong_codes_replace_the_code(tg, tmp_path):
+def test_five_wrong_codes_switch_pairing_off_until_a_restart(tg, tmp_path):
+    """Guessing over Telegram: 5 wrong codes in all, from any number of accounts, and pairing
+    is off (even the right code is then denied like any stranger's message) until the board
+    restarts, which shows a new code. At Telegram's rate a guesser gets 5 tries per restart."""
     folder = vboard.make_board(str(tmp_path), tg, allow=())
-    eve = tg.user(EVE, "Eve", "eve")
+    attackers = [tg.user(EVE + i, "Eve%d" % i, "eve%d" % i) for i in range(4)]
+    alice = tg.user(ALICE, "Alice", "alice")
     board = vboard.boot(folder)
     try:
         first = re.search(r"/pair (\d{6})", board.wait_for("/pair ")).group(1)
-        for i in range(10):
-            tg.send_text(eve, "/pair %06d" % ((int(first) + 1 + i) % 1000000))
-        tg.wait_sent(10)
-        out = board.wait_for("the old code is void")
-        out = board.wait_for("/pair ", timeout=5, since=out.index("the old code is void"))
-        codes = re.findall(r"send your bot:  /pair (\d{6})", out)
-        assert len(codes) == 2  # a fresh code, on the console only
-        tg.send_text(eve, "/pair " + first)  # the old code no longer works
-        tg.wait_sent(11)
+        for i in range(12):
+            tg.send_text(attackers[i % 4], "/pair %06d" % ((int(first) + 1 + i) % 1000000))
+        tg.send_text(alice, "/pair " + first)  # the right code, too late
+        board.wait_for("unauthorized user id=111", timeout=10)
     finally:
         _, out = board.stop()
-    assert _to(tg, EVE) == ["Pairing refused."] * 11
+    assert [s["params"]["text"] for s in tg.sent] == ["Pairing refused."] * 5
+    assert "pairing is off until the bot restarts" in out
     assert not os.path.exists(os.path.join(folder, "workspace", "state", "owner"))
+    print("FAULT pairing brute force injected=13 model_calls=0 messages=5 lost=0 repeated=0")
+
+    board = vboard.boot(folder)  # a restart: a new code, and pairing works again
+    try:
+        second = re.search(r"/pair (\d{6})", board.wait_for("/pair ")).group(1)
+        tg.send_text(alice, "/pair " + second)
+        board.wait_for("PAIRING: done")
+    finally:
+        board.stop()
+    assert _to(tg, ALICE) == ["Paired: you are the owner of this PicoClaw. Send me a message."]
 
 
 def test_allow_from_set_means_no_pairing(tg, tmp_path):

@@ -377,7 +377,7 @@ def test_one_turn_cannot_fill_the_flash_with_its_history(tg):
 def test_a_full_flash_in_a_turn_ends_that_update_with_a_clear_line(tmp_path, monkeypatch, capsys):
     """ENOSPC while the agent writes its session (CPython, host shim): the user is told the
     flash is full, the update is over (the gateway saves the offset), no model call made."""
-    from picoclaw import agent, config, session
+    from picoclaw import agent, config, providers, session
 
     monkeypatch.setattr(agent, "_drop", lambda names: None)  # unloading is the firmware's business
     path = tmp_path / "config.json"
@@ -399,7 +399,7 @@ def test_a_full_flash_in_a_turn_ends_that_update_with_a_clear_line(tmp_path, mon
         raise OSError(28)
 
     monkeypatch.setattr(session.Session, "append_user", full)
-    a = agent.Agent(cfg, Tg(), None)
+    a = providers.agent(cfg, Tg(), cron=None)
     inbox = tmp_path / "inbox"
     inbox.write_bytes(b"hello\n")
 
@@ -411,3 +411,75 @@ def test_a_full_flash_in_a_turn_ends_that_update_with_a_clear_line(tmp_path, mon
     assert Tg.sent == ["Sorry, my flash is full, so I cannot answer. My owner needs to free some space."]
     assert "update 5: flash full" in capsys.readouterr().out
     assert a.calls == 0
+
+
+# -- 8. cron at a limit, and the owner's commands -----------------------------------------
+
+def test_cron_jobs_at_the_call_limit_stay_silent_and_the_owner_keeps_control(tg):
+    import time
+
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.add_chat(alice)
+        cfg = gatewayrun.write_config(tg, llm=llm, agent={"stream": False, "max_calls_per_hour": 1,
+                                                          "max_calls_per_day": 0})
+        os.makedirs(os.path.join(_ws(cfg), "cron"))
+        due = int(time.time()) - 1
+        with open(os.path.join(_ws(cfg), "cron", "jobs"), "w") as f:
+            for j in (1, 2, 3):  # three agent-mode jobs due now, every 30 minutes
+                f.write("%d\tevery\t1800\tagent\t%d\t%d\tcheck the plants %d\n" % (j, ALICE, due, j))
+        llm.reply_text("The plants are fine.")
+        r = _run(cfg, cycles=1)
+        assert len(llm.requests) == 1, r.stdout  # the hour's one call; the others hit the limit
+        assert "model call limit per hour reached" in r.stdout
+        assert _final_texts(tg) == ["The plants are fine."]  # no "Thinking...", no apology
+        assert not [s for s in tg.sent if s["method"] == "sendChatAction"]
+        for text in ("/cron", "/cron rm 2", "/cron", "/status", "/help"):
+            tg.send_text(alice, text)
+        r = _run(cfg, cycles=2)
+        assert len(llm.requests) == 1  # every command answered without the model
+    texts = _final_texts(tg)[1:]
+    assert texts[0].count("check the plants") == 3 and "/cron rm N" in texts[0], texts[0]
+    assert texts[1] == "Removed job 2."
+    assert "check the plants 2" not in texts[2] and texts[2].count("check the plants") == 2
+    assert texts[3].startswith("PicoClaw: up ") and "model calls: 1 this hour" in texts[3], texts[3]
+    assert "last error: " in texts[3]
+    assert texts[4].startswith("Hi! I am PicoClaw") and "/status" in texts[4]
+    _fault("cron at the call limit", 3, 1, 1)
+
+
+# -- 9. pairing has a ceiling: test_pairing.py (the virtual board, restarted)
+
+
+# -- 10. the small ones -------------------------------------------------------------------
+
+def test_small_holes_are_closed(tg, tmp_path):
+    # an empty name in allow_from is a config error (it admitted everyone without a username)
+    for bad in ('["@"]', '[""]', '["111|@"]'):
+        p = tmp_path / "c.json"
+        p.write_text('{"channels": {"telegram": {"token": "1:x", "allow_from": %s}}}' % bad)
+        r = gatewayrun.run(str(p), cycles=1)
+        assert r.returncode == 2 and "allow_from has an empty entry" in r.stdout, (bad, r.stdout)
+    # a workspace that holds the config file is refused at start
+    p = tmp_path / "d.json"
+    p.write_text(json.dumps({"channels": {"telegram": {"token": "1:x", "allow_from": ["111"]}},
+                             "agents": {"defaults": {"workspace": str(tmp_path)}}}))
+    r = gatewayrun.run(str(p), cycles=1)
+    assert r.returncode == 2 and "contains" in r.stdout and "could read its secrets" in r.stdout, r.stdout
+    # a message without a sender: no "add 0" hint; a username entry: a warning at start
+    tg.add_chat(ALICE)
+    tg.send_raw_update('{"update_id":{update_id},"message":{"message_id":3,"chat":{"id":111,'
+                       '"type":"private"},"date":1,"text":"who am I"}}')
+    cfg = gatewayrun.write_config(tg, allow=("@alice", "222"))
+    r = _run(cfg, cycles=1)
+    assert "add 0" not in r.stdout and "message without a sender" in r.stdout, r.stdout
+    assert "allow_from: @alice admits whoever holds that username" in r.stdout
+    assert not tg.sent
+
+
+def test_plain_http_for_telegram_warns_at_every_start():
+    with FakeTelegram(tls=False) as plain:
+        cfg = gatewayrun.write_config(plain)
+        for _ in range(2):
+            r = _run(cfg, cycles=0)
+            assert "base_url is plain http://" in r.stdout

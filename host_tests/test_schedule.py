@@ -244,8 +244,22 @@ def test_add_refuses_bad_jobs():
     assert "not 513" in _err(_add, s, "every", 60, "x" * 513)  # bytes, over the cap
     assert s.jobs() == [] and s.next_due() is None
     assert _add(s, "every", 60, "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9" * 32) == 1  # exactly 512 bytes
-    assert _add(s, "every", "60", b"bytes", "agent") == 2
-    assert _show(s) == "1 every 60 deliver 1 2026-11-24 07:01; 2 every 60 agent 1 2026-11-24 07:01"
+    assert _add(s, "every", "1800", b"bytes", "agent") == 2
+    assert _show(s) == "1 every 60 deliver 1 2026-11-24 07:01; 2 every 1800 agent 1 2026-11-24 07:30"
+    # agent mode runs the model each time: at most once every 30 minutes
+    for kind, spec in (("every", 60), ("every", "1799"), ("cron", "*/5 * * * *"), ("cron", "0,1 8 * * *")):
+        assert "at most once every 30 minutes" in _err(_add, s, kind, spec, "x", "agent"), spec
+    assert _add(s, "cron", "0,30 * * * *", "x", "agent") == 3  # exactly 30 minutes apart
+    assert _add(s, "every", 60, "x", "deliver") == 4  # deliver mode: no model call
+
+
+def test_an_agent_job_from_an_old_file_is_held_to_the_minimum_pace():
+    s = _new()
+    with open(WS + "/cron/jobs", "wb") as f:
+        f.write(b"1\tevery\t60\tagent\t7\t%d\tcheck the sensor\n" % (NOW + 60))
+    s = schedule.Schedule(WS)
+    assert len(s.due(NOW + 60)) == 1
+    assert s.next_due() == NOW + 60 + 1800  # not NOW + 120
 
 
 def test_persistence_round_trip():

@@ -17,42 +17,21 @@
 # (README: "The agent's heap"); this module keeps what a model call uses, since that step
 # is the heap's peak. Every name a module defines (and its file's path) stays interned
 # once it is loaded: the agent ends a tool burst ~12 names under the qstr pool's 620 step.
-import os
 import time
 
 from micropython import const
 
 from . import log
 from .clock import iso, now
-from .jsonstream import JsonError, JsonReader, StreamSource
-from .session import LineSource, Session
-from .state import write_atomic
+from .jsonstream import JsonReader
+from .session import LineSource, Session, scrub_file
 from .telegram import APIError, refused
 
 _FILE_CAPS = ("AGENTS.md 2048 SOUL.md 1024 USER.md 1024 IDENTITY.md 1024 memory/MEMORY.md 4096")
-_RESULT_CAP = const(4096)  # bytes of one tool result the model reads (bigger ones are cut, said so)
 _EDIT_MS = const(2000)  # streaming: at most one placeholder edit per 2 s (Telegram's edit limits)
 _TURN_BYTES = const(131072)  # session bytes one turn may add (tool calls carry their arguments,
 #                              up to 8 x 16 KB per answer): past it the turn stops, so one task
 #                              cannot fill the flash
-
-
-def attach(gw, cfg, tg, conn):
-    """Make the gateway answer with an Agent (conn: the connection to the model)."""
-    try:
-        import machine  # a board: gpio tools work on the pins board.json allows
-    except ImportError:
-        machine = None
-    # cfg.pins and the schema file (a.schemas): providers.resolve, run first at start
-    a = Agent(cfg, tg, conn, pins=cfg.pins, machine=machine, cron=True)
-    gw.answer = a.answer
-    gw.tick = a.tick
-    gw.agent = a  # main.py sets a.alive (the watchdog) through it
-    for i in gw.allow_ids:  # heartbeats go to the first user id (config or paired owner)
-        if i > 0:
-            a.owner = i
-            break
-    return a
 
 
 # The model side: loaded for each model call and dropped after it, so the tools and the
@@ -75,60 +54,9 @@ def _drop(names):
 
 class Agent:
     """The assistant; also what tools see as their `ctx` (tools/__init__.py): workspace,
-    chat_id, pins, machine, cron, read_cap, now(), send(text), status()."""
-
-    def __init__(self, cfg, tg, conn, pins=None, machine=None, cron=None):
-        self.tg = tg
-        self.conn = conn  # httpclient.Connection to the provider's api_base
-        self.workspace = cfg.workspace
-        self.chat_id = 0  # the turn's chat
-        self.pins = pins or {}  # what board.json lets the gpio tools touch
-        self.machine = machine
-        # cron: True when the cron tool is offered (tools/cron.py loads the job store then);
-        # cron_next: the earliest next fire time (epoch s), None without jobs, -1 not known
-        # yet (the store is read at the next tick: timers.due)
-        self.cron = cron
-        try:
-            os.stat(cfg.workspace + "/cron/jobs")
-            self.cron_next = -1
-        except OSError:
-            self.cron_next = None  # no jobs file: nothing to read until the cron tool runs
-        self.read_cap = 4096
-        self.now = now
-        self.status = getattr(cfg, "status", None)  # a board's (main.py): Wi-Fi too; None:
-        #                      tools/system.py reports the heap and uptime itself
-        self.state_dir = cfg.workspace + "/state"
-        self.schemas = self.state_dir + "/tools"  # the tool schemas requests carry (attach)
-        self.kind = cfg.provider_kind  # "openai" or "anthropic": llm.provider_module
-        self.api_key = cfg.api_key
-        self.model = cfg.model
-        self.max_tokens = cfg.max_tokens
-        self.temperature = cfg.temperature
-        self.max_iter = max(1, cfg.max_tool_iterations)
-        self.stream = cfg.stream
-        self.placeholder = cfg.placeholder
-        self.html = True  # answers as Telegram HTML first (the console prints plain text)
-        self.typing = cfg.typing
-        self.budget = cfg.history_bytes
-        self.owner = 0  # chat for heartbeats: attach() sets it
-        self.heartbeat_s = cfg.heartbeat_interval * 60 if cfg.heartbeat_enabled else 0
-        self._next_beat = now()  # the first beat right after start, then every interval
-        self.small = bytearray(128)  # parser values: ids, names, short fields
-        self.buf = bytearray(128)  # escape buffer for session writes
-        self.linebuf = bytearray(256)  # reading session lines and workspace files
-        self.sleep_ms = time.sleep_ms
-        self.alive = None  # called before each model call and tool run (a board's watchdog)
-        self.session = None
-        self._last_calls = ()  # the last answer's tool calls [(id, name, args path)]
-        self.extra = None  # a final user message for the request (summaries)
-        self._hist = (0, -1)  # session byte range the request carries
-        self.calls = 0  # model calls since start (the benchmarks count them)
-        self.limit = (cfg.max_calls_per_hour, cfg.max_calls_per_day)
-        self.timeout_s = max(10, cfg.request_timeout)  # one model call, retries included
-        self.workspace_quota_kb = cfg.workspace_quota_kb  # what the file tools may fill
-        self._ph = 0
-        self._edited = 0
-        self._edit_len = 0
+    chat_id, pins, machine, cron, read_cap, now(), send(text), status(). Made by
+    providers.agent() at start (its settings are attributes: the code that sets them is
+    start-up code, and leaves the heap with providers.py)."""
 
     # -- the gateway's hook -------------------------------------------------------------
     def answer(self, gw, u, f):
@@ -151,16 +79,12 @@ class Agent:
                 return
             v = s.note()
             if v and v[1] == u.update_id:  # this update's turn, cut short: take it up again
-                s.turn_start, s.update_id = v[0], v[1]
                 try:
-                    r = self._step("resume").resume(self, s, v[0])
+                    v = self._step("resume").resume(self, s, v)
                 finally:
                     _drop(("resume",))
-                if r:
-                    log.info("update %d: resuming its turn (%d model calls made%s)"
-                             % (u.update_id, r[0], ", answer ready" if r[2] else ""))
-                    self._ph = v[2]
-                    self.turn(s, u.chat_id, u.message_id, resume=(r[0], r[1], r[2], v[3]))
+                if v:
+                    self.turn(s, u.chat_id, u.message_id, resume=v)
                     return
             f.seek(u.text_offset)
             s.append_user(f, u.text_len, self.buf, update_id=u.update_id)
@@ -188,11 +112,14 @@ class Agent:
         heartbeat's HEARTBEAT_OK). Such a turn shows no "typing" and no placeholder, and
         when the model cannot be reached (a call limit, an outage) it sends nothing either,
         only logs. resume: (model calls made, tool calls to run, answer ready, pieces
-        delivered) for a turn taken up again. Returns the reply path."""
+        delivered, placeholder message) for a turn taken up again (resume.py). Returns the
+        reply path."""
         self.session = s
         self.chat_id = chat_id
-        steps, calls, done, sent = resume or (0, (), False, 0)
-        if resume is None:
+        steps, calls, done, sent = resume[:4] if resume else (0, (), False, 0)
+        if resume:
+            self._ph = resume[4]
+        else:
             self._ph = 0
             # "typing..." and the "Thinking..." placeholder: a network failure costs only the
             # courtesy; a refusal (blocked, kicked) is raised, and the update is over
@@ -215,8 +142,12 @@ class Agent:
         path = self.state_dir + "/reply"
         reply = path
         while not done:
-            for cid, name, args in calls:
-                self._run_tool(s, cid, name, args)
+            for c in calls:  # each with the tool registry loaded for it (tools.call)
+                try:
+                    self._step("tools").call(self, s, c)
+                finally:
+                    # the job store too, which the cron tool loads
+                    _drop(("tools", "schedule"))
             if steps == self.max_iter or s.size() - s.turn_start > _TURN_BYTES:
                 self._say("I stopped after %d tool steps without a final answer%s. Ask me to continue "
                           "if you want me to go on." % (steps, "" if steps == self.max_iter else
@@ -253,7 +184,7 @@ class Agent:
         if self.alive:
             self.alive()
         self._last_calls = ()
-        w = count_call(self.state_dir, now(), self.limit)
+        w = llm.count_call(self.state_dir, now(), self.limit)
         if w:  # a limit is reached: a polite answer instead of a model call
             unit = "day" if w > 3600 else "hour"
             log.warn("model call limit per %s reached: no call" % unit)
@@ -274,7 +205,7 @@ class Agent:
             return None
         calls = []
         for cid, name, path in t.calls:
-            if not _valid_object(path):
+            if not llm.valid_object(path):
                 with open(path, "wb") as f:
                     f.write(b"{}")
                 name = "invalid_arguments:" + name
@@ -285,33 +216,6 @@ class Agent:
         s.append_assistant(t.reply_path, calls, self.buf)
         self._last_calls = calls
         return t.reply_path
-
-    def _run_tool(self, s, cid, name, args_path):
-        import gc
-        gc.collect()
-        from . import tools
-
-        if self.alive:
-            self.alive()
-
-        out_path = self.state_dir + "/result"
-        out = tools.Result(out_path, _RESULT_CAP)
-        try:
-            if name.startswith("invalid_arguments:"):
-                out.write("error: the arguments of %s were not a JSON object" % name[18:])
-            else:
-                with open(args_path, "rb") as f:
-                    p = JsonReader(StreamSource(f, bytearray(128)), bytearray(128))
-                    tools.run(name, p, self, out)
-        finally:
-            out.close()
-        # the registry too (loaded again for the next tool call), and the job store the
-        # cron tool loads; its jobs may have changed, so the next tick reads them again
-        _drop(("tools", "schedule"))
-        if name == "cron":
-            self.cron_next = -1
-        log.info("tool %s: %d bytes of result" % (name, out.n))
-        s.append_tool(cid, out_path, self.buf)
 
     def _say(self, text):
         # an apology may quote a provider's error, which may quote the request: scrubbed
@@ -373,7 +277,7 @@ class Agent:
         answer is final by now: nothing here runs the turn again (deliver.py)."""
         import gc
 
-        log.scrub_file(path)  # what reaches the chat passes the log's scrubber too
+        scrub_file(path)  # what reaches the chat passes the log's scrubber too
         out = self.state_dir + "/out"
         for html in (True, False):
             if html and not self.html:
@@ -490,55 +394,11 @@ class Agent:
         self.tg.send_message(self.chat_id, text)
 
 
-def count_call(state_dir, at, limit):
-    """Count one model call at `at` (seconds since 1970) against limit = (calls per hour,
-    calls per day; 0 or less: none). Returns 0 when counted, or the window (3600 or
-    86400) whose limit is reached, and then counts nothing. The windows are the clock's
-    hours and UTC days (a burst may take up to twice a limit across a boundary); the
-    count is the file state/model_calls ("hour n day n"), one atomic write per call."""
-    path = state_dir + "/model_calls"
-    v = [0, 0, 0, 0]
-    for p in (path, path + ".tmp"):  # the temp file: see replace()
-        try:
-            with open(p) as f:
-                w = [int(x) for x in f.read().split()]
-            if len(w) == 4:
-                v = w
-                break
-        except (OSError, ValueError):
-            pass
-    if v[0] != at // 3600:
-        v[0], v[1] = at // 3600, 0
-    if v[2] != at // 86400:
-        v[2], v[3] = at // 86400, 0
-    if 0 < limit[0] <= v[1]:
-        return 3600
-    if 0 < limit[1] <= v[3]:
-        return 86400
-    v[1] += 1
-    v[3] += 1
-    write_atomic(path, b"%d %d %d %d" % (v[0], v[1], v[2], v[3]))
-    return 0
-
-
 def _starts(path, prefix):
     try:
         with open(path, "rb") as f:
             return f.read(len(prefix)) == prefix
     except OSError:
-        return False
-
-
-def _valid_object(path):
-    """Is the file one JSON object? (tool arguments as the model wrote them)"""
-    try:
-        with open(path, "rb") as f:
-            p = JsonReader(StreamSource(f, bytearray(64)), bytearray(32))
-            p.expect(1)
-            p.skip_value(1)
-            p.finish()
-        return True
-    except (JsonError, OSError):
         return False
 
 

@@ -27,9 +27,11 @@ def build(cfg):
     llm_base = ""
     if cfg.provider or cfg.providers:  # the agent: provider, and the tool schemas file
         from . import agent, gateway, httpclient, telegram  # noqa: F401
-        from .providers import resolve
+        from .providers import agent as make_agent, resolve
 
         llm_base = resolve(cfg, sim)
+        a = make_agent(cfg)  # early: a long-lived object, before the heap is cut up
+        make_agent = resolve = None
         unload("picoclaw.providers", "picoclaw.tools")
     # one SSLContext for Telegram and the model, built before the runtime modules are
     # imported, and trust/roots unloaded after, so the startup peak stays low
@@ -58,11 +60,17 @@ def build(cfg):
         from .group import attach
 
         attach(gw)
-    if llm_base:
-        from .agent import attach
-
-        attach(gw, cfg, tg, httpclient.Connection(split_url(llm_base), bytearray(_IO_BUF), ctx,
-                                                  opener=sim and sim.model.open))
+    if llm_base:  # the gateway answers with the agent
+        a.tg = tg
+        a.conn = httpclient.Connection(split_url(llm_base), bytearray(_IO_BUF), ctx,
+                                       opener=sim and sim.model.open)
+        gw.answer = a.answer
+        gw.tick = a.tick
+        gw.agent = a  # main.py sets a.alive (the watchdog) through it
+        for i in gw.allow_ids:  # heartbeats go to the first user id (config or paired owner)
+            if i > 0:
+                a.owner = i
+                break
         log.info("agent: %s, model %s at %s" % (cfg.provider_kind, cfg.model, llm_base))
     else:
         log.info("no model configured (providers.*): echo mode")

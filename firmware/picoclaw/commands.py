@@ -46,7 +46,7 @@ def status(gw):
     if a is None:
         lines.append("no model configured: echo mode")
     else:
-        # agent.count_call's file, read without counting: "hour n day n"
+        # llm.count_call's file, read without counting: "hour n day n"
         from .clock import now
 
         v = [0, 0, 0, 0]

@@ -4,7 +4,6 @@
 #
 # Loaded only when a session is that long (agent.Agent._maybe_compact), with the model side.
 from . import log
-from .agent import count_call
 from .clock import now
 from .session import FileOut
 from .state import replace
@@ -18,7 +17,7 @@ def compact(a, s):
     s.turn_start = -1
     keep = s.history_start()
     first = s.summary_end()
-    if keep <= first or count_call(a.state_dir, now(), a.limit):
+    if keep <= first or llm.count_call(a.state_dir, now(), a.limit):
         return  # nothing to summarise, or no model calls left (history kept till later)
     a._hist = (first, keep)
     a.extra = ("Summarise the conversation above in a few short paragraphs for your own "

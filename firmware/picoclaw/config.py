@@ -88,6 +88,19 @@ def check(cfg):
         raise ConfigError("config: channels.telegram.poll_timeout must be 0-50 (seconds)")
     if not 1 <= cfg.poll_limit <= 100:
         raise ConfigError("config: channels.telegram.poll_limit must be 1-100")
+    # warnings at every start (here: this module leaves the heap before the gateway is built)
+    from . import log
+
+    if cfg.base_url.startswith("http://"):
+        log.warn("channels.telegram.base_url is plain http://: the bot token and every message "
+                 "cross the network unencrypted; use https://")
+    for name in cfg.allow_names:
+        log.warn("allow_from: @%s admits whoever holds that username, also after it changes "
+                 "hands; prefer the numeric id (the log shows it at their first message)" % name)
+    if not cfg.allow_ids and not cfg.allow_names:
+        log.warn("allow_from is empty: only a paired owner is admitted (see PAIRING below). "
+                 "Or send your bot a message, find 'from id=...' in this log, and add that "
+                 "id to channels.telegram.allow_from")
 
 
 def load(path):
@@ -124,9 +137,23 @@ def load(path):
         import os
 
         cfg.workspace = (os.getenv("HOME") or "") + cfg.workspace[1:]
-    # the file tools reach everything in the workspace: it must not hold the token and keys
-    w = _absolute(cfg.workspace).rstrip("/") + "/"
-    if _absolute(path).startswith(w):
+    # the file tools reach everything in the workspace: it must not hold the token and keys.
+    # Both paths made absolute (from the working directory), "." and ".." resolved.
+    w = []
+    for p in (cfg.workspace, path):
+        if not p.startswith("/"):
+            import os
+
+            p = os.getcwd() + "/" + p
+        parts = []
+        for s in p.split("/"):
+            if s == "..":
+                if parts:
+                    parts.pop()
+            elif s and s != ".":
+                parts.append(s)
+        w.append("/" + "/".join(parts))
+    if w[1].startswith(w[0].rstrip("/") + "/"):
         raise ConfigError("config: agents.defaults.workspace %s contains %s (the bot's tools could "
                           "read its secrets): choose a folder of its own, e.g. /workspace"
                           % (cfg.workspace, path))
@@ -140,26 +167,11 @@ def load(path):
             part = part.strip()
             if part.lstrip("-").isdigit():
                 ids.add(int(part))
-            elif part:
+            elif part.lstrip("@"):
                 names.add(part.lstrip("@").lower())
+            else:  # "@" or "": would admit every sender without a username
+                raise ConfigError("config: channels.telegram.allow_from has an empty entry (%r)" % str(e))
     return cfg
-
-
-def _absolute(p):
-    """Path `p` made absolute (from the working directory), "." and ".." resolved, so two
-    paths can be compared."""
-    if not p.startswith("/"):
-        import os
-
-        p = os.getcwd() + "/" + p
-    parts = []
-    for s in p.split("/"):
-        if s == "..":
-            if parts:
-                parts.pop()
-        elif s and s != ".":
-            parts.append(s)
-    return "/" + "/".join(parts)
 
 
 def _walk(p, cfg, prefix):

@@ -48,11 +48,6 @@ class Console:
         return self.n
 
 
-class _Gateway:
-    # what agent.attach reads and sets on a gateway
-    allow_ids = ()
-
-
 def main(cfg, argv):
     """Run the `agent` command with its own arguments argv; returns the exit code."""
     text = None
@@ -103,14 +98,13 @@ def _build(cfg):
         if not cfg.tls_verify:
             log.warn("tls.verify is false: certificates are NOT checked; remove it from config.json")
         ctx = trust.context(cfg.ca_file or None, cfg.tls_verify)
-    from .agent import attach
     from .app import split_url
     from .httpclient import Connection
+    from .providers import agent
 
     cfg.placeholder = cfg.typing = False  # nothing to edit, nobody to show "typing" to
     # the model's connection buffer: the gateway's size (app._IO_BUF, one TLS read at a time)
-    a = attach(_Gateway(), cfg, Console(), Connection(split_url(base), bytearray(512), ctx,
-                                                      opener=model and model.open))
+    a = agent(cfg, Console(), Connection(split_url(base), bytearray(512), ctx, opener=model and model.open))
     a.html = False
     a.owner = _CHAT
     return a, model

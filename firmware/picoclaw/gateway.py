@@ -55,10 +55,6 @@ class Gateway:
         self._poison_offset = -1
         self.pairing = None  # pairing.Pairing while nobody is admitted (pairing.attach sets it)
         self.group = None  # group(update, inbox file) -> mentioned? (group.py; groups in allow_from)
-        if not self.allow_ids and not self.allow_names:
-            log.warn("allow_from is empty: only a paired owner is admitted (see PAIRING below). "
-                     "Or send your bot a message, find 'from id=...' in this log, and add that "
-                     "id to channels.telegram.allow_from")
 
     # -- loop ---------------------------------------------------------------------------
     def serve(self, cycles=-1, sim=None):
@@ -125,6 +121,10 @@ class Gateway:
             # not fit in memory. Counted against the offset: from the first, poll one update
             # at a time (poll_once reads _poison) and try again at once (a collection is
             # often the cure); after _POISON_TRIES at one offset, step past the update there.
+            if log.level <= log.DEBUG:
+                import sys
+
+                sys.print_exception(e)
             self.tg.conn.close()  # a request or a body may have been cut half-way
             gc.collect()
             msg = "%s in a poll cycle: %s (free heap %d)" % (type(e).__name__, e, gc.mem_free())

@@ -6,7 +6,7 @@
 # anything shaped like a key: "sk-" or "Bearer " followed by 16 or more key characters (a
 # provider's error message may quote the request's Authorization header). Each is masked
 # with "x" in place, at the same length, so a file can be scrubbed where it lies (its
-# offsets stay true) and Markdown never sees a "*" run.
+# offsets stay true: session.scrub_file) and Markdown never sees a "*" run.
 import time
 
 from micropython import const
@@ -16,8 +16,6 @@ _INFO = const(20)
 _WARN = const(30)
 _ERROR = const(40)
 _KEY_MIN = const(16)  # key characters after "sk-"/"Bearer " that make a key (ids are shorter)
-_OVERLAP = const(128)  # bytes a file window shares with the next: the longest secret masked
-#                        whole (API keys are up to ~110 characters)
 
 level = _INFO
 last_error = ""  # the last warning or error, scrubbed (the /status command shows it)
@@ -61,25 +59,6 @@ def scrub(msg, n=-1):
     if n == len(b) and msg is not b:
         return b.decode() if hit else msg
     return hit
-
-
-def scrub_file(path, start=0):
-    """Mask every secret in the file at `path` from byte `start` on, in place (the file
-    keeps its size). Read in windows that overlap by _OVERLAP bytes, so a secret across a
-    window's end is found whole in the next one."""
-    buf = bytearray(2 * _OVERLAP)
-    with open(path, "r+b") as f:
-        while True:
-            f.seek(start)
-            n = f.readinto(buf)
-            if not n:
-                return
-            if scrub(buf, n):
-                f.seek(start)
-                f.write(memoryview(buf)[:n])
-            if n < len(buf):
-                return
-            start += n - _OVERLAP
 
 
 def log(at, msg):

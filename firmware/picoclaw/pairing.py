@@ -3,9 +3,10 @@
 # id is saved in <workspace>/state/owner and admitted at every start from then on.
 #
 # Only someone who can read the board's console (USB cable, or whoever deployed it) sees the
-# code. A wrong code gets the same short refusal whatever was wrong; after _MAX_TRIES wrong
-# codes the code is replaced by a fresh one, shown on the console only, so guessing 6 digits
-# over Telegram is hopeless. Once the owner is paired the code is void.
+# code. A wrong code gets the same short refusal whatever was wrong, and after _MAX_TRIES
+# wrong codes in all (from anyone) pairing is off until the bot restarts: a guesser gets
+# _MAX_TRIES tries at a 6-digit code per start of the board (odds 1 in 200,000), however
+# many accounts they use. Once the owner is paired the code is void.
 import os
 
 from micropython import const
@@ -14,7 +15,7 @@ from . import log
 from .state import read_int, write_atomic
 
 _DIGITS = const(6)
-_MAX_TRIES = const(10)  # wrong codes before the code is replaced
+_MAX_TRIES = const(5)  # wrong codes in all before pairing is off until a restart
 _HEAD = const(40)  # bytes of a message read to find "/pair@botname 123456"
 _HAS_TEXT = const(2)  # telegram.py's inbox record flag
 
@@ -79,8 +80,9 @@ class Pairing:
                  % (u.from_id, u.username or "-", self.tries, _MAX_TRIES))
         gw._send(u, "Pairing refused.")
         if self.tries >= _MAX_TRIES:
-            log.warn("pairing: too many wrong codes, the old code is void")
-            self.new_code()
+            self.code = None  # every /pair from now on is denied like any stranger's message
+            log.warn("pairing: %d wrong codes: pairing is off until the bot restarts (reset the "
+                     "board; a new code is shown then)" % _MAX_TRIES)
         return True
 
 

@@ -1,6 +1,7 @@
 # The agent's start-up, before the runtime modules load (app.build, console.py): which
-# provider and where (config's providers.* and agents.defaults), and the tool schemas file
-# every request streams (write_schemas). Loaded once and dropped: its work is done by then.
+# provider and where (config's providers.* and agents.defaults), the tool schemas file
+# every request streams (write_schemas), and the Agent with its settings (agent()). Loaded
+# once and dropped: its work is done by then.
 
 # default api_base per provider name; any other name needs providers.<name>.api_base
 _BASES = ("openai https://api.openai.com/v1 "
@@ -121,3 +122,74 @@ def write_schemas(w, ctx, anthropic=False):
             w.write(s[2])
             w.write(b"}" if anthropic else b"}}")
         t = None
+
+
+def agent(cfg, tg=None, conn=None, cron=True):
+    """The Agent (agent.py) for loaded settings, after resolve(): its settings and buffers
+    set here, at start, so the code that sets them leaves the heap with this module. tg:
+    the Telegram client (or the console's stand-in); conn: the httpclient.Connection to the
+    model (both may be set on it later). On a board the gpio tools get machine and the
+    pins board.json allows (cfg.pins)."""
+    import os
+    import time
+
+    from . import clock
+    from .agent import Agent
+
+    try:
+        import machine  # a board
+    except ImportError:
+        machine = None
+    a = Agent()
+    a.tg = tg
+    a.conn = conn  # httpclient.Connection to the provider's api_base
+    a.workspace = cfg.workspace
+    a.chat_id = 0  # the turn's chat
+    a.pins = getattr(cfg, "pins", None) or {}  # what board.json lets the gpio tools touch
+    a.machine = machine
+    # cron: True when the cron tool is offered (tools/cron.py loads the job store then);
+    # cron_next: the earliest next fire time (epoch s), None without jobs, -1 not known
+    # yet (the store is read at the next tick: timers.due)
+    a.cron = cron
+    try:
+        os.stat(cfg.workspace + "/cron/jobs")
+        a.cron_next = -1
+    except OSError:
+        a.cron_next = None  # no jobs file: nothing to read until the cron tool runs
+    a.read_cap = 4096
+    a.now = clock.now
+    a.status = getattr(cfg, "status", None)  # a board's (main.py): Wi-Fi too; None:
+    #                                         tools/system.py reports the heap and uptime
+    a.state_dir = cfg.workspace + "/state"
+    a.schemas = a.state_dir + "/tools"  # the tool schemas requests carry (_offer)
+    a.kind = cfg.provider_kind  # "openai" or "anthropic": llm.provider_module
+    a.api_key = cfg.api_key
+    a.model = cfg.model
+    a.max_tokens = cfg.max_tokens
+    a.temperature = cfg.temperature
+    a.max_iter = max(1, cfg.max_tool_iterations)
+    a.stream = cfg.stream
+    a.placeholder = cfg.placeholder
+    a.html = True  # answers as Telegram HTML first (the console prints plain text)
+    a.typing = cfg.typing
+    a.budget = cfg.history_bytes
+    a.owner = 0  # chat for heartbeats: the first user id admitted (app.build)
+    a.heartbeat_s = cfg.heartbeat_interval * 60 if cfg.heartbeat_enabled else 0
+    a._next_beat = clock.now()  # the first beat right after start, then every interval
+    a.small = bytearray(128)  # parser values: ids, names, short fields
+    a.buf = bytearray(128)  # escape buffer for session writes
+    a.linebuf = bytearray(256)  # reading session lines and workspace files
+    a.sleep_ms = time.sleep_ms
+    a.alive = None  # called before each model call and tool run (a board's watchdog)
+    a.session = None
+    a._last_calls = ()  # the last answer's tool calls [(id, name, args path)]
+    a.extra = None  # a final user message for the request (summaries)
+    a._hist = (0, -1)  # session byte range the request carries
+    a.calls = 0  # model calls since start (the benchmarks count them)
+    a.limit = (cfg.max_calls_per_hour, cfg.max_calls_per_day)
+    a.timeout_s = max(10, cfg.request_timeout)  # one model call, retries included
+    a.workspace_quota_kb = cfg.workspace_quota_kb  # what the file tools may fill
+    a._ph = 0
+    a._edited = 0
+    a._edit_len = 0
+    return a

@@ -8,6 +8,7 @@
 #     started, and run now;
 #   - otherwise (only the user's line, or every call answered): the next model call.
 # Loaded only for such a retry (agent.Agent.answer) and dropped after it.
+from . import log
 from .jsonstream import ARR, END_ARR, OBJ, JsonReader
 from .session import LineSource, _cut
 
@@ -16,10 +17,14 @@ _NOT_RUN_AGAIN = ("error: the device restarted or ran out of memory while this t
                   "before repeating it.")
 
 
-def resume(a, s, start):
-    """Read session `s` from its unfinished turn's user line at byte `start`, for agent `a`.
-    Returns None when no turn starts there; else (model calls made in the turn, tool calls
-    to run now [(id, name, args path)], answered: its text is in <state>/reply)."""
+def resume(a, s, note):
+    """Take up the unfinished turn of session `s` whose note (Session.note) is `note`, for
+    agent `a`. Returns None when no turn starts at the noted offset; else what agent.turn
+    resumes from: (model calls made in the turn, tool calls to run now [(id, name, args
+    path)], answered (its text is now in <state>/reply), answer pieces delivered, the
+    placeholder message)."""
+    start = s.turn_start = note[0]
+    s.update_id = note[1]
     _drop_torn_line(s.path, start, a.linebuf)
     reply = a.state_dir + "/reply"
     try:
@@ -64,15 +69,15 @@ def resume(a, s, start):
             more = src.next_line()
     if first:
         return None  # nothing at `start`: the session was cleared
-    if answered:
-        return steps, (), True
-    if calls:
+    log.info("update %d: resuming its turn (%d model calls made%s)"
+             % (note[1], steps, ", answer ready" if answered else ""))
+    if calls and not answered:
         cid = calls.pop(0)[0]
         path = a.state_dir + "/result"
         with open(path, "wb") as out:
             out.write(_NOT_RUN_AGAIN)
         s.append_tool(cid, path, a.buf)
-    return steps, calls, False
+    return steps, () if answered else calls, answered, note[3], note[2]
 
 
 def _read_calls(p, state_dir, calls):

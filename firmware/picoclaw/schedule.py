@@ -39,6 +39,8 @@ _PIECE = const(128)  # lines are read in pieces of this size (most lines fit in 
 _SPEC_CAP = const(100)  # a cron expression is ~10-40 characters
 _YEARS = const(8)  # cron search horizon: Feb 29 can be 8 years away (2096 -> 2104)
 _EVERY_MIN = const(60)  # a job more often than once a minute would starve the gateway
+_AGENT_MIN = const(1800)  # seconds between the runs of an agent-mode job: each is a model call
+#                           (the heartbeat's default pace); a job due sooner is held back
 _EVERY_MAX = const(315360000)  # 10 years
 # a parsed cron expression is one bytearray of flags: minute 0-59 at 0, hour 0-23 at _HO,
 # day 1-31 at _DM, month 1-12 at _MO, weekday 0-6 (Sunday 0) at _DW, then "the day field
@@ -280,6 +282,18 @@ class Schedule:
                 raise ValueError('cron "%s" never matches a real date' % spec)
         else:
             raise ValueError('kind must be "at", "every" or "cron"')
+        if mode == "agent" and kind != "at":
+            # every run is a model call: at most one per _AGENT_MIN (a few runs looked at, so
+            # "0,1 8 * * *" is caught wherever now falls)
+            t = prev = nxt
+            for _ in range(4):
+                t = nxt + int(spec) if kind == "every" else self._next(spec, prev)
+                if t is None or t - prev < _AGENT_MIN:
+                    raise ValueError("a job in agent mode runs the model each time: at most once "
+                                     "every %d minutes (deliver mode has no such limit)" % (_AGENT_MIN // 60))
+                prev = t
+                if kind == "every":
+                    break
         jid = 1
         for j in self._jobs:
             jid = max(jid, j[0] + 1)
@@ -331,6 +345,9 @@ class Schedule:
                     ch[j[0]] = t + ((now - t) // n + 1) * n  # keep the phase: 08:00, 09:00, ...
                 else:
                     ch[j[0]] = None if j[1] == "at" else self._next(j[2], now)
+                if j[3] == "agent" and ch[j[0]] is not None and ch[j[0]] < now + _AGENT_MIN:
+                    # a job from an older file (or edited by hand) that runs the model too often
+                    ch[j[0]] = now + _AGENT_MIN
         return self._save(ch, 1) if ch else []
 
     def fmt(self, t):

@@ -9,7 +9,7 @@
 #
 # ("n" is the byte length of the assistant text: Anthropic refuses an empty text block, and
 # the request is written while the line is read, so the length must come first.)
-# Whatever is appended passes the log's scrubber (log.scrub_file) before anything reads it:
+# Whatever is appended passes the log's scrubber (scrub_file) before anything reads it:
 # a token or key the user pasted, or a provider quoted in an error, never reaches a model.
 # A request carries the last lines that fit a byte budget, starting at a user line, and
 # the provider module turns each line into its own message shape as it streams to the
@@ -31,10 +31,12 @@ from array import array
 from micropython import const
 
 from .httpclient import Connection
-from .log import scrub_file
+from .log import scrub
 from .state import makedirs, replace, write_atomic
 
 _FIND_BUF = const(128)
+_OVERLAP = const(128)  # bytes a scrub window shares with the next: the longest secret masked
+#                        whole (API keys are up to ~110 characters)
 
 
 class FileOut:
@@ -298,6 +300,25 @@ class Session:
             return 0
         at = _find(self.path, b"\n", 0)
         return at + 1 if at >= 0 else 0
+
+
+def scrub_file(path, start=0):
+    """Mask every secret (log.scrub) in the file at `path` from byte `start` on, in place
+    (the file keeps its size). Read in windows that overlap by _OVERLAP bytes, so a secret across a
+    window's end is found whole in the next one."""
+    buf = bytearray(2 * _OVERLAP)
+    with open(path, "r+b") as f:
+        while True:
+            f.seek(start)
+            n = f.readinto(buf)
+            if not n:
+                return
+            if scrub(buf, n):
+                f.seek(start)
+                f.write(memoryview(buf)[:n])
+            if n < len(buf):
+                return
+            start += n - _OVERLAP
 
 
 def _cut(path, n, buf):

@@ -45,7 +45,7 @@ def wrap(owner, name):
 agent = sys.modules.get("picoclaw.agent")
 wrap(gw.tg.conn.__class__, "request")
 if agent is not None:
-    for m in ("turn", "_model", "_run_tool", "_deliver", "write_system", "_maybe_compact"):
+    for m in ("turn", "_model", "_deliver", "write_system", "_maybe_compact"):
         wrap(agent.Agent, m)
 gc.collect()
 print("START", gc.mem_alloc())

@@ -10,6 +10,10 @@
 #     out.close()
 import sys
 
+from micropython import const
+
+_RESULT_CAP = const(4096)  # bytes of one tool result the model reads (bigger ones are cut, said so)
+
 # tool:module pairs, grouped by module (providers.write_schemas loads each module once, in
 # this order). One string, not a dict: a dict would keep a key object per tool on the heap.
 NAMES = ("read_file:files write_file:files append_file:files edit_file:files list_dir:files "
@@ -82,6 +86,30 @@ def run(name, args, ctx, out):
         out.write("%serror: %s" % ("\n" if out.n else "", m[:200] if i < 0 else m[:min(i, 200)]))
     finally:
         _drop(mod)
+
+
+def call(a, s, c):
+    """Run tool call c = (id, name, args path) of agent `a`'s turn and append its result to
+    session s (the agent loads this module for it and drops it after)."""
+    from ..jsonstream import JsonReader, StreamSource
+    from .. import log
+
+    cid, name, args_path = c
+    if a.alive:
+        a.alive()
+    out = Result(a.state_dir + "/result", _RESULT_CAP)
+    try:
+        if name.startswith("invalid_arguments:"):
+            out.write("error: the arguments of %s were not a JSON object" % name[18:])
+        else:
+            with open(args_path, "rb") as f:
+                run(name, JsonReader(StreamSource(f, bytearray(128)), bytearray(128)), a, out)
+    finally:
+        out.close()
+    if name == "cron":
+        a.cron_next = -1  # its jobs may have changed: the next tick reads them again
+    log.info("tool %s: %d bytes of result" % (name, out.n))
+    s.append_tool(cid, a.state_dir + "/result", a.buf)
 
 
 class Result:

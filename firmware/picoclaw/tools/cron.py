@@ -22,7 +22,7 @@ SCHEMAS = (
      b" N seconds, N >= 60) or cron (5-field cron expression). mode=deliver (default) sends"
      b" text to the user as is when due, so write it as the message itself (e.g. 'Reminder:"
      b" call mum'); mode=agent gives text to you as an instruction then (e.g. 'read the"
-     b" sensor and report'). action=remove needs id (see action=list).",
+     b" sensor and report'), at most every 30 minutes. action=remove needs id (see action=list).",
      b'{"type":"object","properties":{'
      b'"action":{"type":"string","enum":["add","list","remove"]},'
      b'"at":{"type":"string","description":"one time, YYYY-MM-DD HH:MM"},'

@@ -16,7 +16,7 @@ import os
 
 from micropython import const
 
-from ..log import scrub_file
+from ..session import scrub_file
 
 _BUF = const(256)  # bytes per read/write step
 _PATH_CAP = const(160)  # a longer path is refused: board file systems keep names short
@@ -59,17 +59,13 @@ def _path(ws, p, folder=False):
     if parts[0] == "state":
         raise ValueError("no such file: %s (state/ is PicoClaw's own)" % p)
     d = ws
-    lstat = getattr(os, "lstat", None)  # CPython; MicroPython tells links by ilistdir's type
     for s in parts:
-        t = 0
+        t = 0  # the entry's type as ilistdir tells it (0xA000: a link; stat would follow it)
         try:
-            if lstat:
-                t = lstat(d + "/" + s)[0]
-            else:
-                for e in os.ilistdir(d):
-                    if e[0] == s:
-                        t = e[1]
-                        break
+            for e in os.ilistdir(d):
+                if e[0] == s:
+                    t = e[1]
+                    break
         except OSError:
             break  # not there (yet): nothing below it can be a link
         if t & 0xF000 == 0xA000:
@@ -78,31 +74,20 @@ def _path(ws, p, folder=False):
     return ws + "/" + "/".join(parts)
 
 
-def _used(d, depth=0):
-    """Bytes of the files under folder d (state/ at the top left out)."""
+def _used(d, level=0):
+    """Bytes of the files under folder d, `level` folders below the workspace (state/ at the
+    top left out)."""
     n = 0
     for e in os.ilistdir(d):
-        if depth == 0 and e[0] == "state":
+        if level == 0 and e[0] == "state":
             continue
         kind, size = _kind(d + "/" + e[0])
         if kind == 0x4000:
-            if depth < _DEPTH:
-                n += _used(d + "/" + e[0], depth + 1)
+            if level < _DEPTH:
+                n += _used(d + "/" + e[0], level + 1)
         else:
             n += size
     return n
-
-
-def _room(ctx, ws):
-    """Bytes the tools may still write: what is left of the quota and of the flash beyond
-    the reserve, whichever is less."""
-    room = getattr(ctx, "workspace_quota_kb", 512) * 1024 - _used(ws)
-    try:
-        st = os.statvfs(ws)
-        room = min(room, st[0] * st[4] - _RESERVE)  # f_bsize * f_bavail
-    except (OSError, AttributeError):
-        pass
-    return room
 
 
 def _kind(p):
@@ -162,10 +147,10 @@ def _utf8_start(f, pos, buf, step):
     return pos
 
 
-def _args(args, tmp, room=_CONTENT_CAP):
+def _args(args, tmp, cap=_CONTENT_CAP):
     """Read the arguments object: [path, offset, content bytes (-1: absent), content cut,
     old, new]. Content goes straight to the staging file `tmp`, whatever the key order, at
-    most `room` bytes of it (a[3] says if it was cut)."""
+    most `cap` bytes of it (a[3] says if it was cut)."""
     a = [None, 0, -1, False, None, None]
     args.expect(1)  # OBJ
     while args.next_key():
@@ -187,7 +172,7 @@ def _args(args, tmp, room=_CONTENT_CAP):
                 pass
             with open(tmp, "wb") as f:
                 a[2], a[3] = args.copy_str(lambda b, n: f.write(memoryview(b)[:n]),
-                                           max(0, min(room, _CONTENT_CAP)))
+                                           max(0, min(cap, _CONTENT_CAP)))
         elif args.key_is(b"old") or args.key_is(b"new"):
             k = 4 if args.key_is(b"old") else 5
             # a short string comes in one piece and costs its size; a longer one gets the
@@ -225,7 +210,13 @@ def run(name, args, ctx, out):
     room = _CONTENT_CAP
     try:
         if name != "read_file" and name != "list_dir":
-            room = _room(ctx, ws)
+            # what the tools may still write: the quota left, and the flash beyond the reserve
+            room = getattr(ctx, "workspace_quota_kb", 512) * 1024 - _used(ws)
+            try:
+                st = os.statvfs(ws)
+                room = min(room, st[0] * st[4] - _RESERVE)  # f_bsize * f_bavail
+            except (OSError, AttributeError):
+                pass
         a = _args(args, tmp, room)
         rel = a[0]
         if name == "list_dir":
