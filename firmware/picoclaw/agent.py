@@ -24,11 +24,10 @@ from micropython import const
 from . import log
 from .clock import iso, now
 from .jsonstream import JsonReader
-from .session import LineSource, Session, scrub_file
+from .session import LineSource, Session, scrub
 from .telegram import APIError, refused
 
 _FILE_CAPS = ("AGENTS.md 2048 SOUL.md 1024 USER.md 1024 IDENTITY.md 1024 memory/MEMORY.md 4096")
-_EDIT_MS = const(2000)  # streaming: at most one placeholder edit per 2 s (Telegram's edit limits)
 _TURN_BYTES = const(131072)  # session bytes one turn may add (tool calls carry their arguments,
 #                              up to 8 x 16 KB per answer): past it the turn stops, so one task
 #                              cannot fill the flash
@@ -68,15 +67,8 @@ class Agent:
         import gc
 
         gc.collect()  # the poll's garbage gone before the turn's first allocations (2 KB, measured)
-        f.seek(u.text_offset)
-        head = f.read(min(u.text_len, 6))
         s = Session(self.workspace, u.chat_id, self.budget)
         try:
-            if head.startswith(b"/clear") or head.startswith(b"/new"):
-                s.clear()
-                s.end_turn()
-                self.tg.send_message(u.chat_id, "Started a new conversation.", u.message_id)
-                return
             v = s.note()
             if v and v[1] == u.update_id:  # this update's turn, cut short: take it up again
                 try:
@@ -177,14 +169,13 @@ class Agent:
 
     def _model_call(self, s, tools):
         import gc
-        gc.collect()
-        from . import llm
-
-        proto = llm.provider_module(self.kind)
         if self.alive:
             self.alive()
         self._last_calls = ()
-        w = llm.count_call(self.state_dir, now(), self.limit)
+        try:
+            w = self._step("limit").count_call(self.state_dir, now(), self.limit)
+        finally:
+            _drop(("limit",))
         if w:  # a limit is reached: a polite answer instead of a model call
             unit = "day" if w > 3600 else "hour"
             log.warn("model call limit per %s reached: no call" % unit)
@@ -193,19 +184,26 @@ class Agent:
                       % (self.limit[w // 86400], unit, unit, (w - now() % w) // 60 + 1))
             s.append_assistant(self.state_dir + "/reply", (), self.buf)
             return None
+        if s.turn_start >= 0:
+            scrub(s.path, s.turn_start)  # this turn's lines, before a model reads them
+        from . import llm
+
+        proto = llm.provider_module(self.kind)
         self._hist = (s.history_start(), -1)
         try:
             self.calls += 1
             t = llm.call(self.conn, proto, self, self.stream, self.schemas if tools else None,
-                         self._progress if self.stream and self._ph else None)
+                         self.stream and self._ph)
         except llm.LLMError as e:
             log.error("model call failed: %s" % e)
             self._say("Sorry, I could not reach the model (%s). Try again in a moment." % e.message)
             s.append_assistant(self.state_dir + "/reply", (), self.buf)
             return None
+        from .llm_turn import valid_object  # loaded by llm.call with the answer
+
         calls = []
         for cid, name, path in t.calls:
-            if not llm.valid_object(path):
+            if not valid_object(path):
                 with open(path, "wb") as f:
                     f.write(b"{}")
                 name = "invalid_arguments:" + name
@@ -219,8 +217,11 @@ class Agent:
 
     def _say(self, text):
         # an apology may quote a provider's error, which may quote the request: scrubbed
-        with open(self.state_dir + "/reply", "wb") as f:
+        # (a model's own answer needs no scrubbing: nothing it was sent held a secret)
+        path = self.state_dir + "/reply"
+        with open(path, "wb") as f:
             f.write(log.scrub(text).encode())
+        scrub(path)
 
     # -- what the provider modules read while writing the request ------------------------
     def history(self):
@@ -270,14 +271,15 @@ class Agent:
                 p.copy_str(w.json_part, 8192)
 
     # -- delivering -------------------------------------------------------------------
+    # -- delivering -------------------------------------------------------------------
     def _deliver(self, s, chat_id, path, reply_to, start):
         """Send the answer in file `path`, from piece `start` on: converted into state/out by
         tgformat (~8 KB of heap as code), then sent by deliver.py, each loaded only for its
-        part. Where Telegram cannot parse the HTML, the rest goes again as plain text. The
-        answer is final by now: nothing here runs the turn again (deliver.py)."""
+        part (that step is a turn's heap peak too). Where Telegram cannot parse the HTML,
+        the rest goes again as plain text. The answer is final by now: nothing here runs the
+        turn again (deliver.py)."""
         import gc
 
-        scrub_file(path)  # what reaches the chat passes the log's scrubber too
         out = self.state_dir + "/out"
         for html in (True, False):
             if html and not self.html:
@@ -298,25 +300,6 @@ class Agent:
             if start < 0:
                 return
 
-    def _progress(self, turn):
-        # streaming: edit the placeholder with the text so far, throttled
-        t = time.ticks_ms()
-        if time.ticks_diff(t, self._edited) < _EDIT_MS or turn.text_len - self._edit_len < 16:
-            return
-        self._edited = t
-        self._edit_len = turn.text_len
-        try:
-            with open(turn.reply_path, "rb") as f:
-                self.tg.send_message(self.chat_id, None, text_file=f, text_len=turn.text_len,
-                                     edit=self._ph)
-        except APIError as e:
-            log.debug("progress edit: %s" % e)
-            if refused(e) and "not modified" not in e.description:
-                turn.on_text = None  # gone or not editable: the answer comes as a new message
-                self._ph = 0
-        except OSError as e:
-            log.debug("progress edit: %s" % e)
-
     # -- history upkeep -----------------------------------------------------------------
     def _maybe_compact(self, s):
         """When the session file passes twice its budget, the model summarises the turns
@@ -330,7 +313,7 @@ class Agent:
                 # the file is summarised after a later turn.
                 log.warn("summary skipped (out of memory): history kept")
             finally:
-                _drop(_MODEL_SIDE + ("compact",))
+                _drop(_MODEL_SIDE + ("compact", "limit"))
 
     def _step(self, name):
         """Module `name` of a turn step that is not always needed, loaded (after a

@@ -67,15 +67,24 @@ def build(cfg):
         gw.answer = a.answer
         gw.tick = a.tick
         gw.agent = a  # main.py sets a.alive (the watchdog) through it
-        for i in gw.allow_ids:  # heartbeats go to the first user id (config or paired owner)
-            if i > 0:
-                a.owner = i
-                break
         log.info("agent: %s, model %s at %s" % (cfg.provider_kind, cfg.model, llm_base))
     else:
         log.info("no model configured (providers.*): echo mode")
     unload("picoclaw.app")
     return gw, sim
+
+
+def report(gw, sim):
+    """The end of Gateway.serve, after its FIGURES line: the summary, the interned names
+    (the tools read n_qstr: the pool grows in steps) and, with SIMULATE=1, the simulated
+    conversation."""
+    import micropython
+
+    log.info("handled %d updates, %d replies, %d denied, %d errors; heap %d used, %d free"
+             % (gw.handled, gw.replies, gw.denied, gw.errors, gc.mem_alloc(), gc.mem_free()))
+    micropython.qstr_info()
+    if sim:
+        sim.report()
 
 
 def unload(*names):

@@ -1,7 +1,7 @@
 # The commands the bot answers itself, with no model call, so they work at any call limit
 # and with the provider down: /start and /help (what the bot is), /status (how it is doing)
-# and /cron (the scheduled jobs: a list, and "/cron rm N" to remove one). /clear is the
-# agent's (agent.Agent.answer); any other "/..." text goes to the model like a message.
+# and /cron (the scheduled jobs: a list, and "/cron rm N" to remove one), and with a model
+# /clear or /new (a new conversation); any other "/..." text goes to the model.
 #
 # Loaded by the gateway for one such message and dropped after it.
 import gc
@@ -27,6 +27,13 @@ def run(gw, u, head):
         gw._send(u, status(gw))
     elif cmd == b"/cron":
         gw._send(u, cron(gw, words[1:]))
+    elif (cmd == b"/clear" or cmd == b"/new") and getattr(gw, "agent", None):
+        from .session import Session
+
+        s = Session(gw.agent.workspace, u.chat_id, 0)
+        s.clear()
+        s.end_turn()
+        gw._send(u, "Started a new conversation.")
     else:
         return False
     return True
@@ -46,7 +53,7 @@ def status(gw):
     if a is None:
         lines.append("no model configured: echo mode")
     else:
-        # llm.count_call's file, read without counting: "hour n day n"
+        # limit.count_call's file, read without counting: "hour n day n"
         from .clock import now
 
         v = [0, 0, 0, 0]

@@ -17,7 +17,7 @@ def compact(a, s):
     s.turn_start = -1
     keep = s.history_start()
     first = s.summary_end()
-    if keep <= first or llm.count_call(a.state_dir, now(), a.limit):
+    if keep <= first or a._step("limit").count_call(a.state_dir, now(), a.limit):
         return  # nothing to summarise, or no model calls left (history kept till later)
     a._hist = (first, keep)
     a.extra = ("Summarise the conversation above in a few short paragraphs for your own "

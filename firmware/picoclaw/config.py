@@ -39,7 +39,7 @@ _KEYS = {
     "agents.defaults.max_calls_per_hour": ("max_calls_per_hour", _I | _AGENT, 60),  # model calls (0: no limit)
     "agents.defaults.max_calls_per_day": ("max_calls_per_day", _I | _AGENT, 500),
     # seconds one model call may take, retries included (PicoClaw's model_list has the same key)
-    "agents.defaults.request_timeout": ("request_timeout", _I | _AGENT, 180),
+    "agents.defaults.request_timeout": ("timeout_s", _I | _AGENT, 180),
     # KB the tools may fill in the workspace (sessions count, state/ does not); 512 leaves a
     # 2 MB board file system room for the firmware's files, sessions and the flash reserve
     "agents.defaults.workspace_quota_kb": ("workspace_quota_kb", _I | _AGENT, 512),

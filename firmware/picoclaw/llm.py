@@ -1,7 +1,6 @@
 # One model call: write the request from flash, read the answer to flash.
 #
-# Also the model-call counter (count_call: agents.defaults.max_calls_per_*), which only a
-# model call needs. The provider module (llm_openai or llm_anthropic, chosen by config; only that one is
+# The provider module (llm_openai or llm_anthropic, chosen by config; only that one is
 # loaded) knows the wire shapes; this module owns the connection and the retries, and
 # llm_turn.Turn puts the answer on flash: its text in `<workspace>/state/reply`, each tool
 # call's arguments in `<workspace>/state/call<i>` (raw JSON), so neither sits in RAM whole.
@@ -12,7 +11,6 @@ from micropython import const
 from . import log
 from .httpclient import HTTPError
 from .jsonstream import JsonError, JsonReader
-from .state import write_atomic
 
 _TRIES = const(3)  # tries for 429 and 5xx answers
 
@@ -41,10 +39,10 @@ def provider_module(name):
     return m
 
 
-def call(conn, proto, a, stream, tools, on_text=None):
+def call(conn, proto, a, stream, tools, on_text=False):
     """POST one request for agent `a` and read the answer into a Turn (llm_turn.py), which
     is returned. Retries 429/5xx and a dropped connection (the request is re-sent from
-    flash); raises LLMError. on_text: the Turn's progress callback (streaming). The whole
+    flash); raises LLMError. on_text: edit a's placeholder as the text comes. The whole
     call, retries included, ends within a.timeout_s seconds (agents.defaults.request_timeout):
     a provider that streams keep-alive comments for ever is cut off there."""
     err = None
@@ -71,7 +69,7 @@ def call(conn, proto, a, stream, tools, on_text=None):
             # the model call's heap peak, and does not need it
             from .llm_turn import Turn
 
-            turn = Turn(a.state_dir, on_text)
+            turn = Turn(a.state_dir, a if on_text else None)
             p = JsonReader(conn, a.small)
             try:
                 proto.parse(p, conn, turn, stream)
@@ -135,49 +133,3 @@ def copy_string(p, w):
     w.json_begin()
     p.copy_str(w.json_part, 1 << 20)  # our own files: capped when they were written
     w.json_end()
-
-
-def count_call(state_dir, at, limit):
-    """Count one model call at `at` (seconds since 1970) against limit = (calls per hour,
-    calls per day; 0 or less: none). Returns 0 when counted, or the window (3600 or
-    86400) whose limit is reached, and then counts nothing. The windows are the clock's
-    hours and UTC days (a burst may take up to twice a limit across a boundary); the
-    count is the file state/model_calls ("hour n day n"), one atomic write per call."""
-    path = state_dir + "/model_calls"
-    v = [0, 0, 0, 0]
-    for p in (path, path + ".tmp"):  # the temp file: see replace()
-        try:
-            with open(p) as f:
-                w = [int(x) for x in f.read().split()]
-            if len(w) == 4:
-                v = w
-                break
-        except (OSError, ValueError):
-            pass
-    if v[0] != at // 3600:
-        v[0], v[1] = at // 3600, 0
-    if v[2] != at // 86400:
-        v[2], v[3] = at // 86400, 0
-    if 0 < limit[0] <= v[1]:
-        return 3600
-    if 0 < limit[1] <= v[3]:
-        return 86400
-    v[1] += 1
-    v[3] += 1
-    write_atomic(path, b"%d %d %d %d" % (v[0], v[1], v[2], v[3]))
-    return 0
-
-
-def valid_object(path):
-    """Is the file one JSON object? (tool arguments as the model wrote them)"""
-    try:
-        with open(path, "rb") as f:
-            from .jsonstream import StreamSource
-
-            p = JsonReader(StreamSource(f, bytearray(64)), bytearray(32))
-            p.expect(1)
-            p.skip_value(1)
-            p.finish()
-        return True
-    except (JsonError, OSError):
-        return False

@@ -5,17 +5,23 @@
 # the model call's heap peak), and unloaded with the rest of the model side.
 from micropython import const
 
+import time
+
+from . import log
+from .jsonstream import JsonError, JsonReader, StreamSource
 from .llm import Enough
+from .telegram import refused
 
 _MAX_CALLS = const(8)  # tool calls kept from one answer; more are refused to the model
 _ARGS_CAP = const(16384)  # bytes of arguments per tool call (a write_file of a 16 KB note)
+_EDIT_MS = const(2000)  # streaming: at most one placeholder edit per 2 s (Telegram's edit limits)
 _TEXT_CAP = const(32768)  # bytes of answer text kept; the rest is cut (and said so)
 
 
 class Turn:
     """What one model call produced, on flash. calls: [(id, name, args_path)]."""
 
-    def __init__(self, state_dir, on_text=None):
+    def __init__(self, state_dir, a=None):
         self.dir = state_dir
         self.reply_path = state_dir + "/reply"
         self._reply = open(self.reply_path, "wb")
@@ -25,7 +31,7 @@ class Turn:
         self._args = None  # open file of the call being written
         self._arg_len = 0
         self.stop = ""
-        self.on_text = on_text  # progress callback (streaming): on_text(turn)
+        self.on_text = a  # streaming: the agent whose placeholder follows the text (_edit)
 
     def text(self, buf, n):
         cut = self.text_len + n > _TEXT_CAP
@@ -37,9 +43,26 @@ class Turn:
             self.text_len += n
             if self.on_text:
                 self._reply.flush()
-                self.on_text(self)
+                self._edit()
         if cut:
             raise Enough()  # stop reading: the rest would be dropped anyway
+
+    def _edit(self):
+        # streaming: edit the agent's placeholder with the text so far, throttled
+        a = self.on_text
+        t = time.ticks_ms()
+        if time.ticks_diff(t, a._edited) < _EDIT_MS or self.text_len - a._edit_len < 16:
+            return
+        a._edited = t
+        a._edit_len = self.text_len
+        try:
+            with open(self.reply_path, "rb") as f:
+                a.tg.send_message(a.chat_id, None, text_file=f, text_len=self.text_len, edit=a._ph)
+        except Exception as e:  # noqa: BLE001 - Telegram's or the network's: the answer still comes
+            log.debug("progress edit: %s" % e)
+            if getattr(e, "code", 0) and refused(e) and "not modified" not in e.description:
+                self.on_text = None  # gone or not editable: the answer comes as a new message
+                a._ph = 0
 
     def call(self, cid, name):
         """Start a new tool call. Returns False once _MAX_CALLS were started."""
@@ -85,3 +108,16 @@ class Turn:
         if self._reply is not None:
             self._reply.close()
             self._reply = None
+
+
+def valid_object(path):
+    """Is the file one JSON object? (tool arguments as the model wrote them)"""
+    try:
+        with open(path, "rb") as f:
+            p = JsonReader(StreamSource(f, bytearray(64)), bytearray(32))
+            p.expect(1)
+            p.skip_value(1)
+            p.finish()
+        return True
+    except (JsonError, OSError):
+        return False

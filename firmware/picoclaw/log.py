@@ -1,12 +1,8 @@
-# Console log: uptime-stamped lines on stdout (the board's serial console), and the one
-# scrubber every text that leaves goes through first: log lines, what is sent to Telegram,
-# what is written to a session (and so to every later model request).
-#
-# A secret is any configured value (bot token, API keys, Wi-Fi password: set_secrets) and
-# anything shaped like a key: "sk-" or "Bearer " followed by 16 or more key characters (a
-# provider's error message may quote the request's Authorization header). Each is masked
-# with "x" in place, at the same length, so a file can be scrubbed where it lies (its
-# offsets stay true: session.scrub_file) and Markdown never sees a "*" run.
+# Console log: uptime-stamped lines on stdout (the board's serial console), with every
+# configured secret (bot token, API keys, Wi-Fi password: set_secrets) masked by scrub().
+# The same secrets, and anything shaped like a key ("sk-" or "Bearer " and 16 or more key
+# characters: a provider's error may quote the request's Authorization header), are masked
+# in every file on its way to a chat, a session or a model: scrub.py.
 import time
 
 from micropython import const
@@ -15,50 +11,25 @@ DEBUG = const(10)  # log.level = log.DEBUG shows debug lines too
 _INFO = const(20)
 _WARN = const(30)
 _ERROR = const(40)
-_KEY_MIN = const(16)  # key characters after "sk-"/"Bearer " that make a key (ids are shorter)
 
 level = _INFO
 last_error = ""  # the last warning or error, scrubbed (the /status command shows it)
-_secrets = []  # as bytes
+_secrets = []
 _t0 = time.ticks_ms()
 
 
 def set_secrets(values):
     """Values that must never leave: token, API keys, Wi-Fi password."""
-    _secrets[:] = [v.encode() for v in values if v and len(v) >= 4]
+    _secrets[:] = [v for v in values if v and len(v) >= 4]
 
 
-def scrub(msg, n=-1):
-    """msg a str: returned with every secret masked. msg a bytearray: its first n bytes are
-    masked in place; returns whether anything was."""
-    b = msg if n >= 0 else bytearray(msg.encode())
-    if n < 0:
-        n = len(b)
-    hit = False
+def scrub(msg):
+    """msg with every configured secret masked (files get the key shapes too:
+    scrub.py)."""
     for s in _secrets:
-        i = b.find(s, 0, n)
-        while i >= 0:
-            k = min(len(s), n - i)
-            b[i:i + k] = b"x" * k
-            hit = True
-            i = b.find(s, i + k, n)
-    for pat in (b"sk-", b"Bearer ", b"bearer "):
-        i = b.find(pat, 0, n)
-        while i >= 0:
-            j = k = i + len(pat)
-            while k < n:  # key characters: letters, digits, - _ . ~ + / =
-                c = b[k]
-                if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c in b"-_.~+/="):
-                    break
-                k += 1
-            c = b[i - 1] if i else 32
-            if k - j >= _KEY_MIN and not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122):
-                b[j:k] = b"x" * (k - j)
-                hit = True
-            i = b.find(pat, k, n)
-    if n == len(b) and msg is not b:
-        return b.decode() if hit else msg
-    return hit
+        if s in msg:
+            msg = msg.replace(s, "*" * len(s))
+    return msg
 
 
 def log(at, msg):

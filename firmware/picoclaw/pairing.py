@@ -69,6 +69,9 @@ class Pairing:
         if _same(got, self.code):
             write_atomic(self.path, b"%d" % u.from_id)
             gw.allow_ids.add(u.from_id)
+            a = getattr(gw, "agent", None)
+            if a is not None and not a.owner:
+                a.owner = u.from_id  # the heartbeat's chat from now on
             self.code = None
             gw.pairing = None
             log.info("PAIRING: done, user id=%d @%s is the owner (saved in %s)"

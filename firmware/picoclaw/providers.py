@@ -173,7 +173,16 @@ def agent(cfg, tg=None, conn=None, cron=True):
     a.html = True  # answers as Telegram HTML first (the console prints plain text)
     a.typing = cfg.typing
     a.budget = cfg.history_bytes
-    a.owner = 0  # chat for heartbeats: the first user id admitted (app.build)
+    # the heartbeat's chat: the first user id allow_from lists, else the paired owner
+    a.owner = 0
+    for i in cfg.allow_ids:
+        if i > 0:
+            a.owner = i
+            break
+    if not a.owner:
+        from .state import read_int
+
+        a.owner = read_int(a.state_dir + "/owner", 0)
     a.heartbeat_s = cfg.heartbeat_interval * 60 if cfg.heartbeat_enabled else 0
     a._next_beat = clock.now()  # the first beat right after start, then every interval
     a.small = bytearray(128)  # parser values: ids, names, short fields
@@ -187,7 +196,7 @@ def agent(cfg, tg=None, conn=None, cron=True):
     a._hist = (0, -1)  # session byte range the request carries
     a.calls = 0  # model calls since start (the benchmarks count them)
     a.limit = (cfg.max_calls_per_hour, cfg.max_calls_per_day)
-    a.timeout_s = max(10, cfg.request_timeout)  # one model call, retries included
+    a.timeout_s = max(10, cfg.timeout_s)  # one model call, retries included
     a.workspace_quota_kb = cfg.workspace_quota_kb  # what the file tools may fill
     a._ph = 0
     a._edited = 0

@@ -9,8 +9,9 @@
 #
 # ("n" is the byte length of the assistant text: Anthropic refuses an empty text block, and
 # the request is written while the line is read, so the length must come first.)
-# Whatever is appended passes the log's scrubber (scrub_file) before anything reads it:
-# a token or key the user pasted, or a provider quoted in an error, never reaches a model.
+# What a turn appends passes the scrubber (scrub.py) before the turn's next request is
+# written and when the turn ends: a token or key the user pasted, or a provider quoted in
+# an error, never reaches a model and does not stay on flash.
 # A request carries the last lines that fit a byte budget, starting at a user line, and
 # the provider module turns each line into its own message shape as it streams to the
 # socket. Nothing here holds a line in RAM: strings go file -> parser -> JSON escaper.
@@ -31,12 +32,9 @@ from array import array
 from micropython import const
 
 from .httpclient import Connection
-from .log import scrub
 from .state import makedirs, replace, write_atomic
 
 _FIND_BUF = const(128)
-_OVERLAP = const(128)  # bytes a scrub window shares with the next: the longest secret masked
-#                        whole (API keys are up to ~110 characters)
 
 
 class FileOut:
@@ -201,7 +199,10 @@ class Session:
             return None
 
     def end_turn(self):
-        """The turn is answered and fully on flash: forget where it started."""
+        """The turn is answered and fully on flash: its lines pass the scrubber, and where
+        it started is forgotten."""
+        if self.turn_start >= 0:
+            scrub(self.path, self.turn_start)
         try:
             os.remove(self.path[:-5] + "open")
         except OSError:
@@ -213,7 +214,6 @@ class Session:
         pos = f.tell()
         self._begin_turn(buf, update_id)
         f.seek(pos)
-        start = self.size()
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"u":')
@@ -224,19 +224,16 @@ class Session:
             w.json_end()
             w.write(b"}\n")
             w._flush()
-        scrub_file(self.path, start)  # no secret reaches a model request (log.py)
 
     def append_user_text(self, text, buf):
         """Begin a turn with the user's text (str)."""
         self._begin_turn(buf, 0)
-        start = self.size()
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"u":')
             w.json_str(text)
             w.write(b"}\n")
             w._flush()
-        scrub_file(self.path, start)  # no secret reaches a model request (log.py)
 
     def append_assistant(self, reply_path, calls, buf):
         """The model's answer: its text (file) and tool calls [(id, name, args_path)]."""
@@ -244,7 +241,6 @@ class Session:
             n = os.stat(reply_path)[6]
         except OSError:
             n = 0
-        start = self.size()
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"n":%d,"a":' % n)
@@ -266,10 +262,8 @@ class Session:
                 w.write(b"]")
             w.write(b"}\n")
             w._flush()
-        scrub_file(self.path, start)  # no secret reaches a model request (log.py)
 
     def append_tool(self, call_id, result_path, buf):
-        start = self.size()
         with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"id":')
@@ -278,7 +272,6 @@ class Session:
             w.json_file(result_path)
             w.write(b"}\n")
             w._flush()
-        scrub_file(self.path, start)  # no secret reaches a model request (log.py)
 
     def history_start(self):
         """Offset of the first line a request carries: the first user line that starts
@@ -302,23 +295,21 @@ class Session:
         return at + 1 if at >= 0 else 0
 
 
-def scrub_file(path, start=0):
-    """Mask every secret (log.scrub) in the file at `path` from byte `start` on, in place
-    (the file keeps its size). Read in windows that overlap by _OVERLAP bytes, so a secret across a
-    window's end is found whole in the next one."""
-    buf = bytearray(2 * _OVERLAP)
-    with open(path, "r+b") as f:
-        while True:
-            f.seek(start)
-            n = f.readinto(buf)
-            if not n:
-                return
-            if scrub(buf, n):
-                f.seek(start)
-                f.write(memoryview(buf)[:n])
-            if n < len(buf):
-                return
-            start += n - _OVERLAP
+def scrub(path, start=0):
+    """Mask every secret in the file at `path` from byte `start` on, in place: scrub.py,
+    loaded for it and dropped after (a module name sliced from the full one: a short
+    literal stays interned)."""
+    import sys
+
+    name = "picoclaw.scrub"
+    __import__(name)
+    try:
+        sys.modules[name].file(path, start)
+    except OSError:
+        pass  # the file is gone (cleared), or the flash is full: nothing more can be done
+    finally:
+        sys.modules.pop(name, None)
+        sys.modules["picoclaw"].__dict__.pop(name[9:], None)
 
 
 def _cut(path, n, buf):

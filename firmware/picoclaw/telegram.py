@@ -135,65 +135,61 @@ class Telegram:
         self.sleep_ms = sleep_ms  # flood waits (429) inside a send
 
     # -- envelope ---------------------------------------------------------------------
-    def _send(self, method, body, on_result):
-        """_call for a method that sends something: a 429 is waited out (retry_after, up to
-        _FLOOD_WAIT_MAX s) and the request made again, up to _SEND_TRIES times, so no
-        caller has to; then the last 429 is raised."""
-        for i in range(_SEND_TRIES):
-            try:
-                return self._call(method, body, on_result)
-            except APIError as e:
-                if e.code != 429 or i == _SEND_TRIES - 1 or e.retry_after > _FLOOD_WAIT_MAX:
-                    raise
-                from . import log
-
-                log.warn("%s: too many requests, waiting %d s" % (method.decode(), max(e.retry_after, 1)))
-                self.sleep_ms(max(e.retry_after, 1) * 1000)
-
-    def _call(self, method, body, on_result, timeout_ms=30000):
+    def _call(self, method, body, on_result, timeout_ms=30000, tries=1):
         """POST a JSON body; parse {"ok", "result", "error_code", "description",
-        "parameters"}; on_result(p) reads the result value. Raises APIError."""
+        "parameters"}; on_result(p) reads the result value. Raises APIError. With tries > 1
+        (the sends) a 429 is waited out (retry_after, up to _FLOOD_WAIT_MAX s) and the
+        request made again, up to that many times, so no caller has to."""
         conn = self.conn
-        conn.request(b"POST", (self._path, method), body=body, timeout_ms=timeout_ms)
-        status = conn.status
         p = self._p
-        p.reset(conn)
-        ok = False
-        code = 0
-        desc = ""
-        retry_after = conn.retry_after
-        result = None
-        try:
-            p.expect(OBJ)
-            while p.next_key():
-                if p.key_is(b"ok"):
-                    ok = p.read_bool()
-                elif p.key_is(b"result"):
-                    result = on_result(p) if on_result else p.skip()
-                elif p.key_is(b"error_code"):
-                    code = p.read_int()
-                elif p.key_is(b"description"):
-                    desc = p.read_str(_DESC_CAP) or ""
-                elif p.key_is(b"parameters"):
-                    p.expect(OBJ)
-                    while p.next_key():
-                        if p.key_is(b"retry_after"):
-                            retry_after = p.read_int()
-                        else:
-                            p.skip()
-                else:
-                    p.skip()
-            p.finish()
-        except JsonError as e:
-            conn.close()
-            if status != 200:
-                raise APIError(method.decode(), status, "HTTP %d with a body that is not JSON" % status, retry_after)
-            raise JsonError("%s: %s" % (method.decode(), e))
-        finally:
-            conn.done()
-        if not ok:
-            raise APIError(method.decode(), code or status, desc, retry_after)
-        return result
+        while True:
+            conn.request(b"POST", (self._path, method), body=body, timeout_ms=timeout_ms)
+            status = conn.status
+            p.reset(conn)
+            ok = False
+            code = 0
+            desc = ""
+            retry_after = conn.retry_after
+            result = None
+            try:
+                p.expect(OBJ)
+                while p.next_key():
+                    if p.key_is(b"ok"):
+                        ok = p.read_bool()
+                    elif p.key_is(b"result"):
+                        result = on_result(p) if on_result else p.skip()
+                    elif p.key_is(b"error_code"):
+                        code = p.read_int()
+                    elif p.key_is(b"description"):
+                        desc = p.read_str(_DESC_CAP) or ""
+                    elif p.key_is(b"parameters"):
+                        p.expect(OBJ)
+                        while p.next_key():
+                            if p.key_is(b"retry_after"):
+                                retry_after = p.read_int()
+                            else:
+                                p.skip()
+                    else:
+                        p.skip()
+                p.finish()
+            except JsonError as e:
+                conn.close()
+                if status != 200:
+                    raise APIError(method.decode(), status, "HTTP %d with a body that is not JSON" % status,
+                                   retry_after)
+                raise JsonError("%s: %s" % (method.decode(), e))
+            finally:
+                conn.done()
+            if ok:
+                return result
+            code = code or status
+            tries -= 1
+            if code != 429 or tries <= 0 or retry_after > _FLOOD_WAIT_MAX:
+                raise APIError(method.decode(), code, desc, retry_after)
+            from . import log
+
+            log.warn("%s: too many requests, waiting %d s" % (method.decode(), max(retry_after, 1)))
+            self.sleep_ms(max(retry_after, 1) * 1000)
 
     # -- getUpdates -------------------------------------------------------------------
     def get_updates(self, offset, timeout_s, limit, inbox_path):
@@ -341,11 +337,13 @@ class Telegram:
                 w.write(b',"reply_parameters":{"message_id":%d,"allow_sending_without_reply":true}' % reply_to)
             w.write(b"}")
 
-        return self._send(b"editMessageText" if edit else b"sendMessage", body, self._message_id)
+        return self._call(b"editMessageText" if edit else b"sendMessage", body, self._message_id,
+                          tries=_SEND_TRIES)
 
     def send_action(self, chat_id, action=b"typing"):
         """sendChatAction: "typing..." shows in the chat for ~5 s or until a message."""
-        self._send(b"sendChatAction", b'{"chat_id":%d,"action":"' % chat_id + action + b'"}', None)
+        self._call(b"sendChatAction", b'{"chat_id":%d,"action":"' % chat_id + action + b'"}', None,
+                   tries=_SEND_TRIES)
 
     def _message_id(self, p):
         mid = 0

@@ -16,7 +16,7 @@ import os
 
 from micropython import const
 
-from ..session import scrub_file
+from ..session import scrub
 
 _BUF = const(256)  # bytes per read/write step
 _PATH_CAP = const(160)  # a longer path is refused: board file systems keep names short
@@ -72,22 +72,6 @@ def _path(ws, p, folder=False):
             raise ValueError("%s: a symbolic link, not followed" % p)
         d += "/" + s
     return ws + "/" + "/".join(parts)
-
-
-def _used(d, level=0):
-    """Bytes of the files under folder d, `level` folders below the workspace (state/ at the
-    top left out)."""
-    n = 0
-    for e in os.ilistdir(d):
-        if level == 0 and e[0] == "state":
-            continue
-        kind, size = _kind(d + "/" + e[0])
-        if kind == 0x4000:
-            if level < _DEPTH:
-                n += _used(d + "/" + e[0], level + 1)
-        else:
-            n += size
-    return n
 
 
 def _kind(p):
@@ -211,7 +195,18 @@ def run(name, args, ctx, out):
     try:
         if name != "read_file" and name != "list_dir":
             # what the tools may still write: the quota left, and the flash beyond the reserve
-            room = getattr(ctx, "workspace_quota_kb", 512) * 1024 - _used(ws)
+            room = getattr(ctx, "workspace_quota_kb", 512) * 1024
+            todo = [(ws, 0)]  # the workspace's files, state/ left out, up to _DEPTH folders down
+            while todo:
+                d, level = todo.pop()
+                for e in os.ilistdir(d):
+                    if level == 0 and e[0] == "state":
+                        continue
+                    kind, size = _kind(d + "/" + e[0])
+                    if kind != 0x4000:
+                        room -= size
+                    elif level < _DEPTH:
+                        todo.append((d + "/" + e[0], level + 1))
             try:
                 st = os.statvfs(ws)
                 room = min(room, st[0] * st[4] - _RESERVE)  # f_bsize * f_bavail
@@ -251,7 +246,7 @@ def run(name, args, ctx, out):
                                  "agents.defaults.workspace_quota_kb, or the flash): delete or "
                                  "shorten files first" % getattr(ctx, "workspace_quota_kb", 512))
             _mkdirs(ws, p)
-            scrub_file(tmp)
+            scrub(tmp)
             if name == "write_file":
                 _replace(tmp, p)
                 out.write("wrote %d bytes to %s" % (a[2], rel))
@@ -358,7 +353,7 @@ def _edit(p, rel, old, new, tmp, out):
     if not count:
         raise ValueError("old was not found in %s (it must match exactly, spaces and line"
                          " breaks included)" % rel)
-    scrub_file(tmp)
+    scrub(tmp)
     _replace(tmp, p)
     out.write("edited %s: replaced 1 occurrence (now %d bytes)" % (rel, _kind(p)[1]))
 
