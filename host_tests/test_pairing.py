@@ -80,11 +80,12 @@ def test_five_wrong_codes_switch_pairing_off_until_a_restart(tg, tmp_path):
         for i in range(12):
             tg.send_text(attackers[i % 4], "/pair %06d" % ((int(first) + 1 + i) % 1000000))
         tg.send_text(alice, "/pair " + first)  # the right code, too late
-        board.wait_for("unauthorized user id=111", timeout=10)
+        tg.send_text(tg.user(777, "Zed"), "hello")  # handled once Alice's offset is saved
+        board.wait_for("unauthorized user id=777", timeout=10)
     finally:
         _, out = board.stop()
     assert [s["params"]["text"] for s in tg.sent] == ["Pairing refused."] * 5
-    assert "pairing is off until the bot restarts" in out
+    assert "pairing is off until the bot restarts" in out and "unauthorized user id=111" in out
     assert not os.path.exists(os.path.join(folder, "workspace", "state", "owner"))
     print("FAULT pairing brute force injected=13 model_calls=0 messages=5 lost=0 repeated=0")
 
@@ -93,6 +94,7 @@ def test_five_wrong_codes_switch_pairing_off_until_a_restart(tg, tmp_path):
         second = re.search(r"/pair (\d{6})", board.wait_for("/pair ")).group(1)
         tg.send_text(alice, "/pair " + second)
         board.wait_for("PAIRING: done")
+        tg.wait_sent(6)  # the 5 refusals, and this answer (sent after the log line)
     finally:
         board.stop()
     assert _to(tg, ALICE) == ["Paired: you are the owner of this PicoClaw. Send me a message."]
