@@ -107,7 +107,7 @@ def write_head(w, a, stream):
 
 def write_tail(w, a, sep, tools):
     """Close the messages array (after a.extra, the summary request's closing instruction,
-    if any), write the tool schemas (tools: the file agent.attach wrote them to, in the
+    if any), write the tool schemas (tools: the file providers.py wrote them to at start, in the
     provider's shape; None: no tools), close the request object."""
     if a.extra:
         w.write(sep + b'{"role":"user","content":')

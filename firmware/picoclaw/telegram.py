@@ -71,17 +71,31 @@ class Update:
                 and -(1 << 53) < self.chat_id < 1 << 53 and 0 <= self.from_id < 1 << 53):
             self.flags |= _BAD_ID
             self.update_id = self.message_id = self.chat_id = self.from_id = 0
-        # each field must stay one token: in the names picked from the update (chat type,
-        # username) every byte that is not a letter, digit, "_" or "-" (a space, a control
-        # character, anything split() breaks at) becomes "_". Telegram's never have one.
-        h = bytearray()
-        for v in (self.update_id, self.kind, self.chat_id, self.chat_type or "-", self.from_id,
-                  self.message_id, self.text_len, self.flags, self.username or "-"):
-            if h:
-                h.append(32)
-            for c in str(v).encode():
-                h.append(c if 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c == 95 or c == 45 else 95)
-        return h
+        # each field must stay one token: the names picked from the update (chat type,
+        # username) are checked by _name() (the private chat type, the common case, needs no
+        # check), and the ids are numbers
+        t = self.chat_type
+        return ("%d %s %d %s %d %d %d %d %s" % (
+            self.update_id, self.kind, self.chat_id, t if t == "private" else _name(t),
+            self.from_id, self.message_id, self.text_len, self.flags, _name(self.username))).encode()
+
+
+def _name(s):
+    """s as one header field: "-" when empty; every character but a letter, a digit or "_"
+    (a space, a control character, anything split() breaks at) made "_". Telegram's
+    usernames and chat types never have one, so most names come back as they are."""
+    if not s:
+        return "-"
+    if s.isalpha():
+        return s  # letters only (ASCII: MicroPython's test knows no other): nothing to check
+    b = None
+    for i in range(len(s)):
+        c = ord(s[i])
+        if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c == 95):
+            if b is None:
+                b = list(s)
+            b[i] = "_"
+    return s if b is None else "".join(b)
 
 
 def refused(e):
