@@ -305,7 +305,7 @@ def test_a_summary_that_runs_out_of_memory_does_not_fail_the_answered_turn(tmp_p
 
     # unloading modules is the firmware's business: here it would leave other tests holding
     # a module that is no longer the one in sys.modules
-    monkeypatch.setattr(agent, "_drop", lambda names: None)
+    monkeypatch.setattr(agent, "unload", lambda *names: None)
 
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"agents": {"defaults": {"workspace": str(tmp_path / "ws"), "provider": "openai",
@@ -322,7 +322,7 @@ def test_a_summary_that_runs_out_of_memory_does_not_fail_the_answered_turn(tmp_p
     def no_memory(name):
         raise MemoryError("memory allocation failed")
 
-    a._step = no_memory
+    monkeypatch.setattr(agent, "load", no_memory)
     a._maybe_compact(s)  # no exception
     assert "summary skipped (out of memory)" in capsys.readouterr().out
     assert s.size() > 2 * a.budget  # nothing lost: the history is all still there

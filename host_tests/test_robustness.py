@@ -376,17 +376,29 @@ def test_one_turn_cannot_fill_the_flash_with_its_history(tg):
 
 def test_a_full_flash_in_a_turn_ends_that_update_with_a_clear_line(tmp_path, monkeypatch, capsys):
     """ENOSPC while the agent writes its session (CPython, host shim): the user is told the
-    flash is full, the update is over (the gateway saves the offset), no model call made."""
-    from picoclaw import agent, config, providers, session
+    flash is full, the update is over (the offset saved), no model call made, and the next
+    update is answered."""
+    from picoclaw import agent, config, gateway, providers, session, state
 
-    monkeypatch.setattr(agent, "_drop", lambda names: None)  # unloading is the firmware's business
+    monkeypatch.setattr(agent, "unload", lambda *names: None)  # unloading is the firmware's business
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"agents": {"defaults": {"workspace": str(tmp_path / "ws"), "provider": "openai"}}}))
+    path.write_text(json.dumps({"agents": {"defaults": {"workspace": str(tmp_path / "ws"), "provider": "openai"}},
+                                "channels": {"telegram": {"allow_from": ["111"]}}}))
     cfg = config.load(str(path))
     cfg.provider_kind, cfg.api_key = "openai", ""
 
     class Tg:
         sent = []
+        conn = None
+
+        def get_updates(self, offset, timeout, limit, inbox):
+            # two text messages from user 111 as inbox records (telegram.py's format)
+            with open(inbox, "wb") as f:
+                for uid in (5, 6):
+                    if uid >= offset:
+                        h = b"%d message 111 private 111 %d 5 2 alice" % (uid, uid + 4)
+                        f.write(h + b" " * (159 - len(h)) + b"\n" + b"hello\n")
+            return 2 if offset <= 5 else 1 if offset == 6 else 0
 
         def send_message(self, chat_id, text, reply_to=0, **kw):
             self.sent.append(text)
@@ -395,22 +407,26 @@ def test_a_full_flash_in_a_turn_ends_that_update_with_a_clear_line(tmp_path, mon
         def send_action(self, chat_id):
             pass
 
-    def full(*a, **k):
-        raise OSError(28)
+    calls = []
 
-    monkeypatch.setattr(session.Session, "append_user", full)
-    a = providers.agent(cfg, Tg(), cron=None)
-    inbox = tmp_path / "inbox"
-    inbox.write_bytes(b"hello\n")
+    def append_user(self, f, n, buf, prefix=None, update_id=0):
+        calls.append(update_id)
+        if update_id == 5:
+            raise OSError(28)  # ENOSPC
+        self.turn_start = 0
 
-    class U:
-        update_id, chat_id, message_id, text_offset, text_len = 5, 111, 9, 0, 5
-
-    with open(inbox, "rb") as f:
-        a.answer(None, U(), f)  # no exception: the update is over
-    assert Tg.sent == ["Sorry, my flash is full, so I cannot answer. My owner needs to free some space."]
-    assert "update 5: flash full" in capsys.readouterr().out
-    assert a.calls == 0
+    monkeypatch.setattr(session.Session, "append_user", append_user)
+    tg = Tg()
+    a = providers.agent(cfg, tg, cron=None)
+    monkeypatch.setattr(a, "turn", lambda s, chat_id, reply_to=0, **kw: tg.sent.append("answer"), raising=False)
+    st = state.State(str(tmp_path / "ws"))
+    gw = gateway.Gateway(cfg, tg, st, sleep_ms=lambda ms: None, answer=a.answer)
+    gw.poll_once()
+    assert tg.sent == ["Sorry, my flash is full, so I cannot answer. My owner needs to free some space.",
+                       "answer"]
+    out = capsys.readouterr().out
+    assert "update 5: flash full" in out and "network" not in out and "Traceback" not in out, out
+    assert st.offset == 7 and calls == [5, 6] and a.calls == 0
 
 
 # -- 8. cron at a limit, and the owner's commands -----------------------------------------

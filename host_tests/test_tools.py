@@ -195,6 +195,7 @@ def _squeeze(room):
     # load the file tools once first: their first import interns their names for good
     # (the qstr pool may grow by a block then), a one-time cost this test is not about
     call("list_dir", {})
+    call("write_file", {})  # the writing side too ("path is required": nothing written)
     gc.collect()
     hole = bytearray(room)
     keep = None
@@ -267,6 +268,7 @@ def _cron_present():
 def test_module_of_names_each_tool_and_nothing_else():
     assert tools.module_of("read_file") == "files"
     assert tools.module_of("list_dir") == "files"
+    assert tools.module_of("write_file") == "writes"
     assert tools.module_of("system_status") == "system"
     assert tools.module_of("message") == "message"
     assert tools.module_of("adc_read") == "gpio"
@@ -311,7 +313,7 @@ def test_schemas_parse_in_both_shapes_and_name_every_tool():
         _check_schema(e["input_schema"], e["description"])
         got.append(e["name"])
     assert got == want, got
-    for mod in ("schemas", "files", "system", "message", "gpio", "cron"):
+    for mod in ("schemas", "files", "writes", "system", "message", "gpio", "cron"):
         assert "picoclaw.tools." + mod not in sys.modules, mod
         assert not hasattr(tools, mod), mod
     from picoclaw.tools import schemas  # every schema it holds names a registered tool

@@ -9,9 +9,9 @@
 # "Thinking..." placeholder when there is one. Heartbeat and cron jobs run turns too.
 #
 # Only this module, session.py and clock.py stay loaded between turns. Each step of a turn
-# loads what it needs and drops it after (_drop): limit.py to count a model call, scrub.py
-# to clean the turn's session lines before a request, the model side (_MODEL_SIDE) for the
-# call, the tool registry and one tool module for a tool call, tgformat and then deliver.py
+# loads what it needs and drops it after (picoclaw.load and unload): limit.py to count a model
+# call, scrub.py to clean the turn's session lines before a request, the model side
+# (_MODEL_SIDE) for the call, the tool registry and one tool module for a tool call, tgformat and then deliver.py
 # for the answer, compact.py when a session needs a summary, timers.py to prepare a
 # heartbeat or cron turn, schedule.py for the cron tool or due jobs (the agent keeps only
 # the next fire time), resume.py when a turn is taken up again. The steps never overlap, so
@@ -23,7 +23,7 @@ import time
 
 from micropython import const
 
-from . import log
+from . import load, log, unload
 from .clock import iso, now
 from .jsonstream import JsonReader
 from .session import LineSource, Session, scrub
@@ -40,19 +40,6 @@ _TURN_BYTES = const(131072)  # session bytes one turn may add (tool calls carry 
 _MODEL_SIDE = ("llm", "llm_openai", "llm_anthropic", "sse", "llm_error", "llm_turn")
 
 
-def _drop(names):
-    """Unload picoclaw modules (their code leaves the heap once nothing refers to it)."""
-    import sys
-
-    pkg = sys.modules["picoclaw"].__dict__
-    for n in names:
-        sys.modules.pop("picoclaw." + n, None)
-        pkg.pop(n, None)
-    import gc
-
-    gc.collect()  # now, not at the next failed allocation: 2 KB less min heap, measured
-
-
 class Agent:
     """The assistant; also what tools see as their `ctx` (tools/__init__.py): workspace,
     chat_id, pins, machine, cron, read_cap, now(), send(text), status(). Made by
@@ -62,10 +49,11 @@ class Agent:
     # -- the gateway's hook -------------------------------------------------------------
     def answer(self, gw, u, f):
         """Answer message `u` whose text is in the inbox file f. Whatever Telegram refuses
-        (the user blocked the bot, the chat is gone) or the flash cannot hold ends this
-        update here, logged; a network failure is raised, and the gateway's retry of the
-        same update resumes the turn from the session (resume.py) instead of starting it
-        again, so no tool runs twice and an answer that exists is not asked for again."""
+        (the user blocked the bot, the chat is gone) or the flash cannot hold closes the
+        turn and ends the update here, logged; a network failure is raised with the turn
+        open, and the gateway's retry of the same update resumes the turn from the
+        session (resume.py) instead of starting it again, so no tool runs twice and an
+        answer that exists is not asked for again."""
         import gc
 
         gc.collect()  # the poll's garbage gone before the turn's first allocations (2 KB, measured)
@@ -74,30 +62,31 @@ class Agent:
             v = s.note()
             if v and v[1] == u.update_id:  # this update's turn, cut short: take it up again
                 try:
-                    v = self._step("resume").resume(self, s, v)
+                    v = load("resume").resume(self, s, v)
                 finally:
-                    _drop(("resume",))
+                    unload("resume")
                 if v:
                     self.turn(s, u.chat_id, u.message_id, resume=v)
                     return
             f.seek(u.text_offset)
             s.append_user(f, u.text_len, self.buf, update_id=u.update_id)
             self.turn(s, u.chat_id, u.message_id)
-        except APIError as e:
-            if not refused(e):
+        except (APIError, OSError) as e:
+            # Telegram refused the answer for good (the user blocked the bot, the chat is
+            # gone) or the flash is full (ENOSPC): the turn is closed and the update ends
+            # here. A network failure is raised with the turn left open.
+            api = isinstance(e, APIError)
+            if not (refused(e) if api else e.args and e.args[0] == 28):
                 raise
-            log.warn("update %d: Telegram refused the answer (%s): not answered" % (u.update_id, e))
+            log.error("update %d: %s (%s): not answered" % (
+                u.update_id, "Telegram refused the answer" if api else "flash full", e))
             s.end_turn()
-        except OSError as e:
-            if not e.args or e.args[0] != 28:  # ENOSPC
-                raise
-            log.error("update %d: flash full (%s): not answered; free some space" % (u.update_id, e))
-            s.end_turn()
-            try:
-                self.tg.send_message(u.chat_id, "Sorry, my flash is full, so I cannot answer. "
-                                     "My owner needs to free some space.", u.message_id)
-            except (APIError, OSError):
-                pass
+            if not api:
+                try:
+                    self.tg.send_message(u.chat_id, "Sorry, my flash is full, so I cannot answer. "
+                                         "My owner needs to free some space.", u.message_id)
+                except (APIError, OSError):
+                    pass
 
     def turn(self, s, chat_id, reply_to=0, silent=None, resume=None):
         """Model calls and tool runs for the user line just appended to session s; sends
@@ -138,10 +127,10 @@ class Agent:
         while not done:
             for c in calls:  # each with the tool registry loaded for it (tools.call)
                 try:
-                    self._step("tools").call(self, s, c)
+                    load("tools").call(self, s, c)
                 finally:
                     # the job store too, which the cron tool loads
-                    _drop(("tools", "schedule"))
+                    unload("tools", "schedule")
             if steps == self.max_iter or s.size() - s.turn_start > _TURN_BYTES:
                 self._say("I stopped after %d tool steps without a final answer%s. Ask me to continue "
                           "if you want me to go on." % (steps, "" if steps == self.max_iter else
@@ -167,7 +156,7 @@ class Agent:
         try:
             return self._model_call(s, tools)
         finally:
-            _drop(_MODEL_SIDE)
+            unload(*_MODEL_SIDE)
 
     def _model_call(self, s, tools):
         import gc
@@ -175,9 +164,9 @@ class Agent:
             self.alive()
         self._last_calls = ()
         try:
-            w = self._step("limit").count_call(self.state_dir, now(), self.limit)
+            w = load("limit").count_call(self.state_dir, now(), self.limit)
         finally:
-            _drop(("limit",))
+            unload("limit")
         if w:  # a limit is reached: a polite answer instead of a model call
             unit = "day" if w > 3600 else "hour"
             log.warn("model call limit per %s reached: no call" % unit)
@@ -294,11 +283,11 @@ class Agent:
                 pieces = tgformat.render(path, out, html=html, buf=self.conn.buf)
             finally:
                 tgformat = None  # this frame's reference too, or the code stays in the heap
-                _drop(("tgformat",))
+                unload("tgformat")
             try:
-                start = self._step("deliver").send(self, s, chat_id, out, pieces, html, reply_to, start)
+                start = load("deliver").send(self, s, chat_id, out, pieces, html, reply_to, start)
             finally:
-                _drop(("deliver",))
+                unload("deliver")
             if start < 0:
                 return
 
@@ -308,24 +297,14 @@ class Agent:
         that no longer fit and they are replaced by that summary (compact.py)."""
         if s.size() > 2 * self.budget:
             try:
-                self._step("compact").compact(self, s)
+                load("compact").compact(self, s)
             except MemoryError:
                 # the answer is out and the turn is closed: failing here would make the
                 # gateway answer the message again. Requests stay within the budget anyway;
                 # the file is summarised after a later turn.
                 log.warn("summary skipped (out of memory): history kept")
             finally:
-                _drop(_MODEL_SIDE + ("compact", "limit"))
-
-    def _step(self, name):
-        """Module `name` of a turn step that is not always needed, loaded (after a
-        collection, so it finds the heap in one piece) until _drop((name,))."""
-        import gc
-        import sys
-
-        gc.collect()
-        __import__("picoclaw." + name)
-        return sys.modules["picoclaw." + name]
+                unload("compact", "limit", *_MODEL_SIDE)
 
     # -- timers (the gateway calls this every cycle) --------------------------------------
     def tick(self):
@@ -370,9 +349,9 @@ class Agent:
         # timers.py's `name` (heartbeat, due, job), with the module and the job store
         # unloaded again before the turn it prepares runs
         try:
-            return getattr(self._step("timers"), name)(self, *args)
+            return getattr(load("timers"), name)(self, *args)
         finally:
-            _drop(("timers", "schedule"))
+            unload("timers", "schedule")
 
     def send(self, text):
         """The `message` tool: text to the turn's chat."""

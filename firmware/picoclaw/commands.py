@@ -96,7 +96,6 @@ def cron(gw, args):
                                                        j[6].replace("\n", " ")))
         return "\n".join(out) + "\n/cron rm N removes one."
     finally:
-        import sys
+        from . import unload
 
-        sys.modules.pop("picoclaw.schedule", None)
-        sys.modules["picoclaw"].__dict__.pop("schedule", None)
+        unload("schedule")

@@ -3,7 +3,7 @@
 # replaces them (atomically), so the next requests carry the summary in the system prompt.
 #
 # Loaded only when a session is that long (agent.Agent._maybe_compact), with the model side.
-from . import log
+from . import load, log, unload
 from .clock import now
 from .session import FileOut
 from .state import replace
@@ -12,13 +12,19 @@ from .state import replace
 def compact(a, s):
     """Summarise and cut session `s` for agent `a` (its budget: s.budget). (One function:
     each name a module defines stays interned for good, and the agent is near a qstr step.)"""
-    from . import llm
-
     s.turn_start = -1
     keep = s.history_start()
     first = s.summary_end()
-    if keep <= first or a._step("limit").count_call(a.state_dir, now(), a.limit):
-        return  # nothing to summarise, or no model calls left (history kept till later)
+    if keep <= first:
+        return  # nothing to summarise
+    try:
+        over = load("limit").count_call(a.state_dir, now(), a.limit)
+    finally:
+        unload("limit")  # before the model side loads: the two never share the heap
+    if over:
+        return  # no model calls left: the history is kept till later
+    from . import llm
+
     a._hist = (first, keep)
     a.extra = ("Summarise the conversation above in a few short paragraphs for your own "
                "memory: facts about the owner, decisions, open tasks. Plain text.")

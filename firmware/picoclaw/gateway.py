@@ -16,7 +16,7 @@ import time
 
 from micropython import const
 
-from . import log
+from . import load, log, unload
 from .jsonstream import JsonError
 from .netio import TLSError, handshakes
 from .telegram import APIError, read_inbox, refused
@@ -233,17 +233,11 @@ class Gateway:
         done = False
         if head[:1] == b"/":
             # /start, /help, /status, /cron: answered without a model call, so they work at
-            # any call limit. commands.py is loaded for this message and dropped after it (the
-            # module's name is sliced from the full one: a short literal stays interned)
-            import sys
-
-            name = "picoclaw.commands"
-            __import__(name)
+            # any call limit; commands.py is loaded for this message and dropped after it
             try:
-                done = sys.modules[name].run(self, u, head)
+                done = load("commands").run(self, u, head)
             finally:
-                sys.modules.pop(name, None)
-                sys.modules["picoclaw"].__dict__.pop(name[9:], None)
+                unload("commands")
         if done:
             pass  # a command, answered
         elif self.answer:

@@ -296,20 +296,16 @@ class Session:
 
 
 def scrub(path, start=0):
-    """Mask every secret in the file at `path` from byte `start` on, in place: scrub.py,
-    loaded for it and dropped after (a module name sliced from the full one: a short
-    literal stays interned)."""
-    import sys
+    """Mask every secret in the file at `path` from byte `start` on, in place (scrub.py,
+    loaded for it and dropped after)."""
+    from . import load, unload
 
-    name = "picoclaw.scrub"
-    __import__(name)
     try:
-        sys.modules[name].file(path, start)
+        load("scrub").file(path, start)
     except OSError:
         pass  # the file is gone (cleared), or the flash is full: nothing more can be done
     finally:
-        sys.modules.pop(name, None)
-        sys.modules["picoclaw"].__dict__.pop(name[9:], None)
+        unload("scrub")
 
 
 def _cut(path, n, buf):

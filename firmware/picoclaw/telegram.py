@@ -20,7 +20,7 @@ _DESC_CAP = const(200)  # error descriptions kept for the log
 _POLL_MARGIN_MS = const(10000)  # read timeout beyond the long-poll time: then the poll is stalled
 
 _ID_MAX = const(0x7FFFFFFF)  # update_id and message_id are 32-bit in the Bot API
-_SEND_TRIES = const(5)  # sends honour 429 retry_after this often before giving up
+_TRIES = const(5)  # a request meets 429 (and waits retry_after) this often before giving up
 _FLOOD_WAIT_MAX = const(60)  # seconds: a longer retry_after is not waited out inside a send
 
 # record flags (gateway.py has the same constants: const() folds only within a module)
@@ -149,13 +149,14 @@ class Telegram:
         self.sleep_ms = sleep_ms  # flood waits (429) inside a send
 
     # -- envelope ---------------------------------------------------------------------
-    def _call(self, method, body, on_result, timeout_ms=30000, tries=1):
+    def _call(self, method, body, on_result, timeout_ms=30000):
         """POST a JSON body; parse {"ok", "result", "error_code", "description",
-        "parameters"}; on_result(p) reads the result value. Raises APIError. With tries > 1
-        (the sends) a 429 is waited out (retry_after, up to _FLOOD_WAIT_MAX s) and the
-        request made again, up to that many times, so no caller has to."""
+        "parameters"}; on_result(p) reads the result value. Raises APIError. A 429 is
+        waited out (retry_after, up to _FLOOD_WAIT_MAX s) and the request made again, up to
+        _TRIES times in all, so no caller has to."""
         conn = self.conn
         p = self._p
+        tries = _TRIES
         while True:
             conn.request(b"POST", (self._path, method), body=body, timeout_ms=timeout_ms)
             status = conn.status
@@ -351,13 +352,11 @@ class Telegram:
                 w.write(b',"reply_parameters":{"message_id":%d,"allow_sending_without_reply":true}' % reply_to)
             w.write(b"}")
 
-        return self._call(b"editMessageText" if edit else b"sendMessage", body, self._message_id,
-                          tries=_SEND_TRIES)
+        return self._call(b"editMessageText" if edit else b"sendMessage", body, self._message_id)
 
     def send_action(self, chat_id, action=b"typing"):
         """sendChatAction: "typing..." shows in the chat for ~5 s or until a message."""
-        self._call(b"sendChatAction", b'{"chat_id":%d,"action":"' % chat_id + action + b'"}', None,
-                   tries=_SEND_TRIES)
+        self._call(b"sendChatAction", b'{"chat_id":%d,"action":"' % chat_id + action + b'"}', None)
 
     def _message_id(self, p):
         mid = 0

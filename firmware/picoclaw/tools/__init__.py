@@ -1,6 +1,6 @@
 # Agent tool registry: tool names, their JSON schemas for the LLM request, and running one.
 #
-# Each group of tools is a module (files, system, message, gpio, cron) imported only while
+# Each group of tools is a module (files, writes, system, message, gpio, cron) imported only while
 # one of its tools runs or while its schemas are written, then dropped from sys.modules and
 # from this package, so its code and constants leave the heap (the names it interned stay:
 # qstrs are never freed, but importing it again interns nothing new).
@@ -16,7 +16,7 @@ _RESULT_CAP = const(4096)  # bytes of one tool result the model reads (bigger on
 
 # tool:module pairs, grouped by module (providers.write_schemas loads each module once, in
 # this order). One string, not a dict: a dict would keep a key object per tool on the heap.
-NAMES = ("read_file:files write_file:files append_file:files edit_file:files list_dir:files "
+NAMES = ("read_file:files write_file:writes append_file:writes edit_file:writes list_dir:files "
          "get_time:system system_status:system message:message "
          "gpio_read:gpio gpio_write:gpio adc_read:gpio cron:cron")
 
