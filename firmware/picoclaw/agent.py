@@ -17,8 +17,9 @@
 # (the agent keeps only the next fire time), resume.py when a turn is taken up again. The
 # steps never overlap, so the heap holds one group at a time (README: "The agent's heap");
 # the peaks are the model call, a file tool's run and the answer's conversion, so this
-# module keeps only what runs in every turn. Every name a module defines (and its file's path) stays interned once it
-# is loaded: a tool burst ends at 586 names, 34 under the qstr pool's 620 step.
+# module keeps only what runs in every turn. Every name a module defines (and its file's
+# path) stays interned once it is loaded: a tool burst ends at 586 names, 34 under the qstr
+# pool's 620 step.
 import time
 
 from micropython import const
