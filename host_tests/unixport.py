@@ -22,10 +22,18 @@ def build():
     return MPY
 
 
+def _relative(path):
+    # Every run has cwd=ROOT, so folders inside the checkout go on MICROPYPATH relative to it:
+    # the port interns each module's file path (a qstr that stays in RAM), and with absolute
+    # paths every heap figure would depend on where the repository was cloned (a long path
+    # costs a few KB: enough to fail a 64k run).
+    return ":".join(os.path.relpath(p, ROOT) if p.startswith(ROOT + os.sep) else p for p in path.split(":"))
+
+
 def env(path=None, **extra):
     e = dict(os.environ)
     # .frozen keeps the port's own frozen ssl/asyncio/requests importable
-    e["MICROPYPATH"] = path or (build() + ":" + os.path.join(ROOT, "host_tests") + ":.frozen")
+    e["MICROPYPATH"] = _relative(path or (build() + ":" + os.path.join(ROOT, "host_tests") + ":.frozen"))
     e.update(extra)
     return e
 
