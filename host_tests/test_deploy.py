@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+import fwimages
 import unixport
 import vboard
 from fakes.telegram_server import FakeTelegram
@@ -278,16 +279,18 @@ def test_dry_runs_print_the_exact_commands(tg, tmp_path):
     assert (os.path.exists(out_dir) and sorted(os.listdir(out_dir))) == before  # nothing built or written
 
     img = tmp_path / "ESP32_GENERIC-v1.29.0.bin"
-    img.write_bytes(b"\xe9" + b"\0" * 1023)
+    img.write_bytes(fwimages.esp_image(fwimages.ESP32))
     r = flash_run("firmware", "--dry-run", "--board", "ESP32_GENERIC", "--image", str(img), "--port", "/dev/ttyUSB0")
     cmds = [line[2:] for line in r.stdout.splitlines() if line.startswith("$ ")]
     assert r.returncode == 0 and len(cmds) == 2, r.stdout + r.stderr
     assert cmds[0].endswith("-m esptool --chip esp32 --port /dev/ttyUSB0 erase-flash")
     assert cmds[1].endswith("-m esptool --chip esp32 --port /dev/ttyUSB0 --baud 460800 write-flash 0x1000 %s" % img)
+    img = tmp_path / "ESP32_GENERIC_S3-v1.29.0.bin"
+    img.write_bytes(fwimages.esp_image(fwimages.ESP32S3))
     r = flash_run("firmware", "--dry-run", "--board", "ESP32_GENERIC_S3", "--image", str(img), "--port", "/dev/ttyACM0")
     assert " --chip esp32s3 " in r.stdout and "write-flash 0x0 " in r.stdout
     uf2 = tmp_path / "RPI_PICO_W-v1.29.0.uf2"
-    uf2.write_bytes(b"UF2\n" + b"\0" * 508)
+    uf2.write_bytes(fwimages.uf2_image([fwimages.RP2040] * 2))
     drive = tmp_path / "RPI-RP2"
     drive.mkdir()
     r = flash_run("firmware", "--dry-run", "--board", "RPI_PICO_W", "--image", str(uf2), "--drive", str(drive))

