@@ -165,6 +165,34 @@ def test_esp32_image_for_another_chip_is_refused_before_erasing(esptool, port, t
     assert recorded(log) == []  # esptool never ran: nothing was erased
 
 
+def esptool_written_image(chip):
+    """An image written by the real esptool's own image writer (esptool/bin_image.py) for `chip`."""
+    from esptool import bin_image
+
+    im = getattr(bin_image, chip.replace("-", "") + "FirmwareImage")()
+    im.entrypoint = 0x40080400
+    im.segments = [bin_image.ELFSection(b".iram0.text", 0x40080000, bytes(range(64)), 0)]
+    return im.save(None)
+
+
+def test_image_header_is_read_as_esptool_writes_it(tmp_path):
+    from esptool.targets import CHIP_DEFS
+
+    ids = {c.CHIP_NAME: c.IMAGE_CHIP_ID for c in CHIP_DEFS.values() if hasattr(c, "IMAGE_CHIP_ID")}
+    assert {name: ids[name] for name in flash._ESP_CHIPS.values()} == {n: i for i, n in flash._ESP_CHIPS.items()}
+    for chip in ("ESP32", "ESP32-S2", "ESP32-S3", "ESP32-C3", "ESP32-C6"):
+        img = tmp_path / ("%s.bin" % chip)
+        img.write_bytes(esptool_written_image(chip))
+        assert flash.esp_image_chip(str(img)) == chip
+        for board in ("ESP32_GENERIC", "ESP32_GENERIC_S3"):
+            info = flash.load_board(board)
+            if info["mcu"] == chip:
+                assert flash.check_image(info, str(img)) is None
+            else:
+                with pytest.raises(flash.Fail, match="is an %s image, but boards/%s is an " % (chip, board)):
+                    flash.check_image(info, str(img))
+
+
 def test_esptool_failure_is_one_line_and_stops_before_writing(esptool, port, tmp_path):
     env, log = esptool
     img = tmp_path / "ESP32_GENERIC-v1.29.0.bin"
