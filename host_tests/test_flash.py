@@ -337,9 +337,14 @@ def test_pico_image_for_another_chip_is_refused_before_copying(tmp_path):
     one_line_error(r, "%s is not a UF2 bootloader drive (no INFO_UF2.TXT): hold BOOTSEL while plugging "
                       "the board in, then pass the RPI-RP2 drive's folder" % plain)
     r = flash_run("firmware", "--board", "RPI_PICO_W", "--image", str(img), "--drive", drive2)
-    one_line_error(r, "the drive %s is a RP2350 bootloader, but boards/RPI_PICO_W is an RP2040 (its drive "
+    one_line_error(r, "the drive %s is the bootloader drive of RP2350, but boards/RPI_PICO_W is an RP2040 (its drive "
                       "is RPI-RP2): pass the right --board" % drive2)
     assert os.listdir(plain) == [] and os.listdir(drive2) == ["INFO_UF2.TXT"]
+    # the copy itself failing (here: a folder of the image's name on the drive)
+    os.mkdir(os.path.join(drive, img.name))
+    r = flash_run("firmware", "--board", "RPI_PICO_W", "--image", str(img), "--drive", drive)
+    one_line_error(r, "copying onto %s stopped after 0 of 2048 bytes (Is a directory): put the board in "
+                      "BOOTSEL mode again and rerun" % drive)
 
 
 # -- build -----------------------------------------------------------------------------------

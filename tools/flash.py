@@ -594,7 +594,7 @@ def check_drive(drive, info):
                    "plugging the board in, then pass the %s drive's folder" % (drive, fw["drive"]))
     m = re.search(r"^Board-ID:\s*(\S+)", text, re.M)
     if m and m.group(1) != fw["drive"]:
-        raise Fail("the drive %s is a %s bootloader, but boards/%s is an %s (its drive is %s): "
+        raise Fail("the drive %s is the bootloader drive of %s, but boards/%s is an %s (its drive is %s): "
                    "pass the right --board" % (drive, m.group(1), info["board"], info["mcu"], fw["drive"]))
 
 
