@@ -17,7 +17,19 @@ elif isinstance(job, tuple):  # the gateway: (settings, cycles)
 
     cfg, cycles = job
     job = None
-    gw, sim = app.build(cfg)
+    try:
+        gw, sim = app.build(cfg)
+    except ValueError as e:  # a start-up check (preflight.py), a config value: one line
+        print("error: %s" % e)
+        sys.exit(2)
+    except MemoryError:  # what the heap check did not foresee: one line, not a traceback
+        import gc
+
+        gc.collect()
+        print("error: out of memory while starting (heap %d KB): run with a bigger -X heapsize "
+              "(echo mode: 64k, agent mode: 128k)"
+              % ((gc.mem_free() + gc.mem_alloc()) // 1024))
+        sys.exit(2)
     del app, cfg  # the settings too: the gateway copied what it needs
     job = gw.serve(cycles, sim)
 if job:

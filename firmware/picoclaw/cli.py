@@ -48,11 +48,32 @@ commands:
 
         cfg = config.load(opts["config"])
         if cmd == "gateway":
+            import os
+
+            env = getattr(os, "getenv", None)  # (a board's os has none)
+            if env and env("SIMULATE") == "1":  # a first run: onboard's config as it is (no
+                import sys  # token, nobody admitted): firstrun.py
+
+                name = "picoclaw.firstrun"  # spelled long: a short literal is interned at every start
+                __import__(name)
+                sys.modules[name].main(cfg)
+                from . import unload
+
+                unload(name[9:])
             config.check(cfg)
         config = None
         from .app import unload
 
         unload("picoclaw.config")  # its code is not needed after this
+        if cmd != "status":  # the start-up heap check (preflight.py), while the heap is in one piece
+            import os
+
+            env = getattr(os, "getenv", None)
+            name = "picoclaw.preflight"  # spelled long: a short literal is interned at every start
+            __import__(name)
+            __import__("sys").modules[name].check(cfg, cmd == "agent" or bool(cfg.provider or cfg.providers),
+                                                  bool(env) and env("SIMULATE") == "1")
+            unload(name)
         if cmd == "status":
             from .status import status  # only this command loads it (and interns its names)
 

@@ -58,12 +58,17 @@ def main(cfg, argv):
         return 2
     try:
         a, model = _build(cfg)
-    except (ValueError, OSError) as e:  # config errors, TLS set-up
+    except (ValueError, OSError) as e:  # config errors, TLS set-up, the start-up checks
         print("error: %s" % log.scrub(str(e)))
         return 2
+    except MemoryError:
+        print("error: out of memory while starting: run with a bigger -X heapsize (128k)")
+        return 2
     if text is not None:
+        log.last_error = ""
         _one(a, model, cfg.workspace, text)
-        return 0
+        # the model could not be reached (the log said why, in one line): not a success
+        return 1 if log.last_error.startswith("model call failed") else 0
     print("PicoClaw agent: %s, model %s. An empty line or Ctrl-D ends; /clear starts over."
           % (cfg.provider_kind, cfg.model))
     while True:

@@ -90,7 +90,11 @@ class Gateway:
         except FatalError:
             raise
         except APIError as e:
-            if e.code in (401, 404):
+            if e.code < 0:  # not the Bot API (telegram.APIError): a wrong base_url stops at
+                if -500 < e.code <= -400:  # a 4xx; a 200 page (a captive portal) is waited out
+                    raise FatalError(e.description)
+                self._wait(e.description)
+            elif e.code in (401, 404):
                 raise FatalError("Telegram rejected the bot token (%d %s): check channels.telegram.token"
                                  % (e.code, e.description))
             if e.code == 429:
@@ -106,8 +110,8 @@ class Gateway:
             else:
                 self._wait("Telegram error: %s" % e)
         except TLSError as e:
-            self._wait("%s (check the time, tls.ca_file, or the network)" % e)
-        except OSError as e:  # HTTPError, a socket's, the flash's
+            self._wait(str(e))  # says what to check (netio)
+        except OSError as e:  # NetError, HTTPError, a socket's, the flash's
             if e.args and e.args[0] == _ENOSPC:
                 self._wait("flash full: no room for the bot's own files; free some space on the board")
             else:

@@ -39,13 +39,18 @@ def _message_of(p):
 
 def from_response(conn):
     """LLMError from a non-200 answer: the provider's error message if the body says one."""
-    msg = ""
+    msg = None
     try:
         p = JsonReader(conn, bytearray(200))  # values up to the message's 200-byte cap
         msg = error_message(p) or ""
     except (JsonError, HTTPError, OSError):
         conn.close()
     status = conn.status
+    if (msg is None or not msg and status == 404) and status < 500 and status != 429:
+        # not JSON at all (an HTML 404 page): the URL is wrong, not the key or the model
+        from .netio import _fail
+
+        return LLMError(status, _fail(3, conn, status, 1, 0))
     if status == 401 or status == 403:
         msg = "the provider refused the API key (%s)" % (msg or status)
     return LLMError(status, msg or "HTTP %d" % status, conn.retry_after)

@@ -26,29 +26,32 @@ def handshakes():
     return _handshakes[0]
 
 
+class NetError(OSError):
+    """A connection could not be made (DNS, refused, timeout, no route): its message is one
+    line naming host:port and what to check."""
+
+
 class TLSError(OSError):
     """The TLS handshake failed: certificate refused, or not enough memory."""
-
-
-def _tls_reason(e):
-    msg = str(e).strip() or repr(e)
-    code = e.args[0] if e.args and isinstance(e.args[0], int) else 0
-    # mbedTLS: -0x7F00 SSL_ALLOC_FAILED, -0x2880 X509_ALLOC_FAILED, -17040 RSA out of memory
-    if code in (-17040, -0x7F00, -0x2880) or "ALLOC_FAILED" in msg.upper():
-        return "not enough memory for TLS (%s); free heap or use a board with more RAM" % msg
-    return msg
 
 
 def open_stream(host, port, ctx, timeout_ms):
     """Connect to host:port (TLS when ctx is an SSLContext) and return a Stream.
 
-    Raises OSError on connect failure or timeout, TLSError when the certificate is refused.
+    Raises NetError saying what failed, with host:port (DNS, refused, timeout, no route),
+    TLSError when the handshake fails (the certificate refused, not enough memory).
     """
-    ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+    try:
+        ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+    except OSError as e:  # MicroPython: OSError(-2) "addrinfo error"; CPython: socket.gaierror
+        raise _fail(0, e, host, port, timeout_ms)
     s = socket.socket(ai[0], socket.SOCK_STREAM)
     try:
         s.settimeout(timeout_ms / 1000)
-        s.connect(ai[-1])
+        try:
+            s.connect(ai[-1])
+        except OSError as e:
+            raise _fail(1, e, host, port, timeout_ms)
         try:
             # requests go out in buffer-sized pieces: with Nagle's algorithm the last piece
             # waits for the peer's delayed ACK (40 ms on Linux) before it is sent
@@ -59,16 +62,30 @@ def open_stream(host, port, ctx, timeout_ms):
             try:
                 _handshakes[0] += 1
                 s = ctx.wrap_socket(s, server_hostname=host)
-            except OSError as e:
-                if getattr(e, "errno", None) == _ETIMEDOUT or "timed out" in str(e):
-                    raise
-                raise TLSError("TLS with %s failed: %s" % (host, _tls_reason(e)))
-            except ValueError as e:  # MicroPython reports a refused certificate this way
-                raise TLSError("TLS with %s failed: %s" % (host, _tls_reason(e)))
+            except (OSError, ValueError) as e:  # MicroPython: a refused certificate is a ValueError
+                raise _fail(2, e, host, port, timeout_ms)
     except BaseException:
         s.close()
         raise
     return Stream(s)
+
+
+def _fail(step, e, host, port, timeout_ms):
+    """The error to raise for a failed step (0 DNS, 1 connect, 2 TLS): NetError or TLSError
+    with one line naming host:port and what to check; step 3: the line for an answer that is
+    not the API's (e: the Connection, host: the status, port: 1 for a model's api_base).
+    The wording is in netfail.py, loaded only now (a failure) and dropped after."""
+    from . import load, unload
+
+    name = "picoclaw.netfail"[9:]  # spelled long: a short literal would be interned at every start
+    try:
+        return load(name).error(step, e, host, port, timeout_ms)
+    except MemoryError:  # no room for its code in this heap: the bare facts, still one line
+        if step == 3:
+            return "the URL answered %d, not the API: check base_url / api_base" % host
+        return NetError("%s:%d: connection failed (%s)" % (host, port, e))
+    finally:
+        unload(name)
 
 
 class Stream:

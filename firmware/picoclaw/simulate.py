@@ -7,23 +7,27 @@
 # it are parsed, answers are produced piece by piece, so even the 4096-character message
 # of the script never sits in RAM whole. Only the first bytes of each reply are kept, to
 # print the conversation.
+#
+# SIMULATE=1 is a first run (firstrun.py): it works with the config.json `onboard` writes,
+# keeps its state in a scratch folder, and prints the conversation both ways at the end.
 from micropython import const
 
-from . import log
-
 _KEEP = const(120)  # bytes of each request body kept for the transcript
+_USER = const(1001)  # the simulated user's id (admitted when allow_from is empty: firstrun.py)
 
 _EMOJI = "Good morning \\u2600\\ufe0f \\ud83d\\ude00 \\u4e2d\\u6587"  # JSON-escaped, as Telegram sends
+_EMOJI_TEXT = "Good morning \u2600\ufe0f \U0001F600 \u4e2d\u6587"  # the same text, as the user typed it
 
 
 class Telegram:
     def __init__(self, cfg):
-        owner = 1001
-        for e in cfg.allow_from:
-            if e.lstrip("-").isdigit():
-                owner = int(e)
+        owner = _USER
+        for i in cfg.allow_ids:
+            if i > 0:
+                owner = i
                 break
         self.owner = owner
+        self.workspace = cfg.workspace
         self.stranger = 6666
         self.update_id = 700000
         self.message_id = 0
@@ -32,15 +36,18 @@ class Telegram:
             (owner, "owner", "/start", 1),
             (owner, "owner", "Hello from the board!", 1),
             (self.stranger, "eve", "let me in", 1),
-            (owner, "owner", _EMOJI, 1),
+            (owner, "owner", _EMOJI, 1),  # the model is told _EMOJI_TEXT
             (owner, "owner", "0123456789abcdef", 256),  # 4096 characters
             (owner, "owner", "What time is it?", 1),  # with a model: a get_time tool call
             (owner, "owner", "Please remember: the plants need water on Fridays", 1),  # append_file
             (owner, "owner", None, 1),
         ]
-        self.sent = []  # (chat_id, first bytes of the reply text, body length)
+        # the conversation in order: (user name, script text (JSON-escaped) or None, repeat, -)
+        # or (chat id, the first _KEEP bytes of the reply as JSON, body length, an edit?)
+        self.sent = []
         self.polls = 0
         self.model = Model()  # the agent's model, when a provider is configured (app.build)
+        self.model.log = self.sent  # its tool calls go into the transcript
 
     def sleep_ms(self, ms):
         pass  # simulated time: retries and back-offs do not wait
@@ -59,7 +66,8 @@ class Telegram:
             if not self.script:
                 return _json(out, b'{"ok":true,"result":[]}')
             uid, user, text, rep = self.script.pop(0)
-            self.model.text = text or ""
+            self.model.text = _EMOJI_TEXT if text is _EMOJI else text or ""
+            self.sent.append((user, text, rep, False))  # the script's own text: no copy
             self.update_id += 1
             self.message_id += 1
             head = b'{"ok":true,"result":[{"update_id":%d,"message":{"message_id":%d,"from":{"id":%d,"is_bot":false,"first_name":"%s","username":"%s"},"chat":{"id":%d,"type":"private"},"date":1763900000,' % (
@@ -75,20 +83,22 @@ class Telegram:
             i = body_head.find(b'"chat_id":')
             chat = int(body_head[i + 10:body_head.find(b",", i)]) if i >= 0 else 0
             j = body_head.find(b'"text":"')
-            self.sent.append((chat, bytes(body_head[j + 8:]) if j >= 0 else b"", body_len))
+            self.sent.append((chat, bytes(body_head[j + 8:]) if j >= 0 else b"", body_len,
+                              method == b"editMessageText"))
             return _json(out, b'{"ok":true,"result":{"message_id":%d,"chat":{"id":%d,"type":"private"},"date":1763900001,"text":"..."}}' % (self.message_id, chat))
         if method == b"sendChatAction":
             return _json(out, b'{"ok":true,"result":true}')
         return _json(out, b'{"ok":false,"error_code":404,"description":"Not Found"}', 404)
 
     def report(self):
-        print("--- simulated conversation ---")
-        for chat, head, n in self.sent:
-            who = "owner" if chat == self.owner else chat
-            head = head.split(b'","')[0]  # the text, without the JSON fields after it
-            print("bot -> %s: %s%s" % (who, head.decode("utf-8", "replace") if hasattr(head, "decode") else head,
-                                         " ... (%d bytes of request)" % n if n > _KEEP else ""))
-        log.info("simulation done: %d polls, %d replies" % (self.polls, len(self.sent)))
+        """Print the conversation both ways (firstrun.py, loaded now: the run is over) and
+        remove the scratch workspace."""
+        try:
+            from .firstrun import transcript
+        except MemoryError:  # its code finds no room in a fragmented heap: say so, in one line
+            print("(no room left in the heap to print the conversation: run with a bigger -X heapsize)")
+            return
+        transcript(self)
 
 
 class Model:
@@ -101,6 +111,7 @@ class Model:
     def __init__(self):
         self.text = ""
         self.seen = None  # the text the last answer was for
+        self.log = None  # a list to note each tool call in (simulate.Telegram's transcript)
         self.requests = 0
 
     def open(self, host, port, ctx, timeout_ms):
@@ -122,6 +133,8 @@ class Model:
                 call = (b"append_file", b'{\\"path\\": \\"memory/MEMORY.md\\", \\"content\\": \\"- %s\\\\n\\"}'
                         % note.encode())
         if call:
+            if self.log is not None:
+                self.log.append((None, call[0], 0, False))
             msg = (b'"content":null,"tool_calls":[{"index":0,"id":"call_%d","type":"function",'
                    b'"function":{"name":"%s","arguments":"%s"}}]' % (self.requests, call[0], call[1]))
             reason = b"tool_calls"

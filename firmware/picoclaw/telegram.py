@@ -38,7 +38,9 @@ _BLANK_HEADER = b" " * (_HEADER - 1) + b"\n"
 
 
 class APIError(Exception):
-    """Telegram answered ok=false (or not JSON). code: error_code or HTTP status."""
+    """Telegram answered ok=false (or not JSON). code: error_code or HTTP status; negative
+    (minus the HTTP status): what answered is not the Bot API at all (an HTML page, another
+    service's JSON), so channels.telegram.base_url is wrong, not the token."""
 
     def __init__(self, method, code, description, retry_after=-1):
         super().__init__("%s failed: %d %s" % (method, code, description))
@@ -166,11 +168,13 @@ class Telegram:
             desc = ""
             retry_after = conn.retry_after
             result = None
+            api = False  # an "ok" key seen: the Bot API's envelope
             try:
                 p.expect(OBJ)
                 while p.next_key():
                     if p.key_is(b"ok"):
                         ok = p.read_bool()
+                        api = True
                     elif p.key_is(b"result"):
                         result = on_result(p) if on_result else p.skip()
                     elif p.key_is(b"error_code"):
@@ -189,14 +193,19 @@ class Telegram:
                 p.finish()
             except JsonError as e:
                 conn.close()
-                if status != 200:
+                if status >= 500:  # a proxy's error page: the server side failing, retried
                     raise APIError(method.decode(), status, "HTTP %d with a body that is not JSON" % status,
                                    retry_after)
-                raise JsonError("%s: %s" % (method.decode(), e))
+                if api:
+                    raise JsonError("%s: %s" % (method.decode(), e))
             finally:
                 conn.done()
             if ok:
                 return result
+            if not api:  # not the Bot API at all: a wrong URL, a captive portal's page
+                from .netio import _fail
+
+                raise APIError(method.decode(), -status, _fail(3, conn, status, 0, 0))
             code = code or status
             tries -= 1
             if code != 429 or tries <= 0 or retry_after > _FLOOD_WAIT_MAX:
