@@ -1,10 +1,14 @@
 # Trust anchors from config tls.ca_file: PEM bundles are read one certificate at a time,
 # DER files whole, and anything else is refused with a clear error. Runs on CPython and
-# on the unix port (the PEM here is built from the roots the firmware ships).
+# on the unix port (the PEM here is built from the roots the firmware ships). And the shipped
+# roots themselves: every one loads, every group's hosts are in the map, the built-in providers'
+# hosts too (the fallback between groups: test_anchors.py, CPython, with stand-in CAs).
 import os
-from binascii import a2b_base64, b2a_base64
+import ssl
+import sys
+from binascii import b2a_base64
 
-from picoclaw import roots, trust
+from picoclaw import anchors, roots, trust
 
 TMP = "/tmp/picoclaw-trust-test"
 
@@ -29,23 +33,29 @@ def _errors(data):
     return None
 
 
+def _ders():
+    ders = list(trust._mod("roots_godaddy").ALL)
+    trust._drop()
+    return ders
+
+
 def test_pem_bundle_yields_each_certificate_in_order():
-    ders = [a2b_base64(b) for b in roots.ALL]
+    ders = _ders()
     text = b"# a comment line\r\n" + _pem(ders[0]).replace(b"\n", b"\r\n") + b"junk between\n" + _pem(ders[1])
     assert list(trust.load_ca_file(_write(text))) == ders
 
 
 def test_der_file_is_one_certificate():
-    der = a2b_base64(roots.ALL[0])
+    der = _ders()[0]
     assert list(trust.load_ca_file(_write(der))) == [der]
 
 
 def test_context_accepts_a_ca_file():
-    trust.context(_write(_pem(a2b_base64(roots.ALL[1]))))
+    trust.context(_write(_pem(_ders()[1])))
 
 
 def test_bad_files_are_refused_clearly():
-    der = a2b_base64(roots.ALL[0])
+    der = _ders()[0]
     assert "unterminated" in _errors(_pem(der)[:-30])
     assert "no certificate" in _errors(b"hello, not a certificate\n")
     assert "no certificate" in _errors(b"")
@@ -63,3 +73,51 @@ def test_context_names_the_file_in_errors():
     else:
         assert False, "a file without certificates was accepted"
     os.remove(path)
+
+
+def _names():
+    return [g[0].decode() for g in roots.GROUPS]
+
+
+def test_every_shipped_root_loads_into_a_context():
+    n = 0
+    for name in _names():
+        ders = trust._mod("roots_" + name).ALL
+        trust._drop()
+        assert ders, name
+        for der in ders:
+            assert der[0] == 0x30 and 400 < len(der) < 2048, name  # one DER certificate each
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(cadata=der)  # raises on anything TLS would refuse
+            n += 1
+        ctx = trust.context(None, True, (name,))  # the group as a connection loads it
+        assert ctx.verify_mode == ssl.CERT_REQUIRED
+    assert n == 14
+    assert not [k for k in sys.modules if "roots_" in k]  # every group module left the heap
+
+
+def test_each_groups_hosts_are_in_the_map():
+    for g in roots.GROUPS:
+        for host in g[2].split():
+            assert anchors.mapped(host.decode()) == g[0].decode(), host
+            assert anchors.order(host.decode())[0] == g[0].decode()
+    assert anchors.mapped("llm.example.com") is None
+    assert anchors.order("llm.example.com") == _names()  # every group, in the table's order
+    assert sorted(anchors.order("api.telegram.org")) == sorted(_names())
+
+
+def test_the_builtin_providers_and_telegram_are_mapped():
+    from picoclaw.app import split_url
+    from picoclaw.providers import default_base
+
+    want = {"api.telegram.org": "godaddy"}
+    for name in ("openai", "anthropic", "openrouter", "groq", "deepseek", "gemini"):
+        if not default_base(name):  # not built in (yet): nothing to map
+            continue
+        host = split_url(default_base(name))[1]
+        assert anchors.mapped(host), (name, host)
+        want[host] = anchors.mapped(host)
+    assert want["api.openai.com"] == "google" and want["api.anthropic.com"] == "google"
+    assert anchors.mapped("generativelanguage.googleapis.com") == "google"  # gemini's OpenAI endpoint
+    assert want["api.telegram.org"] == "godaddy"
+    sys.modules.pop("picoclaw.providers", None)

@@ -4,13 +4,14 @@
 
 Part 1, echo: starts the fake Bot API server (HTTPS with a throwaway CA), scripts three users
 (Ann, who is allowed; Eve, who is not; and Ann again with emoji and a 4096-character message),
-runs the gateway from .mpy on the MicroPython unix port in a 64 KB heap, and prints the
-conversation and the heap figures the gateway reports.
+runs the gateway from .mpy on the MicroPython unix port in a board-sized heap, and prints the
+gateway's log, then the conversation as it happened (each message with its answer, or why it
+got none), then the heap it took and what that means on each board in boards/.
 
 Part 2, the assistant: the same gateway with a model (the fake OpenAI server over HTTPS, its
 answers scripted): Ann asks it to remember something (an append_file tool call), to tell the
 time (get_time), to set a reminder (cron) and what it knows about her (read_file). Prints
-the conversation, each tool call the model made and what the tool answered.
+the conversation with each tool call the model made and what the tool answered, in order.
 """
 import json
 import os
@@ -40,28 +41,49 @@ def main():
             (eve, "let me in"),
             (ann, "Good morning \u2600\ufe0f \U0001F600 \u4e2d\u6587"),
             (ann, ("0123456789abcdef" * 256)),
+            (ann, None),  # a photo
         ]
-        for user, text in script:
-            tg.send_text(user, text)
-        tg.send_photo(ann)
+        ids = [tg.send_text(user, text) if text else tg.send_photo(user) for user, text in script]
         cfg = gatewayrun.write_config(tg, allow=("1001",))
-        print("fake Telegram at %s; gateway: micropython -X heapsize=%s -m picoclaw gateway" % (tg.base_url, HEAP))
+        print("=== part 1: echo (fake Telegram at %s; the bot: micropython -X heapsize=%s -m picoclaw gateway) ==="
+              % (tg.base_url, HEAP))
         r = gatewayrun.run(cfg, cycles=3, heap=HEAP)
-        print()
         _show_log(r)
         print("--- conversation ---")
-        for user, text in script:
-            print("%-4s -> bot: %s" % (user["first_name"], _short(text)))
-        print("Ann  -> bot: (a photo)")
-        for s in tg.sent:
-            who = "Ann" if s["params"]["chat_id"] == 1001 else s["params"]["chat_id"]
-            print("bot  -> %s: %s" % (who, _short(s["params"]["text"])))
+        replies = iter(s["params"]["text"] for s in tg.sent if s["method"] == "sendMessage")
+        for (user, text), uid in zip(script, ids):
+            name = user["first_name"]
+            print("%-4s: %s" % (name, _short(text) if text else "(a photo)"))
+            if re.search(r"update %d: answered" % uid, r.stdout):
+                print("bot : %s" % _short(next(replies, "?")))
+            elif text and "unauthorized user id=%d" % user["id"] in r.stdout:
+                print("      (not answered: %s is not in allow_from; the log names the id to add)" % name)
+            elif re.search(r"update %d: non-text" % uid, r.stdout):
+                print("      (not answered: not a text message)")
+            else:
+                print("      (no answer: see the log above)")
         m = re.search(r"FIGURES baseline=(\d+) end=(\d+) handshakes=(\d+)", r.stdout)
         if m:
-            print("--- heap (unix port, 64-bit) ---")
-            print("heap %s; after start-up %s bytes used; TLS handshakes %s; TCP connections seen by the server %d"
-                  % (HEAP, m.group(1), m.group(3), tg.connections))
+            _heap_figures("echo", HEAP, int(m.group(1)), int(m.group(2)), 1)
+            print("TLS handshakes %s; TCP connections seen by the server %d" % (m.group(3), tg.connections))
         return r.returncode
+
+
+def _heap_figures(mode, heap, start, end, connections):
+    # what this run used on the 64-bit unix port, and what that means on each board: a
+    # 32-bit port needs about 0.70x the heap (pointers and GC blocks are half the size), plus
+    # the TLS buffers where mbedTLS allocates inside the GC heap (the Pico boards)
+    print("--- heap: this run (unix port, 64-bit, %s heap): %.1f KB in use after start-up, %.1f KB at the end"
+          % (heap, start / 1024, end / 1024))
+    print("    on a board (32-bit: about 0.70x, plus TLS where it is in the heap; %s mode; a turn's peak"
+          " and fragmentation need more: docs/figures.md):" % mode)
+    for name in sorted(os.listdir(os.path.join(ROOT, "boards"))):
+        with open(os.path.join(ROOT, "boards", name, "board.json")) as f:
+            b = json.load(f)
+        need = end * 0.70 + (b.get("tls_heap", 0) * connections if b.get("tls_in_gc_heap") else 0)
+        print("    %-17s has %5.0f KB; what this run held at its end would take about %3.0f KB there (%s)"
+              % (name, b["gc_heap"] / 1024, need / 1024,
+                 "TLS inside the heap" if b.get("tls_in_gc_heap") else "TLS outside the heap"))
 
 
 def _show_log(r):
@@ -91,7 +113,8 @@ def agent_demo():
             llm.reply_tool_calls(calls)
             llm.reply_text(answer)
         cfg = gatewayrun.write_config(tg, allow=("1001",), llm=llm, agent={"stream": True})
-        print("\n=== part 2: the assistant (fake OpenAI at %s, heap %s) ===" % (llm.base_url, AGENT_HEAP))
+        print("\n=== part 2: the assistant (fake OpenAI at %s; the same bot with a model, heap %s) ==="
+              % (llm.base_url, AGENT_HEAP))
         r = gatewayrun.run(cfg, cycles=3, heap=AGENT_HEAP)
         _show_log(r)
         print("--- conversation ---")
@@ -100,21 +123,18 @@ def agent_demo():
             if s["method"] in ("sendMessage", "editMessageText"):
                 finals[s["message_id"]] = s["result"]["text"]
         answers = [finals[k] for k in sorted(finals)]
+        results = iter(m[-1]["content"] for m in (req["body"].get("messages", []) for req in llm.requests)
+                       if m and m[-1].get("role") == "tool")
         for (text, calls, _), answer in zip(turns, answers):
-            print("Ann -> bot: %s" % _short(text))
+            print("Ann : %s" % _short(text))
             for name, args in calls:
-                print("    (model calls %s %s)" % (name, json.dumps(args)))
-            print("bot -> Ann: %s" % _short(answer))
-        print("--- tool results the model read ---")
-        for req in llm.requests:
-            msgs = req["body"].get("messages", [])
-            if msgs and msgs[-1].get("role") == "tool":
-                print("    %s" % _short(msgs[-1]["content"]))
+                print("      (the model calls %s %s; the tool answers: %s)"
+                      % (name, json.dumps(args), _short(next(results, "?"))))
+            print("bot : %s" % _short(answer))
         m = re.search(r"FIGURES baseline=(\d+) end=(\d+) handshakes=(\d+)", r.stdout)
         if m:
-            print("--- heap (unix port, 64-bit) ---")
-            print("heap %s; after start-up %s bytes used, at the end %s; TLS handshakes %s (Telegram and model)"
-                  % (AGENT_HEAP, m.group(1), m.group(2), m.group(3)))
+            _heap_figures("agent", AGENT_HEAP, int(m.group(1)), int(m.group(2)), 2)
+            print("TLS handshakes %s (Telegram and the model)" % m.group(3))
         return r.returncode or (1 if llm.errors else 0)
 
 

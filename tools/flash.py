@@ -5,6 +5,7 @@
     python tools/flash.py deploy [--port /dev/ttyACM0] [--board RPI_PICO_W] [--config config.json]
     python tools/flash.py build --board RPI_PICO_W --micropython ~/src/micropython
     python tools/flash.py package        # rewrite package.json (for mpremote mip install)
+    python tools/flash.py ca api.example.com --chain chain.pem   # the root CA for tls.ca_file
 
 firmware  writes a stock MicroPython image: esptool for ESP32 boards (erase, then write at the
           board's offset), a UF2 copy onto the RPI-RP2 / RP2350 drive for Pico boards (hold
@@ -738,6 +739,43 @@ def cmd_package(a):
     return 0
 
 
+# -- ca: the root CA for tls.ca_file -----------------------------------------------------------
+def cmd_ca(a):
+    """The root that anchors HOST's chain, taken from a PEM bundle on this computer, written to a
+    PEM file for config tls.ca_file (tools/certs.py). The chain comes from --chain (what
+    `openssl s_client -showcerts` printed) or, without it, from openssl run here."""
+    import certs
+
+    bundle = a.bundle or certs.default_bundle()
+    out = a.out or "%s-ca.pem" % a.host
+    chain = a.chain
+    if not chain:
+        cmd = certs.showcerts(a.host, a.port)
+        if a.dry_run:
+            say(cmd + " > chain.pem")
+            return 0
+        if not shutil.which("openssl"):
+            raise Fail("no --chain and no openssl here: run `%s > chain.pem` where the network is, "
+                       "then: python tools/flash.py ca %s --chain chain.pem" % (cmd, a.host))
+        say("ca: " + cmd)
+        try:
+            r = subprocess.run(["openssl", "s_client", "-showcerts", "-servername", a.host,
+                                "-connect", "%s:%d" % (a.host, a.port)], stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise Fail("openssl s_client to %s:%d did not finish in 30 s: save its output with "
+                       "`%s > chain.pem` and give --chain chain.pem" % (a.host, a.port, cmd))
+        chain = out + ".chain"
+        with open(chain, "wb") as f:
+            f.write(r.stdout)
+    try:
+        for line in certs.ca_for_host(a.host, chain, bundle, out):
+            say(line)
+    except ValueError as e:
+        raise Fail(str(e))
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with its errors as one line, like every other error of flash.py."""
 
@@ -775,11 +813,25 @@ def main(argv=None):
     p.add_argument("--micropython", required=True, help="a MicroPython source tree (git clone)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="parallel make jobs (default: one per CPU)")
     sub.add_parser("package", help="rewrite package.json (mpremote mip install)")
+    p = sub.add_parser("ca", help="the root CA of a host's chain, for tls.ca_file",
+                       description="Find, in a PEM bundle on this computer, the root CA that issued "
+                       "the last certificate of HOST's chain, and write it to a PEM file to name in "
+                       "config tls.ca_file. No network needed with --chain: save the chain where "
+                       "the network is with `openssl s_client -showcerts -servername HOST -connect "
+                       "HOST:443 </dev/null > chain.pem`.")
+    p.add_argument("host", help="the server's host name (api_base's or base_url's)")
+    p.add_argument("--chain", help="the chain the host serves, as openssl s_client -showcerts "
+                   "prints it (default: run that openssl command now)")
+    p.add_argument("--bundle", help="PEM bundle of roots (default: certifi's, else "
+                   "/etc/ssl/certs/ca-certificates.crt)")
+    p.add_argument("--out", help="the PEM file to write (default: HOST-ca.pem)")
+    p.add_argument("--port", type=int, default=443, help="the host's TLS port (default 443)")
     for p in sub.choices.values():
         p.add_argument("--dry-run", action="store_true", help="print the exact commands, run nothing")
     a = ap.parse_args(argv)
     try:
-        return {"firmware": cmd_firmware, "deploy": cmd_deploy, "build": cmd_build, "package": cmd_package}[a.cmd](a)
+        return {"firmware": cmd_firmware, "deploy": cmd_deploy, "build": cmd_build, "package": cmd_package,
+                "ca": cmd_ca}[a.cmd](a)
     except Fail as e:
         print("flash.py: error: %s" % e, file=sys.stderr, flush=True)
         return 2

@@ -33,18 +33,22 @@ def build(cfg):
         a = make_agent(cfg)  # early: a long-lived object, before the heap is cut up
         make_agent = resolve = None
         unload("picoclaw.providers", "picoclaw.tools")
-    # one SSLContext for Telegram and the model, built before the runtime modules are
-    # imported, and trust/roots unloaded after, so the startup peak stays low
+    # one SSLContext for Telegram and the model, with the root group each host needs (a board
+    # parses each root into its heap), built before the runtime modules are imported, and
+    # trust/roots unloaded after, so the startup peak stays low
+    url = split_url(cfg.base_url)
     ctx = None
     if cfg.base_url.startswith("https://") or llm_base.startswith("https://"):
-        from . import trust
+        from . import httpclient, trust
 
         if not cfg.tls_verify:
             log.warn("tls.verify is false: certificates are NOT checked (anyone on the network "
                      "can read your token); remove it from config.json")
-        ctx = trust.context(cfg.ca_file or None, cfg.tls_verify)
-        unload("picoclaw.trust", "picoclaw.roots")
-    url = split_url(cfg.base_url)
+        else:  # what a refused certificate's fallback to the other groups needs (anchors.py)
+            httpclient.Connection.anchors = (cfg.ca_file or None, cfg.workspace)
+        ctx = trust.contexts((url, llm_base and split_url(llm_base)), cfg.ca_file or None,
+                             cfg.tls_verify, cfg.workspace)
+        unload("picoclaw.trust")
     from . import httpclient, telegram
     from .gateway import Gateway
     from .state import State

@@ -97,14 +97,17 @@ def _build(cfg):
 
     base = resolve(cfg, model)  # also writes the tool schemas file (cfg.pins)
     ctx = None
+    from .app import split_url
+    from .httpclient import Connection
+
     if base.startswith("https://"):
         from . import trust
 
         if not cfg.tls_verify:
             log.warn("tls.verify is false: certificates are NOT checked; remove it from config.json")
-        ctx = trust.context(cfg.ca_file or None, cfg.tls_verify)
-    from .app import split_url
-    from .httpclient import Connection
+        else:  # a refused certificate tries the other root groups (anchors.py)
+            Connection.anchors = (cfg.ca_file or None, cfg.workspace)
+        ctx = trust.contexts((split_url(base),), cfg.ca_file or None, cfg.tls_verify, cfg.workspace)
     from .providers import agent
 
     cfg.placeholder = cfg.typing = False  # nothing to edit, nobody to show "typing" to

@@ -44,6 +44,10 @@ class HTTPError(OSError):
 class Connection:
     """One persistent HTTP/1.1 connection to one origin, reopened when it drops."""
 
+    # (tls.ca_file, workspace) for anchors.fallback, set by app for https with tls.verify on; None:
+    # a refused certificate is final. On the class: one more instance attribute costs 128 bytes
+    anchors = None
+
     def __init__(self, url, buf, ctx=None, opener=None):
         """url: (scheme, host, port, path prefix) as app.split_url gives; ctx: the
         SSLContext for https (None for http)."""
@@ -88,7 +92,14 @@ class Connection:
 
     def _connect(self):
         self.close()
-        self.stream = self.opener(self.host, self.port, self.ctx, _CONNECT_MS)
+        try:
+            self.stream = self.opener(self.host, self.port, self.ctx, _CONNECT_MS)
+        except netio.TLSError as e:
+            if self.anchors is None:
+                raise
+            from . import anchors  # a refused certificate: the other shipped roots, in turn
+
+            anchors.fallback(self, e, _CONNECT_MS)
         self.connects += 1
 
     # -- writing the request body -------------------------------------------------------

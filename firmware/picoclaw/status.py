@@ -25,6 +25,7 @@ def status(cfg):
     print("  poll: timeout %d s, limit %d" % (cfg.poll_timeout, cfg.poll_limit))
     print("  workspace: %s" % cfg.workspace)
     print("  tls: verify %s, ca_file %s" % (cfg.tls_verify, cfg.ca_file or "(built-in roots only)"))
+    anchors(cfg)
     for name in sorted(cfg.providers):
         p = cfg.providers[name]
         print("  provider %s: api_key %s, api_base %s" % (name, mask(p.get("api_key", "")), p.get("api_base") or "(default)"))
@@ -32,3 +33,23 @@ def status(cfg):
         print("  wifi: %s, password %s" % (cfg.wifi_ssid, mask(cfg.wifi_password)))
     print("heap: %d used, %d free" % (used, free))
     print("saved offset: %d" % State(cfg.workspace).offset)
+
+
+def anchors(cfg):
+    """Per configured https host (Telegram's base_url, the model's api_base): the CA roots its
+    connection will load (trust.py)."""
+    from . import anchors as a
+    from .app import split_url
+    from .providers import default_base
+
+    urls = [cfg.base_url]
+    if getattr(cfg, "api_base", ""):
+        urls.append(cfg.api_base)
+    else:
+        for name in sorted(cfg.providers):
+            urls.append(cfg.providers[name].get("api_base") or default_base(name))
+    seen = []
+    for u in urls:
+        if u.startswith("https://") and split_url(u)[1] not in seen:
+            seen.append(split_url(u)[1])
+            print("  tls %s" % a.describe(seen[-1], cfg.ca_file, cfg.tls_verify, cfg.workspace))

@@ -1,8 +1,13 @@
-# TLS trust: an SSLContext that verifies certificates and host names against our roots.
+# TLS trust at start: the SSLContext that verifies certificates and host names.
 #
-# Trust anchors = the roots shipped in roots.py (api.telegram.org's chain) + the PEM or DER
-# file named by config `tls.ca_file`. The context is built once and reused for every
-# reconnect: building it parses certificates, which costs time and heap on a board.
+# Trust anchors = groups of the roots shipped in roots_<group>.py (tools/gen_roots.py) + the
+# PEM or DER file named by config `tls.ca_file`. A board parses every CA it loads into its heap
+# (a Pico W's mbedTLS into the GC heap), so only the group each configured host starts with is
+# loaded: the one remembered for it in <workspace>/state/anchors, else the one roots.GROUPS maps
+# it to (best knowledge), else the table's first. A refused certificate tries the other groups
+# (anchors.py, loaded then only). The context is built once and reused for every reconnect;
+# this module and the roots leave the heap after. Every name here is interned for good, so
+# what only a failure or `status` needs lives in anchors.py.
 import ssl
 from binascii import a2b_base64
 
@@ -10,6 +15,7 @@ from micropython import const
 
 _MAX_CERT = const(4096)  # bytes of DER per certificate (real roots are 0.5-2 KB); one cert is in
 #                   RAM at a time, so a bundle of any length costs only its biggest member
+_loaded = []  # the roots modules this module imported (dropped by _drop; a test's stay)
 
 
 def load_ca_file(path):
@@ -44,8 +50,12 @@ def load_ca_file(path):
             raise ValueError("no certificate found (want PEM or DER)")
 
 
-def context(ca_file=None, verify=True):
-    """An SSLContext for clients. verify=False (config tls.verify) disables all checks."""
+def context(ca_file=None, verify=True, groups=()):
+    """An SSLContext for clients with the roots of `groups` (names in roots.GROUPS) and
+    tls.ca_file's. verify=False (config tls.verify) disables all checks.
+
+        ctx = trust.context(None, True, ("godaddy",))  # api.telegram.org's roots
+    """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if not verify:
         if hasattr(ctx, "check_hostname"):
@@ -53,10 +63,11 @@ def context(ca_file=None, verify=True):
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
     ctx.verify_mode = ssl.CERT_REQUIRED
-    from . import roots  # the shipped roots, then tls.ca_file
-
-    for b64 in roots.ALL:
-        ctx.load_verify_locations(cadata=a2b_base64(b64))
+    for g in groups:
+        # mbedTLS (and OpenSSL) copy what they parse: the module's bytes can go right after
+        for der in _mod("roots_" + g).ALL:
+            ctx.load_verify_locations(cadata=der)
+        _drop("roots_" + g)
     if ca_file:
         try:
             for der in load_ca_file(ca_file):
@@ -64,3 +75,66 @@ def context(ca_file=None, verify=True):
         except (OSError, ValueError) as e:
             raise ValueError("tls.ca_file %s: %s" % (ca_file, e))
     return ctx
+
+
+def contexts(urls, ca_file, verify, workspace):
+    """One SSLContext for connections to all of urls (app.split_url tuples, or "" for none),
+    with the first group of each https host, or None when none is https. One, not one per
+    host: a context costs 3.2 KB of heap besides its roots (unix port), and a root of the
+    other host's group in it is still one we trust."""
+    names = []
+    for url in urls:
+        if url and url[0] == "https":
+            g = first(url[1], workspace)
+            if g not in names:
+                names.append(g)
+    ctx = context(ca_file, verify, names) if names else None
+    _drop()
+    return ctx
+
+
+def first(host, workspace):
+    """The group a connection to host starts with: remembered, mapped, or the table's first."""
+    table = _mod("roots").GROUPS
+    h = host.encode()
+    name = None
+    try:
+        with open(workspace + "/state/anchors", "rb") as f:  # "host group" lines (anchors.py)
+            for line in f:
+                p = line.split()
+                if len(p) == 2 and p[0] == h:
+                    name = p[1]
+    except (OSError, TypeError):  # none yet, or no workspace (TypeError: None)
+        pass
+    for g in table:
+        if g[0] == name:
+            return g[0].decode()
+    for g in table:
+        if h in g[2].split():
+            return g[0].decode()
+    return table[0][0].decode()
+
+
+def _mod(short):
+    """Module picoclaw.<short>: one already in sys.modules is used as it is (tests point the
+    group table at their own CAs that way, and those are never dropped)."""
+    import sys
+
+    key = __name__[:-5] + short  # "picoclaw." from this module's own name: no literal
+    m = sys.modules.get(key)
+    if m is None:
+        __import__(key)
+        m = sys.modules[key]
+        _loaded.append(short)
+    return m
+
+
+def _drop(only=None):
+    """Unload the roots modules this module imported (or only the one named `only`): their
+    bytes leave RAM; they are imported again if needed."""
+    from . import unload
+
+    names = [n for n in _loaded if only is None or n == only]
+    for n in names:
+        _loaded.remove(n)
+    unload(*names)

@@ -1,0 +1,123 @@
+# The trust anchors' slow path: a refused certificate tries the other shipped root groups, and
+# `picoclaw status` says which roots each host uses. Loaded only then (trust.py is the start).
+#
+# A host's group is remembered in <workspace>/state/anchors ("host group" lines) whenever the
+# one that verified is not the one trust.first would start with, so trust.first always names
+# the group a connection uses now; a provider that changes CA verifies again through the others.
+from micropython import const
+
+from . import trust
+
+_MAX_REMEMBERED = const(8)  # hosts in state/anchors (a board talks to two; old entries drop)
+
+
+def order(host, workspace=None):
+    """The group names a connection to host tries, in turn: the one it starts with
+    (trust.first), then the others in the table's order."""
+    names = [g[0].decode() for g in trust._mod("roots").GROUPS]
+    f = trust.first(host, workspace)
+    return [f] + [n for n in names if n != f]
+
+
+def mapped(host):
+    """The group roots.GROUPS maps host to, or None (a host of its own: a custom api_base)."""
+    h = host.encode()
+    for g in trust._mod("roots").GROUPS:
+        if h in g[2].split():
+            return g[0].decode()
+    return None
+
+
+def _entries(workspace):
+    """[(host, group)] in <workspace>/state/anchors, oldest first."""
+    out = []
+    try:
+        with open(workspace + "/state/anchors") as f:
+            for line in f:
+                p = line.split()
+                if len(p) == 2:
+                    out.append((p[0], p[1]))
+    except (OSError, TypeError):
+        pass
+    return out
+
+
+def remembered(host, workspace):
+    for h, g in _entries(workspace):
+        if h == host:
+            return g
+    return None
+
+
+def remember(host, group, workspace):
+    """Note that group verified host (a failure to write costs only retries at the next start)."""
+    from .state import makedirs, write_atomic
+
+    keep = [e for e in _entries(workspace) if e[0] != host][1 - _MAX_REMEMBERED:] + [(host, group)]
+    try:
+        makedirs(workspace + "/state")
+        write_atomic(workspace + "/state/anchors", "".join("%s %s\n" % e for e in keep).encode())
+    except OSError:
+        pass
+
+
+def refused(e):
+    """True if a TLSError is a certificate that did not verify (not a lack of memory)."""
+    s = str(e).upper()
+    return "MEMORY" not in s and ("TRUST" in s or "VERIF" in s or "CERTIFICATE" in s or "CHAIN" in s)
+
+
+def fallback(conn, err, timeout_ms):
+    """httpclient.Connection._connect after its handshake failed with err (a netio.TLSError):
+    when the certificate was refused, try the other shipped groups in turn on fresh
+    connections; the one that verifies becomes conn's context (conn.ctx stays as it was until
+    then: never None, which would mean plain TCP) and is remembered for conn.host. Sets
+    conn.stream, or raises err, or a TLSError of one line saying how to add the missing root."""
+    from .netio import TLSError
+
+    if not refused(err):
+        raise err
+    ca_file, workspace = conn.anchors
+    names = order(conn.host, workspace)
+    try:
+        for name in names[1:]:  # names[0] is the one that just failed
+            ctx = trust.context(ca_file, True, (name,))
+            try:
+                conn.stream = conn.opener(conn.host, conn.port, ctx, timeout_ms)
+            except TLSError as e:
+                if not refused(e):
+                    raise
+                continue
+            conn.ctx = ctx
+            remember(conn.host, name, workspace)
+            return
+        raise TLSError("TLS with %s:%d: certificate not trusted by the shipped roots (%s) nor "
+                       "tls.ca_file: put the server's root CA in tls.ca_file (python tools/flash.py "
+                       "ca %s --chain chain.pem), and check the board's clock"
+                       % (conn.host, conn.port, " ".join(names), conn.host))
+    finally:
+        trust._drop()
+        from . import unload
+
+        unload("anchors", "trust")  # they came in for this failure only
+
+
+def describe(host, ca_file, verify, workspace):
+    """One line for `picoclaw status`: which roots a connection to host uses."""
+    if not verify:
+        return "%s: certificates NOT checked (tls.verify false)" % host
+    names = order(host, workspace)
+    extra = " + tls.ca_file" if ca_file else ""
+    if remembered(host, workspace) == names[0]:
+        why = "remembered: it verified this host before"
+    elif mapped(host):
+        why = "the built-in map"
+    else:
+        why = None
+    labels = [g[1].decode() for g in trust._mod("roots").GROUPS if g[0].decode() == names[0]]
+    trust._drop()
+    if why is None:
+        return "%s: not in the built-in map: tries the groups %s%s in turn, remembers the one " \
+               "that verifies" % (host, ", ".join(names), extra)
+    return "%s: roots %s (%s)%s, from %s; if refused, the other groups in turn" % (
+        host, names[0], labels[0], extra, why)
