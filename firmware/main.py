@@ -1,44 +1,79 @@
 # Board entry point: MicroPython runs it after boot.py. Wires the hardware (picoclaw.board)
 # to the gateway, which runs exactly as `python -m picoclaw gateway --config config.json`.
 #
-# Order: board.json -> safe-mode check -> config.json -> watchdog and LED -> Wi-Fi -> network
-# time -> gateway (pairing when nobody is admitted) -> poll forever.
+# Order: nostart check -> board.json -> safe-mode check -> config.json -> gateway (built
+# first, while the heap is in one piece) -> starter workspace files -> watchdog and LED ->
+# Wi-Fi -> network time -> pairing when nobody is admitted -> the last crash reported to the
+# owner -> poll forever.
 #
-# Safe mode: every start counts itself in crashes.txt and a healthy run (polling without
-# failure for healthy_s seconds) clears it; after safe_after crashes in a row this file
-# returns at once and leaves the REPL to you. To leave safe mode delete crashes.txt
-# (mpremote rm :crashes.txt), or start once by hand: import main; main.run(True).
-# Ctrl-C (and mpremote, which sends it) stops the bot and gives the REPL; a config error or a
-# refused token stops it too, as a reset would not help.
+# The log: every line the console shows is also appended to log.txt on flash (a ring of two
+# files: log.txt up to 8 KB, then renamed log.1.txt: see picoclaw/log.py), and a crash's
+# traceback is saved to crash.txt before the reset. Read both from a computer with
+# `python tools/flash.py log` (or `mpremote cat :log.txt`); `/status` and `picoclaw status`
+# show the last crash, and the owner gets one Telegram line about it at the next start.
+#
+# Safe mode: crashes.txt counts the runs in a row that ended in a crash: an exception (this
+# file resets the board), or, seen at the next start, a run that ended without a word while
+# the board was not powered off (a hang the watchdog ended, a hard fault). A power-up, a stop
+# (Ctrl-C, which mpremote and deploy send) and a healthy run (polling without failure for
+# healthy_s seconds) are no crash. After safe_after crashes this file returns at once and
+# leaves the REPL to you. To leave safe mode delete crashes.txt (mpremote rm :crashes.txt),
+# deploy again, or start once by hand: import main; main.run(True).
+#
+# nostart: a file deploy writes before it resets the board, so that the board comes up in
+# the REPL with the whole heap free for mpremote (copying beside a running bot fails for
+# lack of heap). This file deletes it and does not start: it works once, so a deploy that
+# fails half-way leaves a board that starts normally at its next reset.
 import sys
 import time
 
 CRASHES = "crashes.txt"
+RUNNING = "running"  # exists while a run is under way: found at a start, that run died silently
 
 
 def run(force=False):
     """Start PicoClaw on this board (force=True: even in safe mode)."""
+    import os
+
+    try:
+        os.remove("nostart")
+        print("PicoClaw not started: a deploy is under way (nostart); reset the board to start it")
+        return
+    except OSError:
+        pass
     from picoclaw import board, log
     from picoclaw.state import read_int, write_atomic
 
     info = _board_info()
+    hw = board.hardware(info)
+    cause = hw.reset_cause()
     crashes = read_int(CRASHES, 0)
+    if _exists(RUNNING) and cause not in ("PWRON_RESET", "?"):  # died without a word
+        crashes += 1
+        write_atomic(CRASHES, b"%d" % crashes)
     if crashes >= info.get("safe_after", 3) and not force:
         print("SAFE MODE: %d crashes in a row, PicoClaw not started; the REPL is yours. Read the "
-              "log, fix the cause, then delete %s (or: import main; main.run(True))" % (crashes, CRASHES))
+              "log with: python tools/flash.py log (or: mpremote cat :log.txt :crash.txt), fix "
+              "the cause, then deploy again or delete %s (or: import main; main.run(True))"
+              % (crashes, CRASHES))
         return
-    write_atomic(CRASHES, b"%d" % (crashes + 1))  # cleared once this run proves healthy
-    hw = board.hardware(info)
-    log.info("PicoClaw on %s, last reset: %s" % (info.get("board") or sys.platform, hw.reset_cause()))
     try:
+        write_atomic(RUNNING, b"")
+        log.file = "log.txt"  # from here on the console's lines are kept on flash too
+        log.info("PicoClaw on %s, last reset: %s" % (info.get("board") or sys.platform, cause))
         code = _serve(hw, info)
     except KeyboardInterrupt:
         hw.release()  # first: the REPL must never be reset under the user by the watchdog
         code = 0
-    except Exception as e:  # a crash: log it and reset; crashes.txt keeps the count
+    except Exception as e:  # a crash: log it, keep its traceback, reset; crashes.txt counts it
         hw.alive(board.ERROR)
-        log.error("crash %d of %d before safe mode: %r" % (crashes + 1, info.get("safe_after", 3), e))
+        crashes += 1
+        write_atomic(CRASHES, b"%d" % crashes)
+        _remove(RUNNING)
+        log.error("crash %d of %d before safe mode: %r" % (crashes, info.get("safe_after", 3), e))
         sys.print_exception(e)
+        _keep_crash(e, "crash %d of %d, %d s after start" % (crashes, info.get("safe_after", 3),
+                                                              time.ticks_diff(time.ticks_ms(), log._t0) // 1000))
         wait = info.get("crash_wait_s", 3)
         log.error("resetting in %d s (Ctrl-C for the REPL)" % wait)
         try:
@@ -50,9 +85,43 @@ def run(force=False):
         return
     # stopped on purpose, by a config error or by a refused token: not a crash
     write_atomic(CRASHES, b"0")
+    _remove(RUNNING)
     hw.release(board.ERROR if code else 0)
     log.info("PicoClaw stopped (%s); the REPL is yours. Reset the board to start again"
              % ("see the error above" if code else "Ctrl-C"))
+
+
+def _keep_crash(e, head):
+    # the traceback to crash.txt (secrets masked), unreported until crash.sent exists
+    try:
+        with open("crash.txt", "w") as f:
+            f.write(head + "\n")
+            sys.print_exception(e, f)
+        _remove("crash.sent")
+        from picoclaw import scrub
+
+        scrub.file("crash.txt")
+    except Exception:  # noqa: BLE001 - a full flash, no heap left: the console has it
+        pass
+
+
+def _exists(path):
+    import os
+
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _remove(path):
+    import os
+
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def _board_info():
@@ -75,10 +144,20 @@ def _serve(hw, info):
         return job  # the config error is on the console already
     cfg = job[0]
     job = None
+    allow = cfg.allow_from  # who hears about the last crash (crash.report)
+    ssid, password, ws = cfg.wifi_ssid, cfg.wifi_password, cfg.workspace
+    cfg.status = hw.status  # heap, uptime and Wi-Fi facts for the agent's system_status
+    from picoclaw import app
+
+    # first, while the heap is still in one piece: building the agent is the start-up's peak
+    # (the tool schemas are written in one go), and whatever the starter files and Wi-Fi
+    # leave behind would cut the heap up under it
+    gw, sim = app.build(cfg)
+    del app, cfg
     try:  # a fresh board: the starter workspace files (the system prompt's), never overwritten
         from picoclaw.onboard import onboard
 
-        for path in onboard("config.json", cfg.workspace):
+        for path in onboard("config.json", ws):
             log.info("wrote %s" % path)
         del onboard
         _drop("onboard")
@@ -87,21 +166,21 @@ def _serve(hw, info):
     hw.start()  # LED pattern and watchdog from here on
     t = time.ticks_ms()
     try:
-        hw.join(cfg.wifi_ssid, cfg.wifi_password)
+        hw.join(ssid, password)
     except ValueError as e:
         log.error(str(e))
         return 2
     hw.set_time()
     log.info("network up in %d ms" % time.ticks_diff(time.ticks_ms(), t))
-    cfg.status = hw.status  # heap, uptime and Wi-Fi facts for the agent's system_status
-    from picoclaw import app
-
-    gw, sim = app.build(cfg)
-    del app, cfg
     from picoclaw import pairing
 
     pairing.attach(gw)
     _drop("pairing")  # its code leaves unless a pairing is under way
+    from picoclaw import crash
+
+    crash.report(gw, allow)  # the last crash, in one line to the owner, once
+    del crash
+    _drop("crash")
     _hook(gw, hw, info.get("healthy_s", 120) * 1000, board)
     return gw.serve(-1, sim)
 

@@ -159,11 +159,26 @@ def test_second_deploy_copies_only_what_changed(deployed, tg):
     vb.wait_for("gateway up", since=mark, timeout=20)
     _answered(tg, vb, "after redeploy", len(tg.sent) + 1)
 
+    mark = vb.mark()
     r = flash_run("deploy", "--port", vb.port, "--config", deployed.config)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "deploy: 0 files to copy" in r.stdout and "nothing changed, no reset" in r.stdout
+    assert "deploy: 0 files to copy" in r.stdout, r.stdout
+    assert "nothing changed; resetting the board to start the bot again" in r.stdout  # deploy stopped it
     assert " cp " not in r.stdout
-    vb.reset()  # the probe's Ctrl-C stopped the bot (as on a board): start it again
+    vb.wait_for("gateway up", since=mark, timeout=20)
+    vb.reset()  # a board in the REPL (the bot stopped by hand): nothing changed, no reset at all
+    vb.wait_for("gateway up", since=vb.mark(), timeout=20)
+    subprocess.run([mpybuild._tool("mpremote"), "connect", vb.port, "resume", "exec", "print(1)"], timeout=30,
+                   capture_output=True)  # Ctrl-C: stopped; then a reset into nostart empties the heap
+    r = flash_run("deploy", "--port", vb.port, "--config", deployed.config)
+    assert r.returncode == 0 and "deploy: stopping the bot" in r.stdout, r.stdout + r.stderr
+    mark = vb.mark()
+    r = flash_run("deploy", "--port", vb.port, "--config", deployed.config, "--no-reset")
+    assert "deploy: stopping the bot" in r.stdout and "not reset (--no-reset)" in r.stdout, r.stdout
+    r = flash_run("deploy", "--port", vb.port, "--config", deployed.config)  # a REPL with nothing loaded
+    assert r.returncode == 0 and "stopping the bot" not in r.stdout, r.stdout
+    assert "nothing changed, no reset (--reset forces one)" in r.stdout
+    vb.reset()
     vb.wait_for("gateway up", since=mark, timeout=20)
 
 
@@ -274,7 +289,7 @@ def test_dry_runs_print_the_exact_commands(tg, tmp_path):
                  " cp -f firmware/boot.py :boot.py ", " cp -f build/deploy-xtensawin/config.json :config.json ",
                  " :lib/picoclaw/ ", " :lib/picoclaw/tools/"):
         assert part in copy[0] + " ", part
-    assert cmds[-1].endswith("mpremote connect /dev/ttyUSB0 resume reset")
+    assert "mpremote connect /dev/ttyUSB0 resume exec " in cmds[-1] and cmds[-1].endswith(" + reset")
     assert tg.token not in r.stdout
     assert (os.path.exists(out_dir) and sorted(os.listdir(out_dir))) == before  # nothing built or written
 
@@ -541,3 +556,223 @@ def test_figures_flash_heap_and_headroom(own_tg, tmp_path):
                                            (b["gc_heap"] - tls - used["agent"]) / 1024))
         assert b["gc_heap"] - tls - used["echo"] > 0, name
     assert all(n < 300 * 1024 for n in sizes.values())
+
+
+# -- deploy, again and again (a running agent, the board's real heap) -------------------------
+def agent_host_config(tg, llm, folder, **defaults):
+    """config.json on the host for agent mode: the fake Telegram and the fake LLM, their CAs
+    in one bundle beside it (deploy copies it), the workspace <folder>/workspace."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "cas.pem"), "wb") as out:
+        for c in (tg.ca_pem_path, llm.ca_pem_path):
+            with open(c, "rb") as f:
+                out.write(f.read())
+    cfg = vboard.config_for(tg)
+    cfg["tls"]["ca_file"] = "cas.pem"  # relative: beside config.json
+    cfg["providers"] = {"openai": {"api_key": llm.api_key, "api_base": llm.base_url}}
+    cfg["agents"] = {"defaults": dict({"provider": "openai", "model": "test-model", "max_tokens": 256}, **defaults)}
+    path = os.path.join(folder, "config.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
+def _write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def test_redeploys_of_a_running_agent_at_the_real_heap(tmp_path):
+    """Deploy after deploy to a board running the agent at 128 KB: each one stops the bot
+    (nostart reset) before reading or copying, copies the changed workspace file, starts the
+    bot again; no deploy is a crash, and the board then answers through the model."""
+    from fakes.llm_server import FakeLLM
+
+    with FakeTelegram() as tg, FakeLLM("openai") as llm:
+        host = str(tmp_path / "host")
+        cfg_path = agent_host_config(tg, llm, host)
+        ws = os.path.join(host, "workspace")  # the host workspace, as onboard writes it
+        for name, text in (("AGENTS.md", "# How to work\n"), ("SOUL.md", "# Personality\n"),
+                           ("memory/MEMORY.md", "# Long-term memory\n")):
+            _write(os.path.join(ws, name), text)
+        folder = str(tmp_path / "board")
+        board_ws = os.path.join(folder, "workspace")
+        with vboard.VirtualBoard(folder, boot=True) as vb:  # 128k: the board's heap
+            vb.wait_for(">>> ")
+            for i in range(4):
+                _write(os.path.join(ws, "USER.md"), "# The owner\n\nDeploy number %d.\n" % i)  # changed each time
+                mark = vb.mark()
+                r = flash_run("deploy", "--port", vb.port, "--config", cfg_path)
+                assert r.returncode == 0, "deploy %d: %s" % (i + 1, r.stdout[-3000:] + r.stderr)
+                if i:  # the bot ran: stopped by a reset into the REPL before anything was read
+                    assert "deploy: stopping the bot" in r.stdout
+                    out = vb.wait_for("gateway up", since=mark, timeout=30)
+                    assert "PicoClaw not started: a deploy is under way" in out
+                    assert out.index("stopped (Ctrl-C)") < out.index("not started") < out.index("PicoClaw on linux")
+                    copied = re.findall(r"^  cp (.+) (\S+)$", r.stdout, re.M)  # the workspace: only USER.md
+                    assert [c for c in copied if c[1].startswith(":workspace")] == [
+                        (os.path.join(ws, "USER.md"), ":workspace/")], r.stdout
+                else:
+                    vb.wait_for("gateway up", since=mark, timeout=30)
+                assert _read(os.path.join(board_ws, "USER.md")) == "# The owner\n\nDeploy number %d.\n" % i
+                assert _read(os.path.join(folder, "crashes.txt")) == "0", (i, vb.output()[-3000:])
+                if i == 1:  # the bot keeps its memory: a board-side MEMORY.md is never overwritten
+                    _write(os.path.join(board_ws, "memory", "MEMORY.md"), "# Long-term memory\n\n- likes tea\n")
+                    _write(os.path.join(board_ws, "notes.md"), "the bot's own file")
+                    _write(os.path.join(ws, "sessions", "111.jsonl"), "{}\n")  # never deployed
+            assert "memory/MEMORY.md on the board differs" in r.stdout and "kept" in r.stdout
+            assert "likes tea" in _read(os.path.join(board_ws, "memory", "MEMORY.md"))
+            assert _read(os.path.join(board_ws, "notes.md")) == "the bot's own file"  # nothing deleted
+            assert not os.path.exists(os.path.join(board_ws, "sessions", "111.jsonl"))
+            assert _read(os.path.join(board_ws, "SOUL.md")) == "# Personality\n"
+            llm.reply_text("Hello from the model.")
+            tg.send_text(tg.user(ALICE, "Alice", "alice"), "hi")
+            deadline = time.monotonic() + 30  # the placeholder, then the model's answer in it
+            while not [m for m in tg.sent if m["params"].get("text") == "Hello from the model."]:
+                assert time.monotonic() < deadline, (tg.sent, vb.output()[-3000:])
+                time.sleep(0.05)
+            assert len(llm.requests) == 1
+            assert _read(os.path.join(folder, "crashes.txt")) == "0", vb.output()[-3000:]
+            assert "before safe mode" not in vb.output()  # no crash at any point
+
+
+def test_deploy_checks_config_with_the_firmwares_validator(deployed, tg, tmp_path):
+    """A config the board would refuse is refused by deploy, with the firmware's own message,
+    before anything is copied (the board keeps running what it had)."""
+    before = _read(os.path.join(deployed.folder, "config.json"))
+    for key, value, says in (
+            ("allow_from", "111", "channels.telegram.allow_from must be a list of user ids or @usernames, got a string"),
+            ("provider", "opneai", "opneai"),
+            ("poll_timeout", 99, "channels.telegram.poll_timeout must be 0-50")):
+        cfg = vboard.config_for(tg)
+        cfg["tls"]["ca_file"] = tg.ca_pem_path
+        if key == "provider":
+            cfg["providers"] = {"opneai": {"api_key": "sk-typo-0000"}}
+            cfg["agents"] = {"defaults": {"provider": "opneai", "model": "gpt-4o-mini"}}
+        else:
+            cfg["channels"]["telegram"][key] = value
+        path = str(tmp_path / ("bad-%s.json" % key))
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        r = flash_run("deploy", "--port", deployed.vb.port, "--config", path)
+        err = one_line_error(r, path + ": ")
+        assert says in err, err
+        assert "config: config" not in err and "reading the board" not in r.stdout  # the board untouched
+    assert _read(os.path.join(deployed.folder, "config.json")) == before
+
+
+def test_workspace_files_match_onboard():
+    # flash.py's list of starter files is onboard.py's
+    from picoclaw import onboard
+
+    assert tuple(name for name, _ in onboard._FILES) == flash.WORKSPACE_FILES
+
+
+# -- the log that survives: log.txt ring, crash.txt, the owner told once, flash.py log -----------
+def test_a_crash_is_kept_reported_once_and_read_with_flash_py_log(own_tg, tmp_path):
+    folder = vboard.make_board(str(tmp_path / "board"), own_tg,
+                               board={"board": "TEST", "crash_wait_s": 0, "healthy_s": 0})
+    code, out = vboard.boot(folder, env={"VBOARD_WIFI": "crash", "VBOARD_RESET_CAUSE": "2"}).wait()
+    assert code == 75 and "crash 1 of 3 before safe mode" in out, out
+    crash = _read(os.path.join(folder, "crash.txt"))
+    assert crash.startswith("crash 1 of 3, ") and "Traceback (most recent call last)" in crash
+    assert crash.rstrip().endswith("RuntimeError: vboard: Wi-Fi driver fault (VBOARD_WIFI=crash)"), crash
+    assert own_tg.token not in crash and "vboard-secret-pw" not in crash
+    assert "crash 1 of 3 before safe mode" in _read(os.path.join(folder, "log.txt"))
+    assert not os.path.exists(os.path.join(folder, "crash.sent"))
+
+    def crash_lines():
+        return [m["params"] for m in own_tg.sent if m["method"] == "sendMessage"
+                and m["params"].get("text", "").startswith("PicoClaw restarted after a crash")]
+
+    with vboard.VirtualBoard(folder, boot=True) as vb:  # the next start: the owner hears of it
+        vb.wait_for("last crash not reported to 111: sendMessage failed: 400 Bad Request: chat not found")
+        assert not os.path.exists(os.path.join(folder, "crash.sent"))  # not sent: tried again next time
+        own_tg.add_chat(own_tg.user(ALICE, "Alice"))  # Alice has talked to the bot now
+        mark = vb.mark()
+        vb.reset()
+        vb.wait_for("last crash reported to 111", since=mark, timeout=20)
+        vb.wait_for("healthy: crash count cleared", timeout=20)
+        (line,) = crash_lines()
+        assert line["chat_id"] == ALICE and "\n" not in line["text"]
+        assert "crash 1 of 3" in line["text"] and "Wi-Fi driver fault" in line["text"]
+        assert os.path.exists(os.path.join(folder, "crash.sent"))
+        own_tg.send_text(own_tg.user(ALICE, "Alice"), "/status")
+        own_tg.wait_sent(2, timeout=20)
+        status = own_tg.sent[-1]["params"]["text"]
+        assert "last crash: crash 1 of 3" in status and "Wi-Fi driver fault" in status, status
+        assert "not yet reported" not in status
+
+        mark = vb.mark()
+        r = flash_run("log", "--port", vb.port)  # stops the bot to read, then starts it again
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = r.stdout
+        assert "==> log.txt (" in out and "==> crash.txt (" in out and "reported to the owner" in out, out
+        assert out.index("==> log.txt") < out.index("crash 1 of 3 before safe mode") < out.index("==> crash.txt")
+        assert out.index("last crash reported to 111") < out.index("==> crash.txt")  # log.txt: both starts
+        assert "RuntimeError: vboard: Wi-Fi driver fault" in out[out.index("==> crash.txt"):]
+        assert "resetting the board to start it again" in out
+        vb.wait_for("gateway up", since=mark, timeout=20)
+        assert len(crash_lines()) == 1  # reported once
+    with open(os.path.join(folder, "crashes.txt")) as f:
+        assert f.read() == "0"
+
+
+def test_power_ups_and_deploy_resets_are_no_crash_but_a_silent_death_is(own_tg, tmp_path):
+    folder = vboard.make_board(str(tmp_path / "board"), own_tg, board={"board": "TEST", "safe_after": 3})
+    crashes, running = os.path.join(folder, "crashes.txt"), os.path.join(folder, "running")
+    for cause, safe in (("1", False), ("3", True)):  # PWRON_RESET (unplugged), WDT_RESET (a hang)
+        _write(crashes, "2")
+        _write(running, "")  # the last run did not end by itself
+        code, out = vboard.boot(folder, env={"VBOARD_RESET_CAUSE": cause, "VBOARD_WIFI": "fail:99"}).stop() \
+            if not safe else vboard.boot(folder, env={"VBOARD_RESET_CAUSE": cause}).wait()
+        assert ("SAFE MODE: 3 crashes in a row" in out) == safe, out
+        if not safe:
+            assert _read(crashes) == "2" and os.path.exists(running)  # counted as no crash; running again
+    _write(os.path.join(folder, "nostart"), "")  # deploy's reset: no start, nothing counted
+    _write(crashes, "0")
+    code, out = vboard.boot(folder).wait()
+    assert code == 0 and "PicoClaw not started: a deploy is under way" in out and "gateway up" not in out
+    assert not os.path.exists(os.path.join(folder, "nostart")) and _read(crashes) == "0"
+
+
+def test_log_ring_stays_within_its_bound(tmp_path, monkeypatch):
+    import random
+
+    from picoclaw import log
+
+    path = str(tmp_path / "log.txt")
+    monkeypatch.setattr(log, "file", path)
+    rnd = random.Random(7)
+    seen = []
+    for i in range(1500):
+        msg = "line %d %s" % (i, "".join(rnd.choice("ab€😀 \t") for _ in range(rnd.randint(0, 400))))
+        log.info(msg)
+        seen.append(i)
+        for name in ("log.txt", "log.1.txt"):
+            p = str(tmp_path / name)
+            if os.path.exists(p):
+                assert os.path.getsize(p) <= 8192, (name, os.path.getsize(p))
+    older, newer = _read(str(tmp_path / "log.1.txt")), _read(path)
+    assert newer.splitlines()[-1].split(" INFO line ")[1].startswith("1499")
+    nums = [int(line.split(" INFO line ")[1].split(" ")[0]) for line in (older + newer).splitlines()]
+    assert nums == list(range(nums[0], 1500)) and nums[0] > 1000  # oldest first, nothing lost in between
+    assert len(older) > 4096  # rotated when nearly full, not early
+
+
+def test_vboard_fakes_fit_their_heap_allowance():
+    # the fake machine/network/ntptime a board has in ROM: the virtual board adds SHIM_KB for them
+    code = ("import gc\ngc.collect()\na = gc.mem_alloc()\nimport machine, network, ntptime\n"
+            "gc.collect()\nprint(gc.mem_alloc() - a)")
+    r = subprocess.run([unixport.micropython(), "-X", "heapsize=256k", "-c", code], capture_output=True, text=True,
+                       env=vboard.board_env(str(ROOT)), cwd=ROOT, timeout=30)
+    used = int(r.stdout.strip())
+    print("\nFIGURE the virtual board's fake hardware modules: %.1f KB of heap (allowance %d KB)"
+          % (used / 1024, vboard.SHIM_KB))
+    assert used <= vboard.SHIM_KB * 1024

