@@ -2,8 +2,8 @@
 anchors.py).
 
 The real roots' private keys are nobody's to have, so the mechanism is proved with stand-ins:
-throwaway CAs (trustme) play the groups, put in place of roots.GROUPS and roots_<group> through
-sys.modules (trust._mod uses a module found there as it is). A real TLS server on loopback
+throwaway CAs (trustme) play the groups, put in place of roots.ALL and roots_<group> through
+sys.modules (trust.load uses a module found there as it is). A real TLS server on loopback
 serves each host name (SNI) a chain leaf + intermediate from the CA the test picks, and the
 firmware's own Connection and netio.open_stream connect to it (host names resolve to
 loopback). CPython only: the unix port runs the shared part (test_trust.py).
@@ -111,7 +111,7 @@ class _Loopback:
 @pytest.fixture
 def world(monkeypatch, tmp_path):
     cas = {n: trustme.CA(organization_name="Root %s" % n) for n in GROUPS + ("stranger",)}
-    table = types.SimpleNamespace(GROUPS=(
+    table = types.SimpleNamespace(ALL=(
         (b"alpha", b"Alpha Root", b"api.alpha.test"),
         (b"beta", b"Beta Root", b"api.beta.test other.beta.test"),
         (b"gamma", b"Gamma Root", b""),
@@ -122,7 +122,7 @@ def world(monkeypatch, tmp_path):
     srv = Server({})
     monkeypatch.setattr(netio, "socket", _Loopback(srv.port))
     w = types.SimpleNamespace(cas=cas, srv=srv, ws=str(tmp_path / "ws"))
-    monkeypatch.setattr(httpclient.Connection, "anchors", None)  # app sets it; undone after
+    monkeypatch.setattr(httpclient.Connection, "trust", None)  # app sets it; undone after
     yield w
     srv.close()
 
@@ -130,8 +130,8 @@ def world(monkeypatch, tmp_path):
 def _start(w, host, ca_file=None):
     """What app.build does for one https connection."""
     url = ("https", host, 443, "")
-    httpclient.Connection.anchors = (ca_file, w.ws)
-    return httpclient.Connection(url, bytearray(512), trust.contexts([url], ca_file, True, w.ws))
+    httpclient.Connection.trust = (ca_file, w.ws)
+    return httpclient.Connection(url, bytearray(512), trust.context(ca_file, True, [host], w.ws))
 
 
 def _get(conn):
@@ -152,7 +152,7 @@ def _state(w):
 def test_a_host_in_the_map_uses_its_group(world):
     world.srv.ca_for["api.beta.test"] = world.cas["beta"]
     conn = _start(world, "api.beta.test")
-    assert trust.first("api.beta.test", world.ws) == "beta"
+    assert trust.resolve("api.beta.test", world.ws) == "beta"
     _get(conn)
     assert world.srv.tries("api.beta.test") == [True]  # one handshake: no group tried in vain
     assert _state(world) is None  # nothing to remember: the map said it
@@ -163,12 +163,11 @@ def test_one_context_for_two_hosts_holds_both_groups(world):
     for host, g in (("api.alpha.test", "alpha"), ("other.beta.test", "beta")):
         world.srv.ca_for[host] = world.cas[g]
     urls = [("https", "api.alpha.test", 443, ""), ("https", "other.beta.test", 443, "")]
-    ctx = trust.contexts(urls, None, True, world.ws)
+    ctx = trust.context(None, True, [u[1] for u in urls], world.ws)
     for url in urls:
         _get(httpclient.Connection(url, bytearray(512), ctx))  # no fallback set: must verify at once
     assert world.srv.tries("api.alpha.test") == [True] and world.srv.tries("other.beta.test") == [True]
-    assert trust.contexts([("http", "x", 80, ""), ""], None, True, world.ws) is None
-    ctx = trust.contexts(urls[:1], None, False, world.ws)
+    ctx = trust.context(None, False, ["api.alpha.test"], world.ws)
     assert ctx.verify_mode == ssl.CERT_NONE  # tls.verify false
 
 
@@ -176,10 +175,10 @@ def test_an_unknown_host_tries_the_groups_in_turn_and_the_one_that_verified_is_r
     host = "llm.example.test"  # a custom api_base: not in the map
     world.srv.ca_for[host] = world.cas["gamma"]
     conn = _start(world, host)
-    assert trust.first(host, world.ws) == "alpha"  # the table's order
+    assert trust.resolve(host, world.ws) == "alpha"  # the table's order
     _get(conn)
     assert world.srv.tries(host) == [False, False, True]  # alpha, beta refused; gamma verified
-    assert trust.first(host, world.ws) == "gamma" and _state(world) == "%s gamma\n" % host
+    assert trust.resolve(host, world.ws) == "gamma" and _state(world) == "%s gamma\n" % host
     _get(conn)  # a reconnect uses gamma's context at once
     assert world.srv.tries(host) == [False, False, True, True]
     # the next start: the remembered group first, one handshake
@@ -238,11 +237,11 @@ def test_tls_ca_file_is_in_every_context(world, tmp_path):
 
 def test_a_failure_that_is_not_the_certificate_is_not_retried(world):
     class Conn:
-        anchors = (None, world.ws)
+        trust = (None, world.ws)
 
     err = netio.TLSError("TLS with x:443 failed: not enough memory for TLS (-0x7f00)")
     with pytest.raises(netio.TLSError) as e:
-        anchors.fallback(Conn(), err, 1000)
+        anchors.handle(Conn(), err, 1000)
     assert e.value is err
 
 

@@ -34,8 +34,8 @@ def _errors(data):
 
 
 def _ders():
-    ders = list(trust._mod("roots_godaddy").ALL)
-    trust._drop()
+    ders = list(trust.load("roots_godaddy").ALL)
+    trust.unload()
     return ders
 
 
@@ -76,14 +76,14 @@ def test_context_names_the_file_in_errors():
 
 
 def _names():
-    return [g[0].decode() for g in roots.GROUPS]
+    return [g[0].decode() for g in roots.ALL]
 
 
 def test_every_shipped_root_loads_into_a_context():
     n = 0
     for name in _names():
-        ders = trust._mod("roots_" + name).ALL
-        trust._drop()
+        ders = trust.load("roots_" + name).ALL
+        trust.unload()
         assert ders, name
         for der in ders:
             assert der[0] == 0x30 and 400 < len(der) < 2048, name  # one DER certificate each
@@ -91,13 +91,14 @@ def test_every_shipped_root_loads_into_a_context():
             ctx.load_verify_locations(cadata=der)  # raises on anything TLS would refuse
             n += 1
         ctx = trust.context(None, True, (name,))  # the group as a connection loads it
+        assert trust.resolve(name) == name
         assert ctx.verify_mode == ssl.CERT_REQUIRED
     assert n == 14
     assert not [k for k in sys.modules if "roots_" in k]  # every group module left the heap
 
 
 def test_each_groups_hosts_are_in_the_map():
-    for g in roots.GROUPS:
+    for g in roots.ALL:
         for host in g[2].split():
             assert anchors.mapped(host.decode()) == g[0].decode(), host
             assert anchors.order(host.decode())[0] == g[0].decode()

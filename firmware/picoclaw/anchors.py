@@ -2,7 +2,7 @@
 # `picoclaw status` says which roots each host uses. Loaded only then (trust.py is the start).
 #
 # A host's group is remembered in <workspace>/state/anchors ("host group" lines) whenever the
-# one that verified is not the one trust.first would start with, so trust.first always names
+# one that verified is not the one trust.resolve would start with, so trust.resolve names
 # the group a connection uses now; a provider that changes CA verifies again through the others.
 from micropython import const
 
@@ -13,16 +13,16 @@ _MAX_REMEMBERED = const(8)  # hosts in state/anchors (a board talks to two; old 
 
 def order(host, workspace=None):
     """The group names a connection to host tries, in turn: the one it starts with
-    (trust.first), then the others in the table's order."""
-    names = [g[0].decode() for g in trust._mod("roots").GROUPS]
-    f = trust.first(host, workspace)
+    (trust.resolve), then the others in the table's order."""
+    names = [g[0].decode() for g in trust.load("roots").ALL]
+    f = trust.resolve(host, workspace)
     return [f] + [n for n in names if n != f]
 
 
 def mapped(host):
-    """The group roots.GROUPS maps host to, or None (a host of its own: a custom api_base)."""
+    """The group roots.ALL maps host to, or None (a host of its own: a custom api_base)."""
     h = host.encode()
-    for g in trust._mod("roots").GROUPS:
+    for g in trust.load("roots").ALL:
         if h in g[2].split():
             return g[0].decode()
     return None
@@ -67,7 +67,7 @@ def refused(e):
     return "MEMORY" not in s and ("TRUST" in s or "VERIF" in s or "CERTIFICATE" in s or "CHAIN" in s)
 
 
-def fallback(conn, err, timeout_ms):
+def handle(conn, err, timeout_ms):
     """httpclient.Connection._connect after its handshake failed with err (a netio.TLSError):
     when the certificate was refused, try the other shipped groups in turn on fresh
     connections; the one that verifies becomes conn's context (conn.ctx stays as it was until
@@ -77,11 +77,11 @@ def fallback(conn, err, timeout_ms):
 
     if not refused(err):
         raise err
-    ca_file, workspace = conn.anchors
+    ca_file, workspace = conn.trust  # the class attribute app set
     names = order(conn.host, workspace)
     try:
         for name in names[1:]:  # names[0] is the one that just failed
-            ctx = trust.context(ca_file, True, (name,))
+            ctx = trust.context(ca_file, True, (name,))  # a group name: just that group
             try:
                 conn.stream = conn.opener(conn.host, conn.port, ctx, timeout_ms)
             except TLSError as e:
@@ -96,7 +96,7 @@ def fallback(conn, err, timeout_ms):
                        "ca %s --chain chain.pem), and check the board's clock"
                        % (conn.host, conn.port, " ".join(names), conn.host))
     finally:
-        trust._drop()
+        trust.unload()
         from . import unload
 
         unload("anchors", "trust")  # they came in for this failure only
@@ -114,8 +114,8 @@ def describe(host, ca_file, verify, workspace):
         why = "the built-in map"
     else:
         why = None
-    labels = [g[1].decode() for g in trust._mod("roots").GROUPS if g[0].decode() == names[0]]
-    trust._drop()
+    labels = [g[1].decode() for g in trust.load("roots").ALL if g[0].decode() == names[0]]
+    trust.unload()
     if why is None:
         return "%s: not in the built-in map: tries the groups %s%s in turn, remembers the one " \
                "that verifies" % (host, ", ".join(names), extra)

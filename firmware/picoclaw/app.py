@@ -45,9 +45,9 @@ def build(cfg):
             log.warn("tls.verify is false: certificates are NOT checked (anyone on the network "
                      "can read your token); remove it from config.json")
         else:  # what a refused certificate's fallback to the other groups needs (anchors.py)
-            httpclient.Connection.anchors = (cfg.ca_file or None, cfg.workspace)
-        ctx = trust.contexts((url, llm_base and split_url(llm_base)), cfg.ca_file or None,
-                             cfg.tls_verify, cfg.workspace)
+            httpclient.Connection.trust = (cfg.ca_file or None, cfg.workspace)
+        hosts = [u[1] for u in (url, llm_base and split_url(llm_base)) if u and u[0] == "https"]
+        ctx = trust.context(cfg.ca_file or None, cfg.tls_verify, hosts, cfg.workspace)
         unload("picoclaw.trust")
     from . import httpclient, telegram
     from .gateway import Gateway

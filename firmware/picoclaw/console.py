@@ -106,8 +106,8 @@ def _build(cfg):
         if not cfg.tls_verify:
             log.warn("tls.verify is false: certificates are NOT checked; remove it from config.json")
         else:  # a refused certificate tries the other root groups (anchors.py)
-            Connection.anchors = (cfg.ca_file or None, cfg.workspace)
-        ctx = trust.contexts((split_url(base),), cfg.ca_file or None, cfg.tls_verify, cfg.workspace)
+            Connection.trust = (cfg.ca_file or None, cfg.workspace)
+        ctx = trust.context(cfg.ca_file or None, cfg.tls_verify, (split_url(base)[1],), cfg.workspace)
     from .providers import agent
 
     cfg.placeholder = cfg.typing = False  # nothing to edit, nobody to show "typing" to

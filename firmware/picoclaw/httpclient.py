@@ -44,9 +44,10 @@ class HTTPError(OSError):
 class Connection:
     """One persistent HTTP/1.1 connection to one origin, reopened when it drops."""
 
-    # (tls.ca_file, workspace) for anchors.fallback, set by app for https with tls.verify on; None:
-    # a refused certificate is final. On the class: one more instance attribute costs 128 bytes
-    anchors = None
+    # (tls.ca_file, workspace) for anchors.handle, set by app for https with tls.verify on; None:
+    # a refused certificate is final. On the class (one more instance attribute costs 128
+    # bytes), and named so that it interns nothing new
+    trust = None
 
     def __init__(self, url, buf, ctx=None, opener=None):
         """url: (scheme, host, port, path prefix) as app.split_url gives; ctx: the
@@ -95,11 +96,14 @@ class Connection:
         try:
             self.stream = self.opener(self.host, self.port, self.ctx, _CONNECT_MS)
         except netio.TLSError as e:
-            if self.anchors is None:
+            if self.trust is None:
                 raise
-            from . import anchors  # a refused certificate: the other shipped roots, in turn
+            # a refused certificate: the other shipped roots, in turn (anchors.py, loaded now;
+            # a literal of 10 characters or more is not interned, "anchors" would be)
+            import sys
 
-            anchors.fallback(self, e, _CONNECT_MS)
+            __import__("picoclaw.anchors")
+            sys.modules["picoclaw.anchors"].handle(self, e, _CONNECT_MS)
         self.connects += 1
 
     # -- writing the request body -------------------------------------------------------

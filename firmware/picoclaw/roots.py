@@ -2,11 +2,12 @@
 # do not edit). A connection loads one group: its roots are in module roots_<group>.
 # 14 roots, 13475 bytes of DER in all.
 #
-# GROUPS: (group, its roots, the hosts whose chains end at one of them), in the order a
+# ALL: (group, its roots, the hosts whose chains end at one of them), in the order a
 # host outside the map tries them. The map is best knowledge of the providers' chains
 # (2025-2026); a host whose CA changed verifies through the others (trust.py), and the
 # group that did is remembered in <workspace>/state/anchors. bytes, not str: never interned.
-GROUPS = (
+# (ALL, the name the group modules use too: a new module-level name is interned for good.)
+ALL = (
     (b"google", b"GTS Root R1, GTS Root R2, GTS Root R3, GTS Root R4, GlobalSign Root CA",
      b"generativelanguage.googleapis.com api.openai.com api.anthropic.com openrouter.ai api.groq.com"),
     (b"letsencrypt", b"ISRG Root X1, ISRG Root X2",

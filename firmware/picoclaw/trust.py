@@ -3,11 +3,13 @@
 # Trust anchors = groups of the roots shipped in roots_<group>.py (tools/gen_roots.py) + the
 # PEM or DER file named by config `tls.ca_file`. A board parses every CA it loads into its heap
 # (a Pico W's mbedTLS into the GC heap), so only the group each configured host starts with is
-# loaded: the one remembered for it in <workspace>/state/anchors, else the one roots.GROUPS maps
+# loaded: the one remembered for it in <workspace>/state/anchors, else the one roots.ALL maps
 # it to (best knowledge), else the table's first. A refused certificate tries the other groups
 # (anchors.py, loaded then only). The context is built once and reused for every reconnect;
-# this module and the roots leave the heap after. Every name here is interned for good, so
-# what only a failure or `status` needs lives in anchors.py.
+# this module and the roots leave the heap after. Every name here is interned for good (and the
+# echo figure sits near the end of a qstr pool: 15 new names cost 4 KB), so names already in
+# use are reused (ALL, want, what, resolve), and what only a failure or `status` needs lives in
+# anchors.py.
 import ssl
 from binascii import a2b_base64
 
@@ -15,7 +17,6 @@ from micropython import const
 
 _MAX_CERT = const(4096)  # bytes of DER per certificate (real roots are 0.5-2 KB); one cert is in
 #                   RAM at a time, so a bundle of any length costs only its biggest member
-_loaded = []  # the roots modules this module imported (dropped by _drop; a test's stay)
 
 
 def load_ca_file(path):
@@ -50,11 +51,14 @@ def load_ca_file(path):
             raise ValueError("no certificate found (want PEM or DER)")
 
 
-def context(ca_file=None, verify=True, groups=()):
-    """An SSLContext for clients with the roots of `groups` (names in roots.GROUPS) and
-    tls.ca_file's. verify=False (config tls.verify) disables all checks.
+def context(ca_file=None, verify=True, want=(), workspace=None):
+    """An SSLContext for clients with the roots of the group each of `want` resolves to (a
+    host: the group it starts with; a group's name: that group), and tls.ca_file's.
+    verify=False (config tls.verify) disables all checks. One context for Telegram and the model: a context costs
+    3.2 KB of heap besides its roots (unix port), and a root of the other host's group in it
+    is still one we trust.
 
-        ctx = trust.context(None, True, ("godaddy",))  # api.telegram.org's roots
+        ctx = trust.context(None, True, ("api.telegram.org",), "/workspace")  # Go Daddy's roots
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if not verify:
@@ -63,11 +67,16 @@ def context(ca_file=None, verify=True, groups=()):
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
     ctx.verify_mode = ssl.CERT_REQUIRED
-    for g in groups:
+    names = []
+    for w in want:
+        g = resolve(w, workspace)
+        if g not in names:
+            names.append(g)
+    for g in names:
         # mbedTLS (and OpenSSL) copy what they parse: the module's bytes can go right after
-        for der in _mod("roots_" + g).ALL:
+        for der in load((b"roots_" + g.encode()).decode()).ALL:
             ctx.load_verify_locations(cadata=der)
-        _drop("roots_" + g)
+        unload()
     if ca_file:
         try:
             for der in load_ca_file(ca_file):
@@ -77,33 +86,19 @@ def context(ca_file=None, verify=True, groups=()):
     return ctx
 
 
-def contexts(urls, ca_file, verify, workspace):
-    """One SSLContext for connections to all of urls (app.split_url tuples, or "" for none),
-    with the first group of each https host, or None when none is https. One, not one per
-    host: a context costs 3.2 KB of heap besides its roots (unix port), and a root of the
-    other host's group in it is still one we trust."""
-    names = []
-    for url in urls:
-        if url and url[0] == "https":
-            g = first(url[1], workspace)
-            if g not in names:
-                names.append(g)
-    ctx = context(ca_file, verify, names) if names else None
-    _drop()
-    return ctx
-
-
-def first(host, workspace):
-    """The group a connection to host starts with: remembered, mapped, or the table's first."""
-    table = _mod("roots").GROUPS
+def resolve(host, workspace=None):
+    """The group a connection to host starts with: the one remembered for it in
+    <workspace>/state/anchors, else the one roots.ALL maps it to, else the table's first.
+    A group's own name resolves to itself."""
+    table = load("roots").ALL
     h = host.encode()
-    name = None
+    name = h
     try:
-        with open(workspace + "/state/anchors", "rb") as f:  # "host group" lines (anchors.py)
+        with open(workspace + "/state/anchors") as f:  # "host group" lines (anchors.py)
             for line in f:
                 p = line.split()
-                if len(p) == 2 and p[0] == h:
-                    name = p[1]
+                if len(p) == 2 and p[0] == host:
+                    name = p[1].encode()
     except (OSError, TypeError):  # none yet, or no workspace (TypeError: None)
         pass
     for g in table:
@@ -115,26 +110,23 @@ def first(host, workspace):
     return table[0][0].decode()
 
 
-def _mod(short):
-    """Module picoclaw.<short>: one already in sys.modules is used as it is (tests point the
-    group table at their own CAs that way, and those are never dropped)."""
+def load(what):
+    """Module picoclaw.<what>: one already in sys.modules is used as it is (tests point the
+    group table at their own CAs that way)."""
     import sys
 
-    key = __name__[:-5] + short  # "picoclaw." from this module's own name: no literal
-    m = sys.modules.get(key)
-    if m is None:
+    key = __name__[:9] + what  # "picoclaw." from this module's own name: no literal
+    if key not in sys.modules:
         __import__(key)
-        m = sys.modules[key]
-        _loaded.append(short)
-    return m
+    return sys.modules[key]
 
 
-def _drop(only=None):
-    """Unload the roots modules this module imported (or only the one named `only`): their
-    bytes leave RAM; they are imported again if needed."""
-    from . import unload
+def unload():
+    """Drop the roots modules (real modules only: a test's stand-ins stay): their bytes leave
+    RAM, imported again if needed. No list of what load() imported: it would be a name."""
+    import sys
 
-    names = [n for n in _loaded if only is None or n == only]
-    for n in names:
-        _loaded.remove(n)
-    unload(*names)
+    from . import unload as drop
+
+    drop(*[k[9:] for k in list(sys.modules) if k[9:14] == "roots" and k[:9] == __name__[:9]
+           and type(sys.modules[k]) is type(sys)])
