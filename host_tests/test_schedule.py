@@ -222,6 +222,41 @@ def test_time_zone_offset():
     assert schedule.Schedule(WS, -330).fmt(0) == "1969-12-31 18:30 UTC-05:30"
 
 
+# agents.defaults.timezone: in Central Europe "0 8 * * *" fires at 07:00 UTC in winter and
+# 06:00 UTC in summer, from the last Sunday of March (03-29 in 2026) to the last Sunday of
+# October (10-25); 02:30 on 03-29 does not exist (read as 03:30 summer time), on 10-25 it
+# comes twice (the first is taken); "at" times are local unless they end in Z
+# @tz next 2026-03-27 | 2026-03-27 07:00 | UTC+01:00
+# @tz next 2026-03-28 | 2026-03-28 07:00 | UTC+01:00
+# @tz next 2026-03-29 | 2026-03-29 06:00 | UTC+02:00
+# @tz next 2026-10-24 | 2026-10-24 06:00 | UTC+02:00
+# @tz next 2026-10-25 | 2026-10-25 07:00 | UTC+01:00
+# @tz utc 2026-03-29 02:30 | 2026-03-29 01:30 | UTC+02:00
+# @tz utc 2026-10-25 02:30 | 2026-10-25 00:30 | UTC+02:00
+# @tz utc 2026-12-24 18:00 | 2026-12-24 17:00 | UTC+01:00
+# @tz at 2026-12-24 18:00 | 2026-12-24 17:00 | UTC+01:00
+# @tz at 2026-11-24 07:30Z | 2026-11-24 07:30 | UTC+01:00
+
+
+def test_time_zone_from_config():
+    s = _new("+02:00")  # 07:00 UTC is 09:00 there: the next 08:00 is 06:00 UTC tomorrow
+    _add(s, "cron", "0 8 * * *")
+    assert s.fmt(s.next_due()) == "2026-11-25 08:00 UTC+02:00"
+    s = _new("CET-1CEST,M3.5.0,M10.5.0/3")
+    assert s.zone() == "UTC+01:00/+02:00"
+    for row in _rows("# @tz "):
+        k, v = row[0].split(" ", 1)
+        if k == "next":
+            t = s._next("0 8 * * *", schedule.parse_at(v))
+        elif k == "utc":
+            t = s.utc(schedule.parse_at(v))
+        else:
+            t = _add(s, "at", v)
+            t = s.jobs()[t - 1][5]
+        assert _iso(t) == row[1] and s.fmt(t).endswith(row[2]), row
+    assert "zone database" in _err(schedule.Schedule, WS, "Europe/Berlin")
+
+
 # -- the store --------------------------------------------------------------------------
 # kind | spec | text | mode | the error says
 # @refused at    | 2026-11-24 06:00 | x | deliver | 2026-11-24 06:00 UTC is in the past

@@ -689,6 +689,13 @@ def test_get_time_is_utc_iso_with_weekday_and_uptime():
     assert r == "2023-11-14T22:13:20Z (Tue, UTC; unix time 1700000000)", r
     assert call("get_time", b"{}").endswith("; up 1d 2h 3m 4s")
     assert "clock looks unset" in call("get_time", b"{}", Ctx(t=946684800))
+    # with agents.defaults.timezone: local time, the offset in the ISO string and named
+    r = call("get_time", b"{}", Ctx(st={}, tz="+05:30"))
+    assert r == "2023-11-15T03:43:20+05:30 (Wed, local time, UTC+05:30; unix time 1700000000)", r
+    r = call("get_time", b"{}", Ctx(st={}, tz="EST5EDT,M3.2.0,M11.1.0"))
+    assert r.startswith("2023-11-14T17:13:20-05:00 (Tue, local time, UTC-05:00;"), r
+    r = call("get_time", b"{}", Ctx(st={}, t=1690000000, tz="EST5EDT,M3.2.0,M11.1.0"))
+    assert r.startswith("2023-07-22T00:26:40-04:00 (Sat, local time, UTC-04:00 daylight saving;"), r
     if not mptest.MICROPYTHON:  # CPython's own calendar agrees on a spread of days
         import time
 

@@ -16,7 +16,15 @@ commands:
   status    version, config summary (secrets masked), heap figures, saved offset
   onboard   write a starter config.json (if missing) and workspace files
   gateway   run the Telegram long-poll loop (SIMULATE=1: against a scripted Telegram)
-  agent     the assistant in this console: -m TEXT for one turn, or a conversation"""
+  agent     the assistant in this console: -m TEXT for one turn, or a conversation
+picoclaw <command> --help: that command's usage; -v: debug logging"""
+    # each command's usage, for `picoclaw <command> --help` (no short literals: they are
+    # interned for good when this module loads, long ones are not)
+    helps = """status --config FILE
+  the settings (secrets masked) and the gateway's config check (exit 2 if it would refuse)|onboard --config FILE
+  write a starter config.json (mode 0600, never overwritten) and the workspace files|gateway --config FILE [--cycles N]
+  the Telegram bot (N poll cycles, default for ever; SIMULATE=1: scripted, no network)|agent [-m MESSAGE] --config FILE
+  one turn, or a conversation in this console (SIMULATE=1: a scripted model)"""
     try:
         cmd = None
         opts = {"config": "config.json", "cycles": -1}
@@ -28,6 +36,13 @@ commands:
                 opts[a[2:]] = argv[i + 1]
                 i += 2
                 continue
+            if a in ("-h", "--help"):
+                for line in helps.split("|"):
+                    if cmd and line.startswith(cmd + " "):
+                        print("usage: picoclaw " + line)
+                        return 0
+                print(usage)
+                return 0
             if a in ("-v", "--verbose"):
                 log.level = log.DEBUG
             elif cmd is None and not a.startswith("-"):
@@ -42,6 +57,8 @@ commands:
 
             return main(opts["config"])
         if cmd not in ("status", "gateway", "agent"):
+            if cmd is not None:
+                print("unknown command %s" % cmd)
             print(usage)
             return 0 if cmd is None else 2
         from . import config
@@ -60,7 +77,13 @@ commands:
                 from . import unload
 
                 unload(name[9:])
-            config.check(cfg)
+        err = None
+        try:  # the gateway's checks (status runs them too), or the agent command's
+            config.check(cfg, cmd != "agent")
+        except ValueError as e:
+            if cmd != "status":
+                raise
+            err = e
         config = None
         from .app import unload
 
@@ -77,8 +100,7 @@ commands:
         if cmd == "status":
             from .status import status  # only this command loads it (and interns its names)
 
-            status(cfg)
-            return 0
+            return status(cfg, err)  # 2 (the error said last) when the gateway would refuse
         return cfg, extra if cmd == "agent" else int(opts["cycles"])
     except ValueError as e:  # ConfigError, bad arguments
         print("error: %s" % log.scrub(str(e)))

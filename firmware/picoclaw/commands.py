@@ -83,7 +83,7 @@ def cron(gw, args):
         return "No scheduler here: jobs need a model configured (providers.*)."
     from .schedule import Schedule
 
-    s = Schedule(a.workspace)
+    s = Schedule(a.workspace, a.tz)  # times shown in the owner's zone
     try:
         if args and args[0] in (b"rm", b"remove", b"del", b"delete"):
             if len(args) != 2 or not args[1].isdigit():

@@ -1,7 +1,12 @@
 # config.json in PicoClaw's shape, read with the streaming parser (no dict tree in RAM).
 #
 # Known keys are picked out by path and type-checked; unknown keys are skipped, so a
-# PicoClaw config file works as it is. A wrong type is an error naming the key.
+# PicoClaw config file works as it is. A wrong type is an error naming the key. Both of
+# PicoClaw's formats are read: the original one (channels.telegram, providers.<name>,
+# agents.defaults.provider/model) and version 3 (channel_list.telegram with its token in
+# settings, model_list entries picked by agents.defaults.model_name). Relative paths
+# (tls.ca_file, agents.defaults.workspace) are taken from the config file's folder, as on
+# a board, where the file sits at the root.
 from micropython import const
 
 from . import Settings
@@ -15,22 +20,43 @@ _I = const(1)  # an integer
 _F = const(2)  # a number
 _B = const(3)  # true or false
 _L = const(4)  # a list of user ids or @usernames
+_LS = const(5)  # a list of strings
 _AGENT = const(8)  # added to a kind: only the agent reads it, so echo mode never sets its default
 #                    (each attribute set is a name interned for good, and echo mode sits just
 #                    under a step of the interned-name pool)
+_OFF = const(16)  # added to a kind: no default (readers look in cfg.__dict__); a bool is set
+#                   only when false (each attribute is a slot in the settings' dict)
+# The attribute names only some configs set are over 10 characters and no identifier here: a
+# short string constant is interned when this module loads, a long one only once it is set.
 
 # path -> (attribute, kind, default)
 _KEYS = {
     "channels.telegram.token": ("token", _S, ""),
     "channels.telegram.allow_from": ("allow_from", _L, ()),
-    "channels.telegram.base_url": ("base_url", _S, "https://api.telegram.org"),
+    "channels.telegram.base_url": ("base_url", _S, ""),  # "": https://api.telegram.org
     "channels.telegram.poll_timeout": ("poll_timeout", _I, 30),
     "channels.telegram.poll_limit": ("poll_limit", _I, 10),
     "channels.telegram.placeholder": ("placeholder", _B | _AGENT, True),  # "Thinking..." edited into the answer
     "channels.telegram.typing": ("typing", _B | _AGENT, True),  # the "typing..." action while thinking
+    "channels.telegram.enabled": ("telegram_on", _B | _OFF, True),  # false: the gateway refuses to start
+    "version": ("version", _I | _OFF, 0),  # PicoClaw's format: 3 names channel_list's keys in errors
+    # version 3: channel_list.telegram.{enabled, allow_from, typing, placeholder, settings}
+    "channel_list.telegram.enabled": ("telegram_on", _B | _OFF, True),
+    "channel_list.telegram.allow_from": ("allow_from", _L, ()),
+    "channel_list.telegram.typing.enabled": ("typing", _B | _AGENT, True),
+    "channel_list.telegram.placeholder.enabled": ("placeholder", _B | _AGENT, True),
+    "channel_list.telegram.settings.token": ("token", _S, ""),
+    "channel_list.telegram.settings.base_url": ("base_url", _S, ""),
+    "channel_list.telegram.settings.allow_from": ("allow_from", _L, ()),
+    "channel_list.telegram.settings.poll_timeout": ("poll_timeout", _I, 30),
+    "channel_list.telegram.settings.poll_limit": ("poll_limit", _I, 10),
     "agents.defaults.workspace": ("workspace", _S, ""),
     "agents.defaults.provider": ("provider", _S, ""),
     "agents.defaults.model": ("model", _S | _AGENT, ""),
+    "agents.defaults.model_name": ("model_entry", _S | _AGENT, ""),  # version 3: a model_list entry
+    # the owner's time zone for cron and get_time: "+02:00", "UTC-5", or a POSIX rule with
+    # daylight saving time, "CET-1CEST,M3.5.0,M10.5.0/3" (zone.py); "" is UTC
+    "agents.defaults.timezone": ("timezone_spec", _S | _AGENT, ""),
     "agents.defaults.max_tokens": ("max_tokens", _I | _AGENT, 1024),
     "agents.defaults.temperature": ("temperature", _F | _AGENT, 0.7),
     "agents.defaults.max_tool_iterations": ("max_tool_iterations", _I | _AGENT, 5),
@@ -51,10 +77,18 @@ _KEYS = {
     "wifi.password": ("wifi_password", _S, ""),
     "providers.*.api_key": (None, _S, ""),
     "providers.*.api_base": (None, _S, ""),
+    # version 3: model_list, one object per model (read in _walk); the third field says what
+    # the value is (1 the name, 2 the model, 3 the keys), as a number, not a key literal
+    "model_list.*.model_name": (None, _S, 1),
+    "model_list.*.model": (None, _S, 2),  # "protocol/model", e.g. "openai/gpt-4o-mini"
+    "model_list.*.provider": (None, _S, 0),  # the protocol, when model has no prefix
+    "model_list.*.api_base": (None, _S, 0),
+    "model_list.*.api_key": (None, _S, 0),
+    "model_list.*.api_keys": (None, _LS, 3),  # PicoClaw rotates them; we use the first
 }
 # Names for error messages, as one string each: short strings and module-level names are
 # interned for good when a module loads (this one is unloaded after start, they are not).
-_KIND_NAMES = "|0:a string|1:an integer|2:a number|3:true or false|4:a list of user ids or @usernames|"
+_KIND_NAMES = "|0:a string|1:an integer|2:a number|3:true or false|4:a list of user ids or @usernames|5:a list of strings|"
 _EVENT_NAMES = "|1:an object|3:a list|6:a string|7:a number|8:a boolean|9:a boolean|10:null|"
 
 
@@ -76,18 +110,55 @@ def secrets(cfg):
     return out
 
 
-def check(cfg):
-    """Errors a gateway cannot start with."""
-    if not cfg.token:
-        raise ConfigError("config: channels.telegram.token is not set (ask @BotFather for one)")
-    if ":" not in cfg.token:
-        raise ConfigError("config: channels.telegram.token does not look like a bot token")
-    if not cfg.base_url.startswith(("https://", "http://")):
-        raise ConfigError("config: channels.telegram.base_url must start with https:// or http://")
-    if not 0 <= cfg.poll_timeout <= 50:
-        raise ConfigError("config: channels.telegram.poll_timeout must be 0-50 (seconds)")
-    if not 1 <= cfg.poll_limit <= 100:
-        raise ConfigError("config: channels.telegram.poll_limit must be 1-100")
+def check(cfg, telegram=True):
+    """Errors a command cannot start with, each one line naming the key and the fix: the
+    gateway's (telegram=True: the channel and tls.ca_file) or the agent command's
+    (tls.ca_file). The model side (which model, where, the time zone) is checked by
+    providers.pick, at the agent's start-up and by `status`."""
+    # the keys as this file's format names them
+    v3 = cfg.__dict__.get("version", 0) >= 3
+    tg = "channel_list.telegram.settings." if v3 else "channels.telegram."
+    ch = tg[:22] if v3 else tg  # channel_list.telegram.
+    if telegram:
+        # (the instance dict, not getattr: that would intern the name in every echo start)
+        if not cfg.__dict__.get("telegram_on", True):
+            raise ConfigError("config: %senabled is false, and Telegram is this bot's only channel: "
+                              "set it to true (or remove it)" % ch)
+        if not cfg.token:
+            raise ConfigError("config: %stoken is not set (ask @BotFather for one)" % tg)
+        if ":" not in cfg.token:
+            raise ConfigError("config: %stoken does not look like a bot token (123456:ABC...)" % tg)
+        if not cfg.base_url.startswith(("https://", "http://")):
+            raise ConfigError("config: %sbase_url must start with https:// or http://" % tg)
+        if not 0 <= cfg.poll_timeout <= 50:
+            raise ConfigError("config: %spoll_timeout must be 0-50 (seconds)" % tg)
+        if not 1 <= cfg.poll_limit <= 100:
+            raise ConfigError("config: %spoll_limit must be 1-100" % tg)
+    if cfg.ca_file and cfg.tls_verify:
+        # readable, and every certificate in it one that TLS accepts (each is loaded into a
+        # throwaway context, so garbage is refused here and not at the first connection)
+        import ssl
+
+        from . import unload
+        from .trust import load_ca_file
+
+        fix = "it must be a file of CA certificates, PEM (-----BEGIN CERTIFICATE-----) or DER, " \
+              "named relative to the config file's folder or by its full path"
+        try:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            for der in load_ca_file(cfg.ca_file):
+                ctx.load_verify_locations(cadata=der)
+        except OSError as e:
+            if e.args and e.args[0] == 2:  # ENOENT
+                raise ConfigError("config: tls.ca_file %s does not exist: %s" % (cfg.ca_file, fix))
+            raise ConfigError("config: tls.ca_file %s cannot be used (%s): %s" % (cfg.ca_file, e, fix))
+        except ValueError as e:
+            raise ConfigError("config: tls.ca_file %s: %s; %s" % (cfg.ca_file, e, fix))
+        finally:
+            ctx = None
+            unload("trust")
+    if not telegram:
+        return
     # warnings at every start (here: this module leaves the heap before the gateway is built)
     from . import log
 
@@ -100,7 +171,7 @@ def check(cfg):
     if not cfg.allow_ids and not cfg.allow_names:
         log.warn("allow_from is empty: only a paired owner is admitted (see PAIRING below). "
                  "Or send your bot a message, find 'from id=...' in this log, and add that "
-                 "id to channels.telegram.allow_from")
+                 "id to %sallow_from" % ch)
 
 
 def load(path):
@@ -108,7 +179,7 @@ def load(path):
     cfg.secrets lists the secret values (for the log scrubber)."""
     cfg = Settings()
     for attr, kind, default in _KEYS.values():
-        if attr and not kind & _AGENT:
+        if attr and not kind & (_AGENT | _OFF):
             setattr(cfg, attr, default)
     cfg.providers = {}
     cfg.path = path
@@ -130,6 +201,10 @@ def load(path):
         for attr, kind, default in _KEYS.values():
             if kind & _AGENT and not hasattr(cfg, attr):
                 setattr(cfg, attr, default)
+    if not cfg.base_url:  # absent, or "" as PicoClaw writes it
+        cfg.base_url = "https://api.telegram.org"
+    # relative paths are the config file's folder's (as on a board, and as deploy reads them)
+    here = path[:path.rfind("/") + 1]  # "" (the working directory), "/" or "folder/"
     if not cfg.workspace:
         i = path.rfind("/")  # beside config.json
         cfg.workspace = "%s/workspace" % ("." if i < 0 else (path[:i] or ""))
@@ -137,6 +212,10 @@ def load(path):
         import os
 
         cfg.workspace = (os.getenv("HOME") or "") + cfg.workspace[1:]
+    elif not cfg.workspace.startswith("/"):
+        cfg.workspace = here + cfg.workspace
+    if cfg.ca_file and not cfg.ca_file.startswith("/"):
+        cfg.ca_file = here + cfg.ca_file
     # the file tools reach everything in the workspace: it must not hold the token and keys.
     # Both paths made absolute (from the working directory), "." and ".." resolved.
     w = []
@@ -184,14 +263,63 @@ def _walk(p, cfg, prefix):
         spec = _KEYS.get(norm)
         if spec:
             value = _read(p, spec[1], path)
-            if spec[0]:
-                setattr(cfg, spec[0], value)
-            else:
+            if not spec[0]:
                 name = path.split(".")[1]
                 cfg.providers.setdefault(name, {})[key] = value
+            elif not (spec[1] & _OFF and value is True):
+                setattr(cfg, spec[0], value)
             continue
+        pre = path + ".*.model_name"  # long literals only (short ones are interned at load)
+        if pre in _KEYS:  # version 3's model_list
+            pre = pre[:-10]  # "model_list.*."
+            # [{"model_name": .., "model": "protocol/id", "api_keys": [..], "api_base": ..}, ..]:
+            # each entry goes into cfg.providers under its model_name, with its "model" (which
+            # the original format's providers.<name> never has); the first entry of a name is
+            # kept (PicoClaw balances the load over repeated names)
+            ev = p.next()
+            if ev != ARR and ev != 10:  # null: absent
+                raise ConfigError("config: %s must be a list of models, got %s" % (path, _lookup(_EVENT_NAMES, ev)))
+            n = 0
+            while ev != 10:  # until END_ARR (the array's elements), or none (null)
+                ev = p.next()
+                if ev == END_ARR:
+                    break
+                if ev != OBJ:
+                    raise ConfigError("config: %s[%d] must be an object, got %s" % (path, n, _lookup(_EVENT_NAMES, ev)))
+                if n >= _MAX_LIST:
+                    raise ConfigError("config: %s has more than %d entries" % (path, _MAX_LIST))
+                m = {}
+                name = model = None
+                while p.next_key():
+                    key = p.text()
+                    spec = _KEYS.get(pre + key)
+                    if not spec:
+                        p.skip()  # thinking_level, rpm, extra_body, ...: not for this bot
+                        continue
+                    value = _read(p, spec[1], "model_list[%d].%s" % (n, key))
+                    if spec[2] == 3:  # api_keys: the first one is the api_key
+                        key, value = "api_key", value[0] if value else ""
+                        if m.get(key):
+                            continue
+                    m[key] = value
+                    if spec[2] == 1:
+                        name = value
+                    elif spec[2] == 2:
+                        model = value
+                if not name:
+                    raise ConfigError("config: %s[%d] has no model_name (the name "
+                                      "agents.defaults.model_name picks it by)" % (path, n))
+                if not model:
+                    raise ConfigError('config: %s[%d] (%s) has no model: set it to "protocol/model", '
+                                      'e.g. "openai/gpt-4o-mini"' % (path, n, name))
+                cfg.providers.setdefault(name, m)
+                n += 1
+            continue
+        if path == "channel_list":
+            cfg.version = 3  # error messages name its keys
         if path.startswith("providers.") and path.count(".") == 1:
             known = True
+            cfg.providers.setdefault(key, {})  # "ollama": {} names a provider too
         else:
             dotted = path + "."  # a prefix of a known key: walk into it
             known = False
@@ -212,6 +340,17 @@ def _walk(p, cfg, prefix):
 def _read(p, kind, path):
     kind &= 7  # without _AGENT
     ev = p.next()
+    if kind == _LS:
+        if ev != ARR:
+            _wrong(path, kind, ev)
+        items = []
+        while True:
+            ev = p.next()
+            if ev == END_ARR:
+                return tuple(items)
+            if ev != STR or p.truncated or len(items) >= _MAX_LIST:
+                raise ConfigError("config: %s must be a list of strings" % path)
+            items.append(p.text())
     if kind == _L:
         if ev != ARR:
             _wrong(path, kind, ev)

@@ -1,6 +1,8 @@
 # `picoclaw onboard --config FILE`: a starter config.json and workspace (files never overwritten).
 #
-# The config is PicoClaw's shape with empty secrets to fill in; the workspace holds the files
+# The config is PicoClaw's current format (version 3: channel_list, model_list, agents.defaults
+# .model_name) with empty secrets to fill in, written with mode 0600 (it will hold the bot
+# token and the API key; a board's file system has no modes); the workspace holds the files
 # the system prompt is built from (each read with its own cap: see agent.py) and the
 # long-term memory file the model keeps.
 import os
@@ -8,10 +10,24 @@ import os
 from .state import makedirs
 
 _CONFIG = """{
-  "channels": {"telegram": {"token": "", "allow_from": [], "poll_timeout": 30}},
-  "providers": {"openai": {"api_key": "", "api_base": "https://api.openai.com/v1"}},
-  "agents": {"defaults": {"provider": "openai", "model": "gpt-4o-mini", "max_tokens": 1024,
-                          "temperature": 0.7, "max_tool_iterations": 5, "workspace": "%s"}},
+  "version": 3,
+  "channel_list": {
+    "telegram": {
+      "enabled": true,
+      "type": "telegram",
+      "allow_from": [],
+      "settings": {"token": "", "base_url": "https://api.telegram.org", "poll_timeout": 30}
+    }
+  },
+  "model_list": [
+    {"model_name": "gpt-4o-mini", "model": "openai/gpt-4o-mini", "api_keys": [""],
+     "api_base": "https://api.openai.com/v1"}
+  ],
+  "agents": {
+    "defaults": {"model_name": "gpt-4o-mini", "max_tokens": 1024, "temperature": 0.7,
+                 "max_tool_iterations": 5, "max_calls_per_hour": 60, "max_calls_per_day": 500,
+                 "timezone": "", "workspace": "%s"}
+  },
   "heartbeat": {"enabled": false, "interval": 30},
   "wifi": {"ssid": "", "password": ""}
 }
@@ -39,6 +55,15 @@ def _exists(path):
         return False
 
 
+def _private(path):
+    # mode 0600: CPython has os.chmod, the unix port only os.system (a board has neither,
+    # and no file modes)
+    if hasattr(os, "chmod"):
+        os.chmod(path, 0o600)
+    elif hasattr(os, "system"):
+        os.system("chmod 600 '%s'" % path.replace("'", "'\\''"))
+
+
 def onboard(config_path, workspace):
     """Write what is missing; returns the list of paths written."""
     written = []
@@ -46,8 +71,12 @@ def onboard(config_path, workspace):
         i = config_path.rfind("/")
         if i > 0:
             makedirs(config_path[:i])
+        # the workspace as the config names it: relative paths are the config's folder's
+        here = config_path[:config_path.rfind("/") + 1]
+        rel = workspace[len(here):] if here and workspace.startswith(here) else workspace
         with open(config_path, "w") as f:
-            f.write(_CONFIG % workspace)
+            _private(config_path)  # while it is still empty
+            f.write(_CONFIG % rel)
         written.append(config_path)
     for name, text in _FILES:
         path = "%s/%s" % (workspace, name)
@@ -73,6 +102,7 @@ def main(path):
         ws = "%s/workspace" % ("." if i < 0 else (path[:i] or ""))
     for p in onboard(path, ws):
         print("wrote %s" % p)
-    print("next: put your bot token (from @BotFather), your Telegram id and your model's API key "
-          "in %s, then run the gateway" % path)
+    print("next: in %s put your bot token (from @BotFather) in channel_list.telegram.settings.token "
+          "and your model's API key in model_list's api_keys (or remove model_list for an echo bot); "
+          "then `status` checks it" % path)
     return 0

@@ -6,9 +6,11 @@
 # default api_base per provider name; any other name needs providers.<name>.api_base
 _BASES = ("openai https://api.openai.com/v1 "
           "anthropic https://api.anthropic.com/v1 "
+          "anthropic-messages https://api.anthropic.com/v1 "
           "openrouter https://openrouter.ai/api/v1 "
           "groq https://api.groq.com/openai/v1 "
           "deepseek https://api.deepseek.com/v1 "
+          "gemini https://generativelanguage.googleapis.com/v1beta/openai "
           "ollama http://localhost:11434/v1")
 _SIMULATED = "http://simulated.model/v1"  # SIMULATE=1: simulate.Model, in-process
 
@@ -21,20 +23,94 @@ def default_base(name):
     return _BASES[i + len(name) + 1:j if j > 0 else len(_BASES)]
 
 
-def resolve(cfg, sim=None):
-    """The model's api_base; sets cfg.provider_kind ("openai" or "anthropic": the wire
-    protocol) and cfg.api_key, and writes the tool schemas file (cfg.pins: what board.json
-    lets the gpio tools touch). sim: SIMULATE=1's scripted model (Chat Completions over
-    plain HTTP) stands in for the provider. Raises ValueError naming the missing key."""
-    name = cfg.provider or sorted(cfg.providers)[0]
-    p = cfg.providers.get(name, {})
-    base = (p.get("api_base") or default_base(name)).rstrip("/")
+def _names(d):
+    return ", ".join(sorted(d)) or "none"
+
+
+def pick(cfg, sim=False):
+    """Which model, where, with which key: sets cfg.provider_kind ("openai" or "anthropic":
+    the wire protocol), cfg.api_base, cfg.api_key and cfg.model (the id sent to the API), and
+    returns the api_base. Both of PicoClaw's formats: version 3's model_list (the entry
+    agents.defaults.model_name names; "protocol/model" says where it is) or the original
+    providers.<name> with agents.defaults.provider and model. More than one candidate and
+    none named is an error, never a guess. Also checks agents.defaults.timezone. sim:
+    SIMULATE=1 (no API key needed). Raises ValueError, one line naming the key and the fix."""
+    tz = getattr(cfg, "timezone_spec", "")
+    if tz:
+        from . import load, unload
+
+        try:
+            load("zone").parse(tz)
+        except ValueError as e:
+            raise ValueError("config: agents.defaults.timezone: %s" % e)
+        finally:
+            unload("zone")
+    ps = cfg.providers
+    v3 = [n for n in ps if "model" in ps[n]]  # model_list entries
+    want = getattr(cfg, "model_entry", "")  # agents.defaults.model_name
+    if want or v3 and not cfg.provider:
+        if not want and cfg.model in v3:  # PicoClaw's older agents.defaults.model names it too
+            want = cfg.model
+        if not want:
+            if len(v3) > 1:
+                raise ValueError("config: model_list has %d models (%s) and agents.defaults.model_name "
+                                 "names none: set it to one of them" % (len(v3), _names(v3)))
+            want = v3[0]
+        m = ps.get(want)
+        if m is None or "model" not in m:
+            raise ValueError('config: agents.defaults.model_name "%s" is not in model_list (its '
+                             'model_name entries: %s)' % (want, _names(v3)))
+        cfg.model_entry = want  # a second pick (resolve, after status's check) finds it again
+        where = "model_list entry %s" % want
+        keyname = "its api_keys"
+        model = m["model"]
+        proto = m.get("provider", "")
+        if not proto:
+            i = model.find("/")
+            proto, model = ("openai", model) if i < 0 else (model[:i], model[i + 1:])
+        fix = "set its api_base to the provider's OpenAI-compatible URL"
+    else:
+        legacy = [n for n in ps if n not in v3]
+        proto = cfg.provider
+        if not proto:
+            if len(legacy) > 1:
+                raise ValueError("config: %d providers are configured (%s) and agents.defaults.provider "
+                                 "names none: set it to one of them" % (len(legacy), _names(legacy)))
+            proto = legacy[0]
+        m = ps.get(proto, {})
+        where = "providers." + proto
+        keyname = where + ".api_key"
+        model = cfg.model
+        if not model:
+            raise ValueError("config: agents.defaults.model is not set: the model's id at %s, "
+                             "e.g. gpt-4o-mini" % proto)
+        fix = "fix the name, or set providers.%s.api_base to its OpenAI-compatible URL" % proto
+    base = (m.get("api_base") or default_base(proto)).rstrip("/")
     if not base:
-        raise ValueError("config: providers.%s.api_base is not set (no default for that name)" % name)
-    cfg.provider_kind = "anthropic" if name == "anthropic" or "anthropic.com" in base else "openai"
-    cfg.api_key = p.get("api_key", "")
-    if not cfg.model:
-        raise ValueError("config: agents.defaults.model is not set")
+        raise ValueError('config: %s: unknown provider "%s" (known: %s); %s' % (
+            where, proto, ", ".join(_BASES.split()[::2]), fix))
+    if not base.startswith(("https://", "http://")):
+        raise ValueError("config: %s: api_base must start with https:// or http://, not %s" % (where, base))
+    kind = "anthropic" if proto.startswith("anthropic") or "anthropic.com" in base else "openai"
+    if kind == "anthropic" and base.endswith("anthropic.com"):
+        base += "/v1"  # PicoClaw's anthropic-messages example has no /v1
+    key = m.get("api_key", "")
+    if not key and not sim and base == default_base(proto) and base.startswith("https://"):
+        raise ValueError("config: %s has no API key: set %s to the key from your %s account"
+                         % (where, keyname, proto))
+    cfg.provider_kind = kind
+    cfg.api_base = base
+    cfg.api_key = key
+    cfg.model = model
+    return base
+
+
+def resolve(cfg, sim=None):
+    """The model's api_base (pick(): which model, where), and writes the tool schemas file
+    (cfg.pins: what board.json lets the gpio tools touch). sim: SIMULATE=1's scripted model
+    (Chat Completions over plain HTTP) stands in for the provider. Raises ValueError naming
+    the missing key."""
+    base = pick(cfg, sim)
     if sim:
         base = _SIMULATED
         cfg.provider_kind = "openai"
@@ -151,6 +227,7 @@ def agent(cfg, tg=None, conn=None, cron=True):
     # cron_next: the earliest next fire time (epoch s), None without jobs, -1 not known
     # yet (the store is read at the next tick: timers.due)
     a.cron = cron
+    a.tz = getattr(cfg, "timezone_spec", "")  # agents.defaults.timezone: cron, get_time (zone.py)
     try:
         os.stat(cfg.workspace + "/cron/jobs")
         a.cron_next = -1

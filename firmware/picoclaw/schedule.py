@@ -4,8 +4,9 @@
 # Times are seconds since 1970-01-01 UTC, given by the caller (`now`): nothing here reads a
 # clock or calls time.gmtime/mktime, whose epoch differs between MicroPython ports (1970 on
 # unix, 2000 on some boards); dates come from day numbers (civil_from_days). Cron fields and
-# "YYYY-MM-DD HH:MM" strings are read in UTC, or shifted by a fixed `tz_offset_min` if the
-# owner sets one (no daylight saving rules).
+# "YYYY-MM-DD HH:MM" strings are read in the owner's local time (config
+# agents.defaults.timezone: a fixed offset or a POSIX rule with daylight saving time, see
+# zone.py), UTC if none is set; the file keeps UTC epoch seconds.
 #
 # RAM: this module stays loaded while the agent runs, so it is kept small: few module-level
 # names (each is an interned string for good), private const() ints, no tables. The job
@@ -213,7 +214,10 @@ class Job:
 
 
 class Schedule:
-    """The job store: `Schedule(workspace, tz_offset_min=0)` loads <workspace>/cron/jobs.
+    """The job store: `Schedule(workspace, tz=0)` loads <workspace>/cron/jobs. tz: the
+    time zone cron fields and "at" times are read in and times are shown in: a zone string
+    (config agents.defaults.timezone, e.g. "+02:00" or "CET-1CEST,M3.5.0,M10.5.0/3") or an
+    offset in minutes east of UTC; 0 or "" is UTC.
 
     jobs() gives tuples (id, kind, spec, mode, chat_id, next): kind "at" | "every" | "cron",
     spec a str (epoch second, interval seconds, or the expression), mode "agent" or
@@ -232,11 +236,21 @@ class Schedule:
     the file and the jobs as they were.
     """
 
-    def __init__(self, workspace, tz_offset_min=0):
+    def __init__(self, workspace, tz=0):
         d = workspace + "/cron"
         makedirs(d)
         self.path = p = d + "/jobs"
-        self.off = tz_offset_min * 60
+        self.z = (tz * 60,) if isinstance(tz, int) else None
+        if tz and self.z is None:
+            # zone.py's functions are kept here, the module itself is not (it would stay in
+            # RAM after this store is dropped)
+            from . import load, unload
+
+            m = load("zone")
+            self.z = m.parse(tz)
+            self._off, self._utc = m.offset, m.utc
+            unload("zone")
+        self.off = self.z[0] if self.z else 0  # the standard offset, seconds east
         self.damaged = 0
         self._jobs = []
         try:
@@ -263,7 +277,9 @@ class Schedule:
         if not b.strip() or len(b) > TEXT_CAP:
             raise ValueError("text must be 1 to %d bytes, not %d" % (TEXT_CAP, len(b)))
         if kind == "at":
-            nxt = spec if isinstance(spec, int) else parse_at(spec, self.off)
+            nxt = spec if isinstance(spec, int) else parse_at(spec)
+            if not isinstance(spec, int) and not spec.strip().isdigit() and not spec.strip().endswith("Z"):
+                nxt = self.utc(nxt)  # a local wall time
             if nxt <= now:
                 raise ValueError("%s is in the past (now: %s)" % (self.fmt(nxt), self.fmt(now)))
             spec = str(nxt)
@@ -351,23 +367,35 @@ class Schedule:
         return self._save(ch, 1) if ch else []
 
     def fmt(self, t):
-        """`t` as "YYYY-MM-DD HH:MM[:SS] UTC" (in the configured offset, named)."""
-        t += self.off
+        """`t` as "YYYY-MM-DD HH:MM[:SS] UTC" (in the configured zone, its offset named)."""
+        o = self.offset(t)
+        t += o
         d = t // 86400
         s = t - d * 86400
         y, m, dd = civil_from_days(d)
         r = "%04d-%02d-%02d %02d:%02d" % (y, m, dd, s // 3600, s // 60 % 60)
         if s % 60:
             r += ":%02d" % (s % 60)
-        return r + " " + self.zone()
+        return r + " " + self.zone(o)
 
-    def zone(self):
-        """ "UTC", or "UTC+HH:MM" / "UTC-HH:MM" with an offset."""
-        o = self.off // 60
+    def zone(self, o=None):
+        """ "UTC", or "UTC+HH:MM" / "UTC-HH:MM" for the offset o (seconds; None: the zone's
+        standard offset, with its daylight one if it has one: "UTC+01:00/+02:00")."""
+        if o is None and self.z and len(self.z) > 1:
+            return self.zone(self.z[0]) + "/" + self.zone(self.z[1])[3:]
+        o = (self.off if o is None else o) // 60
         if not o:
             return "UTC"
         a = abs(o)
         return "UTC%s%02d:%02d" % ("+" if o > 0 else "-", a // 60, a % 60)
+
+    def offset(self, t):
+        """Seconds east of UTC at the UTC instant t."""
+        return self.off if not self.z or len(self.z) == 1 else self._off(self.z, t)
+
+    def utc(self, local):
+        """The UTC instant of a local wall time (seconds as if UTC)."""
+        return local - self.off if not self.z or len(self.z) == 1 else self._utc(self.z, local)
 
     # -- internals ----------------------------------------------------------------------
     def _get(self, jid):
@@ -377,8 +405,9 @@ class Schedule:
         return None
 
     def _next(self, spec, now):
-        t = next_fire(parse_cron(spec), now + self.off)
-        return None if t is None else t - self.off
+        # the next matching local wall time after now's, as a UTC instant
+        t = next_fire(parse_cron(spec), now + self.offset(now))
+        return None if t is None else self.utc(t)
 
     def _scan(self, load=0):
         # (job, escaped text) for each good line of the file: with `load`, every one up to

@@ -14,7 +14,10 @@ def mask(secret):
     return "set (%d chars)" % len(secret) if secret else "not set"
 
 
-def status(cfg):
+def status(cfg, err=None):
+    """Print the summary, then run the model side's check (providers.pick) that the agent's
+    start-up runs, unless config.check already found `err`; returns the exit code: 2, with
+    the error as the last line, when the gateway would refuse to start."""
     from .state import State
 
     used, free = heap()
@@ -28,7 +31,22 @@ def status(cfg):
     anchors(cfg)
     for name in sorted(cfg.providers):
         p = cfg.providers[name]
-        print("  provider %s: api_key %s, api_base %s" % (name, mask(p.get("api_key", "")), p.get("api_base") or "(default)"))
+        print("  %s %s: %sapi_key %s, api_base %s" % (
+            "model_list" if "model" in p else "provider", name,
+            "model %s, " % p["model"] if "model" in p else "", mask(p.get("api_key", "")),
+            p.get("api_base") or "(default)"))
+    if not err and (cfg.provider or cfg.providers):
+        import os
+
+        from .providers import pick
+
+        try:
+            pick(cfg, os.getenv("SIMULATE") == "1")
+            print("  model: %s at %s (%s protocol)" % (cfg.model, cfg.api_base, cfg.provider_kind))
+        except ValueError as e:
+            err = e
+    if getattr(cfg, "timezone_spec", ""):
+        print("  timezone: %s" % cfg.timezone_spec)
     if cfg.wifi_ssid:
         print("  wifi: %s, password %s" % (cfg.wifi_ssid, mask(cfg.wifi_password)))
     print("heap: %d used, %d free" % (used, free))
@@ -48,6 +66,12 @@ def status(cfg):
             pass
     print("log: %s" % (", ".join(sizes) or "none (kept on a board only)"))
     print("last crash: %s" % (note(folder) or "none"))
+    if err:  # what the gateway would refuse to start with: said last
+        from .log import scrub
+
+        print("error: %s" % scrub(str(err)))
+        return 2
+    return 0
 
 
 def anchors(cfg):

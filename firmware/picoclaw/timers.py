@@ -54,7 +54,7 @@ def due(a, t):
             return ()
     from .schedule import Schedule
 
-    s = Schedule(a.workspace)
+    s = Schedule(a.workspace, a.tz)  # cron fields are the owner's local time
     jobs = s.due(t)
     a.cron_next = s.next_due()
     return jobs

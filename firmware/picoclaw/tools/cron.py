@@ -17,8 +17,8 @@ _CLOCK_DAY = const(18262)  # 2020-01-01 as days since 1970: earlier means the cl
 SCHEMAS = (
     (b"cron",
      b"Schedule a message or a task for later, list scheduled jobs, or remove one. Times are"
-     b" in the zone the replies name (UTC unless configured). action=add needs text and"
-     b" exactly one of: at (one time), in (one time, seconds from now), every (repeat every"
+     b" the owner's local time, in the zone the replies name (UTC if none is configured)."
+     b" action=add needs text and exactly one of: at (one time), in (one time, seconds from now), every (repeat every"
      b" N seconds, N >= 60) or cron (5-field cron expression). mode=deliver (default) sends"
      b" text to the user as is when due, so write it as the message itself (e.g. 'Reminder:"
      b" call mum'); mode=agent gives text to you as an instruction then (e.g. 'read the"
@@ -89,7 +89,7 @@ def run(name, args, ctx, out):
         if s is True:  # unloads it after the tool, and reads the next fire time again)
             from ..schedule import Schedule
 
-            s = Schedule(ctx.workspace)
+            s = Schedule(ctx.workspace, getattr(ctx, "tz", ""))  # the owner's zone
         act = at = rel = every = expr = text = mode = jid = None
         cut = False
         args.expect(1)  # the arguments object

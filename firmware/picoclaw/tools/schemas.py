@@ -38,7 +38,8 @@ SCHEMAS = (
      b' to the workspace (default: the workspace itself)"}}}'),
     # system
     (b"get_time",
-     b"Current date and time in UTC (ISO 8601), the weekday, and how long the device has been up.",
+     b"Current local date and time (ISO 8601 with the UTC offset, in the owner's time zone if one"
+     b" is configured, else UTC), the weekday, and how long the device has been up.",
      b'{"type":"object","properties":{}}'),
     (b"system_status",
      b"Device status: free and used heap memory, uptime, Wi-Fi connection.",

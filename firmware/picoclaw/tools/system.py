@@ -1,4 +1,5 @@
-# Clock and device tools: get_time (UTC from ctx.now()) and system_status (ctx.status()).
+# Clock and device tools: get_time (ctx.now() in the owner's zone, ctx.tz: config
+# agents.defaults.timezone, see zone.py; UTC without one) and system_status (ctx.status()).
 #
 # The date is computed here from seconds since 1970 rather than with time.gmtime: board
 # ports count from 2000, the unix port from 1970, and ctx.now() is always 1970-based.
@@ -36,12 +37,27 @@ def run(name, args, ctx, out):
     args.skip()  # neither tool takes arguments
     if name == "get_time":
         t = int(ctx.now())
-        days, s = divmod(t, 86400)
+        tz = getattr(ctx, "tz", "")
+        o = dst = 0  # the offset at t (seconds east), and whether it is daylight saving time
+        if tz:
+            from .. import load, unload
+
+            zm = load("zone")
+            try:
+                z = zm.parse(tz)
+                o = zm.offset(z, t)
+                dst = len(z) > 1 and o == z[1]
+                zn = zm.label(o)
+            finally:
+                unload("zone")
+        days, s = divmod(t + o, 86400)
         y, m, d = civil_from_days(days)
         wd = (days + 3) % 7 * 3  # 1970-01-01 was a Thursday
-        out.write("%04d-%02d-%02dT%02d:%02d:%02dZ (%s, UTC; unix time %d)" % (
+        out.write("%04d-%02d-%02dT%02d:%02d:%02d%s (%s, %s; unix time %d)" % (
             y, m, d, s // 3600, s // 60 % 60, s % 60,
-            "MonTueWedThuFriSatSun"[wd:wd + 3], t))
+            "%s%02d:%02d" % ("-" if o < 0 else "+", abs(o) // 3600, abs(o) // 60 % 60) if tz else "Z",
+            "MonTueWedThuFriSatSun"[wd:wd + 3],
+            ("local time, " + zn + (" daylight saving" if dst else "")) if tz else "UTC", t))
         if y < 2021:  # an RTC that was never set starts at 2000 (or 1970)
             out.write("; the clock looks unset (no network time yet?)")
         up = _status(ctx).get("uptime_s")
