@@ -31,6 +31,7 @@ class Server:
 
     def __init__(self, ca_for):
         self.ca_for = ca_for
+        self.cert_host = {}  # host -> the name its certificate is for (default: the host)
         self.handshakes = []  # (host, True if the client accepted the chain)
         self._ctx = {}
         self.sock = socket.socket()
@@ -45,7 +46,7 @@ class Server:
         k = (id(ca), host)
         if k not in self._ctx:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ca.create_child_ca().issue_cert(host).configure_cert(ctx)  # leaf + intermediate
+            ca.create_child_ca().issue_cert(self.cert_host.get(host, host)).configure_cert(ctx)  # + intermediate
             self._ctx[k] = ctx
         return self._ctx[k]
 
@@ -218,11 +219,22 @@ def test_an_unknown_root_is_refused_in_one_line_naming_ca_file_and_the_helper(wo
     with pytest.raises(netio.TLSError) as e:
         conn.request("GET", b"/")
     msg = str(e.value)
-    assert "\n" not in msg and host in msg and "tls.ca_file" in msg
+    assert "\n" not in msg and "TLS with %s:443 failed: " % host in msg and "tls.ca_file" in msg
     assert "python tools/flash.py ca %s --chain chain.pem" % host in msg
     assert "alpha beta gamma" in msg  # the groups it tried
     assert world.srv.tries(host) == [False, False, False]
     assert conn.ctx is ctx  # still verifying (never None: that would be plain TCP)
+    assert _state(world) is None
+
+
+def test_a_certificate_for_another_host_is_refused_at_once(world):
+    world.srv.ca_for["api.alpha.test"] = world.cas["alpha"]
+    world.srv.cert_host["api.alpha.test"] = "elsewhere.test"  # a trusted root, the wrong name
+    conn = _start(world, "api.alpha.test")
+    with pytest.raises(netio.TLSError) as e:
+        conn.request("GET", b"/")
+    assert "TLS with api.alpha.test:443 failed" in str(e.value) and "shipped roots" not in str(e.value)
+    assert world.srv.tries("api.alpha.test") == [False]  # no other group tried: none would do
     assert _state(world) is None
 
 

@@ -62,9 +62,13 @@ def remember(host, group, workspace):
 
 
 def refused(e):
-    """True if a TLSError is a certificate that did not verify (not a lack of memory)."""
+    """True if a TLSError is a certificate whose root we lack: not a lack of memory, and not
+    a certificate for another host name (no root makes that one verify: CPython says
+    "Hostname mismatch", mbedTLS "Common Name (CN) does not match with the expected CN")."""
     s = str(e).upper()
-    return "MEMORY" not in s and ("TRUST" in s or "VERIF" in s or "CERTIFICATE" in s or "CHAIN" in s)
+    if "MEMORY" in s or "MISMATCH" in s or "EXPECTED CN" in s:
+        return False
+    return "TRUST" in s or "VERIF" in s or "CERTIFICATE" in s or "CHAIN" in s
 
 
 def handle(conn, err, timeout_ms):
@@ -91,7 +95,7 @@ def handle(conn, err, timeout_ms):
             conn.ctx = ctx
             remember(conn.host, name, workspace)
             return
-        raise TLSError("TLS with %s:%d: certificate not trusted by the shipped roots (%s) nor "
+        raise TLSError("TLS with %s:%d failed: certificate not trusted by the shipped roots (%s) nor "
                        "tls.ca_file: put the server's root CA in tls.ca_file (python tools/flash.py "
                        "ca %s --chain chain.pem), and check the board's clock"
                        % (conn.host, conn.port, " ".join(names), conn.host))
