@@ -239,9 +239,10 @@ print("P", getattr(_i, "_mpy", 0), _z, "%d.%d.%d" % _i.version[:3], getattr(_i, 
 # modules and a fragmented heap stay, and mpremote's raw-REPL work then fails for lack of heap
 # (a running agent at 128 KB). So when PicoClaw has run since the last reset, this writes
 # nostart and hard-resets the board (a soft reset would leave a started watchdog unfed):
-# main.py deletes nostart and returns, and the REPL has the whole heap.
+# main.py deletes nostart and returns, and the REPL has the whole heap. (The package alone is
+# deploy's own probe; picoclaw.start is what main.py imports before it looks for nostart.)
 _STOP = """import sys
-if [m for m in sys.modules if m.startswith('picoclaw.')]:  # the package alone: deploy's probe
+if [m for m in sys.modules if m.startswith('picoclaw.') and m != 'picoclaw.start']:
     open('nostart', 'w').close()
     print('RUN')
 """
@@ -579,7 +580,7 @@ for p in %r + ('crash.sent',):
         print('F', p, os.stat(p)[6])
     except OSError:
         pass
-print('RUN' if [m for m in sys.modules if m.startswith('picoclaw.')] else 'IDLE')
+print('RUN' if [m for m in sys.modules if m.startswith('picoclaw.') and m != 'picoclaw.start'] else 'IDLE')
 """ % (LOG_FILES,)
 
 
