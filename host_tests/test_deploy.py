@@ -745,10 +745,10 @@ def test_power_ups_and_deploy_resets_are_no_crash_but_a_silent_death_is(own_tg, 
 def test_log_ring_stays_within_its_bound(tmp_path, monkeypatch):
     import random
 
-    from picoclaw import log
+    from picoclaw import log, start
 
     path = str(tmp_path / "log.txt")
-    monkeypatch.setattr(log, "file", path)
+    monkeypatch.setattr(log, "file", lambda line: start.keep_log(line, path))
     rnd = random.Random(7)
     seen = []
     for i in range(1500):

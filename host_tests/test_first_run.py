@@ -242,9 +242,13 @@ def test_an_html_404_at_base_url_is_a_wrong_url_not_a_bad_token(tmp_path):
         _onboard(tmp_path, echo=True, token="123:abc", base_url=web.url + "/wrong")
         r = _mp(["gateway", "--cycles", "3", "--config", "config.json"], tmp_path, heap=ECHO_HEAP)
         assert r.returncode == 2, r.stdout + r.stderr
-        assert ("channels.telegram.base_url %s/wrong answered 404 with an HTML page: not the Telegram "
-                "Bot API; check the URL" % web.url) in r.stdout
-        assert "token" not in r.stdout.split("not the Telegram Bot API")[1]
+        # the wording (netfail.py) loads only on a failure; in a heap with no room for it left
+        # the line is shorter, and says the same: the URL, the status, not the API
+        full = ("channels.telegram.base_url %s/wrong answered 404 with an HTML page: not the Telegram "
+                "Bot API; check the URL" % web.url)
+        short = "%s/wrong answered 404: not the API; check the URL" % web.url.split("://")[1]
+        assert full in r.stdout or short in r.stdout, r.stdout
+        assert "token" not in r.stdout.split("answered 404")[1]
         assert "rejected the bot token" not in r.stdout and "Traceback" not in r.stderr
 
 
@@ -261,6 +265,6 @@ def test_gateway_network_errors_name_the_host(tmp_path):
     for url, want in (("https://api.nothing.invalid", "cannot resolve api.nothing.invalid (DNS)"),
                       ("http://127.0.0.1:%d" % port, "127.0.0.1:%d refused the connection" % port)):
         _onboard(tmp_path, echo=True, token="123:abc", base_url=url)
-        r = _mp(["gateway", "--cycles", "1", "--config", "config.json"], tmp_path, heap=ECHO_HEAP)
+        r = _mp(["gateway", "--cycles", "1", "--config", "config.json"], tmp_path, heap="96k")
         assert "network: " + want in r.stdout, r.stdout + r.stderr
         assert "addrinfo" not in r.stdout and "Errno" not in r.stdout and "Traceback" not in r.stderr

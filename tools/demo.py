@@ -54,7 +54,7 @@ def main():
         for (user, text), uid in zip(script, ids):
             name = user["first_name"]
             print("%-4s: %s" % (name, _short(text) if text else "(a photo)"))
-            if re.search(r"update %d: answered" % uid, r.stdout):
+            if re.search(r"update %d: (answered|out of memory)" % uid, r.stdout):  # an answer, or an apology
                 print("bot : %s" % _short(next(replies, "?")))
             elif text and "unauthorized user id=%d" % user["id"] in r.stdout:
                 print("      (not answered: %s is not in allow_from; the log names the id to add)" % name)

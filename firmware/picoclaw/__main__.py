@@ -19,7 +19,7 @@ elif isinstance(job, tuple):  # the gateway: (settings, cycles)
     job = None
     try:
         gw, sim = app.build(cfg)
-    except ValueError as e:  # a start-up check (preflight.py), a config value: one line
+    except ValueError as e:  # a start-up check (config.check), a config value: one line
         print("error: %s" % e)
         sys.exit(2)
     except MemoryError:  # what the heap check did not foresee: one line, not a traceback

@@ -15,7 +15,7 @@ def order(host, workspace=None):
     """The group names a connection to host tries, in turn: the one it starts with
     (trust.resolve), then the others in the table's order."""
     names = [g[0].decode() for g in trust.load("roots").ALL]
-    f = trust.resolve(host, workspace)
+    f = trust.resolve(host, workspace) or names[0]
     return [f] + [n for n in names if n != f]
 
 
@@ -62,7 +62,7 @@ def remember(host, group, workspace):
 
 
 def refused(e):
-    """True if a TLSError is a certificate whose root we lack: not a lack of memory, and not
+    """True if a NetError is a certificate whose root we lack: not a lack of memory, and not
     a certificate for another host name (no root makes that one verify: CPython says
     "Hostname mismatch", mbedTLS "Common Name (CN) does not match with the expected CN")."""
     s = str(e).upper()
@@ -72,12 +72,12 @@ def refused(e):
 
 
 def handle(conn, err, timeout_ms):
-    """httpclient.Connection._connect after its handshake failed with err (a netio.TLSError):
+    """httpclient.Connection._connect after its handshake failed with err (a netio.NetError):
     when the certificate was refused, try the other shipped groups in turn on fresh
     connections; the one that verifies becomes conn's context (conn.ctx stays as it was until
     then: never None, which would mean plain TCP) and is remembered for conn.host. Sets
-    conn.stream, or raises err, or a TLSError of one line saying how to add the missing root."""
-    from .netio import TLSError
+    conn.stream, or raises err, or a NetError of one line saying how to add the missing root."""
+    from .netio import NetError
 
     if not refused(err):
         raise err
@@ -88,14 +88,14 @@ def handle(conn, err, timeout_ms):
             ctx = trust.context(ca_file, True, (name,))  # a group name: just that group
             try:
                 conn.stream = conn.opener(conn.host, conn.port, ctx, timeout_ms)
-            except TLSError as e:
+            except NetError as e:
                 if not refused(e):
                     raise
                 continue
             conn.ctx = ctx
             remember(conn.host, name, workspace)
             return
-        raise TLSError("TLS with %s:%d failed: certificate not trusted by the shipped roots (%s) nor "
+        raise NetError("TLS with %s:%d failed: certificate not trusted by the shipped roots (%s) nor "
                        "tls.ca_file: put the server's root CA in tls.ca_file (python tools/flash.py "
                        "ca %s --chain chain.pem), and check the board's clock"
                        % (conn.host, conn.port, " ".join(names), conn.host))
@@ -120,8 +120,11 @@ def describe(host, ca_file, verify, workspace):
         why = None
     labels = [g[1].decode() for g in trust.load("roots").ALL if g[0].decode() == names[0]]
     trust.unload()
+    if why is None and ca_file:
+        return "%s: not in the built-in map: tls.ca_file's roots; if refused, the groups %s in " \
+               "turn, and remembers the one that verifies" % (host, ", ".join(names))
     if why is None:
-        return "%s: not in the built-in map: tries the groups %s%s in turn, remembers the one " \
-               "that verifies" % (host, ", ".join(names), extra)
+        return "%s: not in the built-in map: tries the groups %s in turn, remembers the one " \
+               "that verifies" % (host, ", ".join(names))
     return "%s: roots %s (%s)%s, from %s; if refused, the other groups in turn" % (
         host, names[0], labels[0], extra, why)

@@ -78,8 +78,14 @@ picoclaw <command> --help: that command's usage; -v: debug logging"""
 
                 unload(name[9:])
         err = None
+        want = None
+        if cmd != "status":  # (agent mode, SIMULATE=1): the heap check too
+            import os
+
+            env = getattr(os, "getenv", None)
+            want = (cmd == "agent" or bool(cfg.provider or cfg.providers), bool(env) and env("SIMULATE") == "1")
         try:  # the gateway's checks (status runs them too), or the agent command's
-            config.check(cfg, cmd != "agent")
+            config.check(cfg, cmd != "agent", want)
         except ValueError as e:
             if cmd != "status":
                 raise
@@ -88,15 +94,6 @@ picoclaw <command> --help: that command's usage; -v: debug logging"""
         from .app import unload
 
         unload("picoclaw.config")  # its code is not needed after this
-        if cmd != "status":  # the start-up heap check (preflight.py), while the heap is in one piece
-            import os
-
-            env = getattr(os, "getenv", None)
-            name = "picoclaw.preflight"  # spelled long: a short literal is interned at every start
-            __import__(name)
-            __import__("sys").modules[name].check(cfg, cmd == "agent" or bool(cfg.provider or cfg.providers),
-                                                  bool(env) and env("SIMULATE") == "1")
-            unload(name)
         if cmd == "status":
             from .status import status  # only this command loads it (and interns its names)
 

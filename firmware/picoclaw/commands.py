@@ -69,8 +69,9 @@ def status(gw):
     lines.append("last error: " + (log.last_error[:200] or "none since start"))
     from . import load, unload
 
-    c = load("crash").note()  # crash.txt on the board's flash, if there was one
-    unload("crash")
+    name = "picoclaw.crash"[9:]  # spelled long: "crash" would be interned at every start
+    c = load(name).status()  # crash.txt on the board's flash, if there was one
+    unload(name)
     if c:
         lines.append("last crash: " + c)
     return "\n".join(lines)

@@ -7,6 +7,8 @@
 # settings, model_list entries picked by agents.defaults.model_name). Relative paths
 # (tls.ca_file, agents.defaults.workspace) are taken from the config file's folder, as on
 # a board, where the file sits at the root.
+import gc
+
 from micropython import const
 
 from . import Settings
@@ -97,6 +99,20 @@ def _lookup(table, key):
     return table[i + len(str(key)) + 2:table.find("|", i + 1)] if i >= 0 else "?"
 
 
+# Heap the modes need on the 64-bit unix port, measured (README "Figures", docs/figures.md):
+# a 100-message echo burst completes in 62 KB, a tool-calling agent burst in 98 KB; SIMULATE=1
+# keeps simulate.py's code and script loaded besides. The advice rounds up to the heap the
+# README's commands give, which leaves room.
+_ECHO_KB = const(62)
+_AGENT_KB = const(98)
+_SIM_KB = const(8)
+_RUN_ECHO = const(72)  # -X heapsize=<this>k advised: 64k is the echo burst's edge, with TLS past it
+_RUN_AGENT = const(128)
+_RUN_SIM_ECHO = const(96)  # SIMULATE=1, with room
+_RUN_SIM_AGENT = const(160)
+_WORD32 = const(70)  # percent: a 32-bit board's figures against the 64-bit port's (DESIGN.md)
+
+
 class ConfigError(ValueError):
     pass
 
@@ -110,11 +126,19 @@ def secrets(cfg):
     return out
 
 
-def check(cfg, telegram=True):
+def check(cfg, telegram=True, want=None):
     """Errors a command cannot start with, each one line naming the key and the fix: the
     gateway's (telegram=True: the channel and tls.ca_file) or the agent command's
     (tls.ca_file). The model side (which model, where, the time zone) is checked by
-    providers.pick, at the agent's start-up and by `status`."""
+    providers.pick, at the agent's start-up and by `status`.
+
+    want: (agent mode, SIMULATE=1) for the gateway and the agent command (not `status`): the
+    start-up heap check too, while the heap is still in one piece. This heap (on a board,
+    board.json's gc_heap: an ESP32's heap grows on demand from 64 KB at boot to about that;
+    its TLS buffers count where mbedTLS allocates them in the GC heap) against what the mode
+    needs: a shortfall is one line saying what to do, instead of a MemoryError half-way
+    through the start. (Here and not in a module of its own: a module's names and path are
+    interned at every start, and the echo start sits just under a step of the qstr pool.)"""
     # the keys as this file's format names them
     v3 = cfg.__dict__.get("version", 0) >= 3
     tg = "channel_list.telegram.settings." if v3 else "channels.telegram."
@@ -157,6 +181,48 @@ def check(cfg, telegram=True):
         finally:
             ctx = None
             unload("trust")
+    if want:
+        agent, sim = want
+        import sys
+
+        gc.collect()
+        have = gc.mem_free() + gc.mem_alloc()
+        i = cfg.path.rfind("/")
+        info = {}
+        try:
+            with open("%sboard.json" % cfg.path[:i + 1]) as f:
+                import json
+
+                info = json.load(f)
+        except (OSError, ValueError):
+            pass
+        keys = "gc_heap tls_heap tls_in_gc_heap".split()  # one long literal, split at run time
+        board = info.get(keys[0]) if isinstance(info, dict) else None
+        tls = 0
+        if isinstance(board, int) and board > 0:
+            have = board
+            t = info.get(keys[1])
+            if info.get(keys[2]) and isinstance(t, int) and not sim:
+                tls = (t // 1024) * ((1 if cfg.base_url.startswith("https://") else 0) + (1 if agent else 0))
+        else:
+            board = None
+        need = (_AGENT_KB if agent else _ECHO_KB) + (_SIM_KB if sim else 0)
+        if sys.maxsize < 1 << 32:  # a 32-bit board
+            need = need * _WORD32 // 100
+        need += tls
+        if have < need * 1024:
+            what = ("SIMULATE=1 in " if sim else "") + ("agent mode needs about" if agent else "echo mode needs about")
+            if board:
+                raise ValueError("%s %d KB of heap on this board (board.json gc_heap: %d KB): %s" % (
+                    what, need, have // 1024, "remove the model from config.json for echo mode, or use a "
+                    "board with more RAM" if agent else "use a board with more RAM"))
+            run = _RUN_AGENT if agent else _RUN_ECHO
+            if sim:  # simulate.py's code and script stay loaded: measured clean at 144k (agent) and 80k
+                run = _RUN_SIM_AGENT if agent else _RUN_SIM_ECHO
+            # the port's -X heapsize counts the GC's own table too (1/64 of it): the size as given
+            raise ValueError("%s %d KB of heap on this port (this one has %d KB): run with -X heapsize=%dk%s" % (
+                what, need, have * 64 // 63 // 1024, run,
+                ", or remove the model from config.json for echo mode" if agent else ""))
     if not telegram:
         return
     # warnings at every start (here: this module leaves the heap before the gateway is built)

@@ -15,9 +15,11 @@ def _exists(path):
         return False
 
 
-def note(folder=""):
+def status(folder=""):
     """One line about the last crash in `folder` (the board's root: ""), or "" when there was
-    none: its header, the exception's line, and whether the owner was told."""
+    none: its header, the exception's line, and whether the owner was told. (Named like the
+    /status command that shows it: the name is interned already, where a new one would be
+    interned by commands.py at every echo start.)"""
     path = folder + "crash.txt"
     try:
         f = open(path)
@@ -39,7 +41,7 @@ def report(gw, allow_from):
     """Tell the owner about a crash they have not heard of: one line, sent once (crash.sent
     marks it). The owner: the paired one (<state>/owner), else the first user id in
     allow_from. Returns True when sent."""
-    text = note()
+    text = status()
     if not text or _exists("crash.sent"):
         return False
     from .state import read_int

@@ -18,7 +18,7 @@ from micropython import const
 
 from . import load, log, unload
 from .jsonstream import JsonError
-from .netio import TLSError, handshakes
+from .netio import handshakes
 from .telegram import APIError, read_inbox, refused
 
 _TRUNCATED = const(1)  # telegram.py's inbox record flags
@@ -109,9 +109,7 @@ class Gateway:
                 self.sleep_ms(self.backoff_ms())
             else:
                 self._wait("Telegram error: %s" % e)
-        except TLSError as e:
-            self._wait(str(e))  # says what to check (netio)
-        except OSError as e:  # NetError, HTTPError, a socket's, the flash's
+        except OSError as e:  # netio.NetError (one line saying what to check), HTTPError, the flash's
             if e.args and e.args[0] == _ENOSPC:
                 self._wait("flash full: no room for the bot's own files; free some space on the board")
             else:

@@ -95,7 +95,7 @@ class Connection:
         self.close()
         try:
             self.stream = self.opener(self.host, self.port, self.ctx, _CONNECT_MS)
-        except netio.TLSError as e:
+        except netio.NetError as e:
             if self.trust is None:
                 raise
             # a refused certificate: the other shipped roots, in turn (anchors.py, loaded now;
@@ -260,7 +260,7 @@ class Connection:
                 self._send_request(method, path, body, headers)
                 self._read_head(got_bytes)
                 break
-            except netio.TLSError:
+            except netio.NetError:
                 self.close()
                 raise
             except OSError as e:

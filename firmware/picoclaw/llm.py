@@ -10,7 +10,7 @@ from micropython import const
 
 from . import log
 from .httpclient import HTTPError
-from .netio import NetError, TLSError
+from .netio import NetError
 from .jsonstream import JsonError, JsonReader
 
 _TRIES = const(3)  # tries for 429 and 5xx answers
@@ -91,7 +91,7 @@ def call(conn, proto, a, stream, tools, on_text=False):
             if turn:
                 turn.close()
             err = LLMError(0, str(e))
-            if isinstance(e, (NetError, TLSError)):
+            if isinstance(e, NetError):
                 raise err  # no connection at all (DNS, refused, TLS): says why; a retry seconds
                 #            later meets the same (the gateway's next message tries again)
     raise err or LLMError(0, "no answer within %d s (agents.defaults.request_timeout)" % a.timeout_s)

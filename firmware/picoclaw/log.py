@@ -4,28 +4,22 @@
 # characters: a provider's error may quote the request's Authorization header), are masked
 # in every file on its way to a chat, a session or a model: scrub.py.
 #
-# On a board (main.py sets `file`) each line is also appended to a log on flash that survives
-# resets: a ring of two files, log.txt and, once log.txt would pass _RING bytes, the older
-# lines renamed to log.1.txt (so at most 2 x 8 KB of flash, the last ~150-300 lines). Each
-# line is opened, appended and closed: nothing is held in RAM, and a reset loses at most the
-# line being written. Flash wear: littlefs rewrites the file's last block per append and
-# spreads those writes over the free blocks; the gateway logs a few lines per message and
-# none while idle, far below the flash's ~100,000 erase cycles per block. The host CLI
-# leaves `file` unset: console only.
+# On a board, start.py sets `file` to its keep_log, which appends each line to a log on flash
+# that survives resets (the ring of log.txt and log.1.txt: see there). The host CLI leaves it
+# unset: the console only. (The ring's code lives with the board's start-up, which stays
+# loaded on a board anyway: here its names would be interned in every echo start.)
 import time
 
 from micropython import const
 
 DEBUG = const(10)  # log.level = log.DEBUG shows debug lines too
 _INFO = const(20)
-_RING = const(8192)  # bytes of log.txt before it becomes log.1.txt
-_LINE = const(240)  # characters of a line kept on flash (the console gets it whole)
 _WARN = const(30)
 _ERROR = const(40)
 
 level = _INFO
 last_error = ""  # the last warning or error, scrubbed (the /status command shows it)
-file = None  # the log on flash ("log.txt": main.py on a board), None: the console only
+file = None  # a function given each line (start.keep_log on a board), None: the console only
 _secrets = []
 _t0 = time.ticks_ms()
 
@@ -57,7 +51,7 @@ def log(at, msg):
         msg = "%d.%03d %s %s" % (t // 1000, t % 1000, name, msg)
         print(msg)
         if file:
-            keep(file, msg)
+            file(msg)
 
 
 def debug(msg):
@@ -75,26 +69,3 @@ def warn(msg):
 
 def error(msg):
     log(_ERROR, msg)
-
-
-def keep(path, line):
-    """Append `line` to the log file `path`; once the file is within one line's worst case
-    (4 UTF-8 bytes a character) of _RING bytes it becomes <name>.1.txt, replacing the older
-    one, so neither file ever exceeds _RING bytes. A failing flash costs the line, never the
-    bot."""
-    try:
-        with open(path, "a") as f:
-            f.write(line[:_LINE])
-            f.write("\n")
-            full = f.tell() > _RING - 4 * _LINE - 1
-        if full:
-            import os
-
-            old = path[:-4] + ".1.txt"
-            try:
-                os.remove(old)
-            except OSError:
-                pass
-            os.rename(path, old)
-    except OSError:
-        pass

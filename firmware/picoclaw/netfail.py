@@ -3,7 +3,7 @@
 # and dropped after, so none of this text stays in the heap of a bot that works.
 from micropython import const
 
-from .netio import NetError, TLSError
+from .netio import NetError
 
 _ETIMEDOUT = const(110)
 _ECONNREFUSED = const(111)  # the same numbers on Linux and MicroPython's lwIP ports
@@ -22,7 +22,7 @@ def wrong_url(conn, status, model):
 
 
 def error(step, e, host, port, timeout_ms):
-    """NetError or TLSError for step 0 (resolving the name), 1 (TCP connect) or 2 (the TLS
+    """NetError for step 0 (resolving the name), 1 (TCP connect) or 2 (the TLS
     handshake) that failed with `e`; step 3: wrong_url(e, host, port)."""
     if step == 3:
         return wrong_url(e, host, port)
@@ -47,7 +47,7 @@ def error(step, e, host, port, timeout_ms):
                    "config.json, and check the board's clock" % text)
         else:
             why = text
-        return TLSError("TLS with %s:%d failed: %s" % (host, port, why))
+        return NetError("TLS with %s:%d failed: %s" % (host, port, why))
     if code == _ECONNREFUSED:
         return NetError("%s:%d refused the connection: nothing listens there (check the port in the URL)"
                         % (host, port))

@@ -27,19 +27,16 @@ def handshakes():
 
 
 class NetError(OSError):
-    """A connection could not be made (DNS, refused, timeout, no route): its message is one
-    line naming host:port and what to check."""
-
-
-class TLSError(OSError):
-    """The TLS handshake failed: certificate refused, or not enough memory."""
+    """A connection could not be made: DNS, refused, timeout, no route, or the TLS handshake
+    (the certificate refused, not enough memory). Its message is one line naming host:port
+    and what to check. (One class for all: each class name is interned at every start.)"""
 
 
 def open_stream(host, port, ctx, timeout_ms):
     """Connect to host:port (TLS when ctx is an SSLContext) and return a Stream.
 
-    Raises NetError saying what failed, with host:port (DNS, refused, timeout, no route),
-    TLSError when the handshake fails (the certificate refused, not enough memory).
+    Raises NetError saying what failed, with host:port: DNS, refused, timeout, no route, or
+    the TLS handshake (the certificate refused, not enough memory).
     """
     try:
         ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
@@ -71,7 +68,7 @@ def open_stream(host, port, ctx, timeout_ms):
 
 
 def _fail(step, e, host, port, timeout_ms):
-    """The error to raise for a failed step (0 DNS, 1 connect, 2 TLS): NetError or TLSError
+    """The error to raise for a failed step (0 DNS, 1 connect, 2 TLS): NetError
     with one line naming host:port and what to check; step 3: the line for an answer that is
     not the API's (e: the Connection, host: the status, port: 1 for a model's api_base).
     The wording is in netfail.py, loaded only now (a failure) and dropped after."""
@@ -81,8 +78,8 @@ def _fail(step, e, host, port, timeout_ms):
     try:
         return load(name).error(step, e, host, port, timeout_ms)
     except MemoryError:  # no room for its code in this heap: the bare facts, still one line
-        if step == 3:
-            return "the URL answered %d, not the API: check base_url / api_base" % host
+        if step == 3:  # e: the Connection
+            return "%s%s answered %d: not the API; check the URL" % (e._hostb.decode(), e.prefix.decode(), host)
         return NetError("%s:%d: connection failed (%s)" % (host, port, e))
     finally:
         unload(name)

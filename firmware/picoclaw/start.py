@@ -5,8 +5,13 @@
 import sys
 import time
 
+from micropython import const
+
 CRASHES = "crashes.txt"
 RUNNING = "running"  # exists while a run is under way: found at a start, that run died silently
+
+_RING = const(8192)  # bytes of log.txt before it becomes log.1.txt
+_LINE = const(240)  # characters of a line kept on flash (the console gets it whole)
 
 
 def run(force=False):
@@ -37,7 +42,7 @@ def run(force=False):
         return
     try:
         write_atomic(RUNNING, b"")
-        log.file = "log.txt"  # from here on the console's lines are kept on flash too
+        log.file = keep_log  # from here on the console's lines are kept on flash too
         log.info("PicoClaw on %s, last reset: %s" % (info.get("board") or sys.platform, cause))
         code = _serve(box, info)
     except KeyboardInterrupt:
@@ -227,3 +232,31 @@ def _hook(gw, hw, healthy_ms, board):
     agent = getattr(gw, "agent", None)
     if agent is not None:  # a turn of several model calls may outlast the watchdog's hang time
         agent.alive = lambda: hw.alive(board.THINKING)
+
+
+def keep_log(line, path="log.txt"):
+    """log.file on a board: append `line` to the log on flash that survives resets, a ring of
+    two files: once `path` is within one line's worst case (4 UTF-8 bytes a character) of
+    _RING bytes it becomes <name>.1.txt, replacing the older one, so neither file ever exceeds
+    _RING bytes (at most 2 x 8 KB of flash, the last ~150-300 lines). Each line is opened,
+    appended and closed: nothing is held in RAM, and a reset loses at most the line being
+    written. Flash wear: littlefs rewrites the file's last block per append and spreads those
+    writes over the free blocks; the gateway logs a few lines per message and none while
+    idle, far below the flash's ~100,000 erase cycles per block. A failing flash costs the
+    line, never the bot."""
+    try:
+        with open(path, "a") as f:
+            f.write(line[:_LINE])
+            f.write("\n")
+            full = f.tell() > _RING - 4 * _LINE - 1
+        if full:
+            import os
+
+            old = path[:-4] + ".1.txt"
+            try:
+                os.remove(old)
+            except OSError:
+                pass
+            os.rename(path, old)
+    except OSError:
+        pass

@@ -54,7 +54,7 @@ def status(cfg, err=None):
     # the board's log and last crash, beside config.json (main.py keeps them on a board)
     import os
 
-    from .crash import note
+    from . import crash
 
     i = cfg.path.rfind("/")
     folder = cfg.path[:i + 1] if i >= 0 else ""
@@ -65,7 +65,7 @@ def status(cfg, err=None):
         except OSError:
             pass
     print("log: %s" % (", ".join(sizes) or "none (kept on a board only)"))
-    print("last crash: %s" % (note(folder) or "none"))
+    print("last crash: %s" % (crash.status(folder) or "none"))
     if err:  # what the gateway would refuse to start with: said last
         from .log import scrub
 

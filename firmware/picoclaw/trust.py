@@ -69,8 +69,10 @@ def context(ca_file=None, verify=True, want=(), workspace=None):
     ctx.verify_mode = ssl.CERT_REQUIRED
     names = []
     for w in want:
-        g = resolve(w, workspace)
-        if g not in names:
+        # a host outside the map, with tls.ca_file set: that file's roots alone (its likely
+        # reason: the user's own server); the shipped groups come in turn if it is refused
+        g = resolve(w, workspace) or (None if ca_file else load("roots").ALL[0][0].decode())
+        if g and g not in names:
             names.append(g)
     for g in names:
         # mbedTLS (and OpenSSL) copy what they parse: the module's bytes can go right after
@@ -88,8 +90,9 @@ def context(ca_file=None, verify=True, want=(), workspace=None):
 
 def resolve(host, workspace=None):
     """The group a connection to host starts with: the one remembered for it in
-    <workspace>/state/anchors, else the one roots.ALL maps it to, else the table's first.
-    A group's own name resolves to itself."""
+    <workspace>/state/anchors, else the one roots.ALL maps it to, else None (a host of its
+    own: context() starts it with tls.ca_file, or the table's first group without one). A
+    group's own name resolves to itself."""
     table = load("roots").ALL
     h = host.encode()
     name = h
@@ -107,7 +110,7 @@ def resolve(host, workspace=None):
     for g in table:
         if h in g[2].split():
             return g[0].decode()
-    return table[0][0].decode()
+    return None
 
 
 def load(what):
