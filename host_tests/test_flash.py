@@ -495,3 +495,44 @@ def test_board_firmware_entries_name_the_chip_the_header_check_expects():
             assert fams and all(flash._UF2_FAMILIES[x].startswith(b["mcu"]) for x in fams), name
             assert fw["ext"] == ".uf2" and fw["drive"]
         assert "firmware" in flash.HOST_ONLY  # none of it goes onto the board
+
+
+# -- deploy's questions, on the config onboard writes (PicoClaw's version 3) ----------------
+def _onboard_config(tmp_path):
+    r = unixport.run(["-m", "picoclaw", "onboard", "--config", str(tmp_path / "config.json")], heap="256k",
+                     path=os.path.join(ROOT, "firmware") + ":.frozen")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return str(tmp_path / "config.json")
+
+
+def test_deploy_asks_for_the_secrets_onboard_left_empty_in_version_3(tmp_path, monkeypatch):
+    import builtins
+    import getpass
+
+    import flash
+
+    path = _onboard_config(tmp_path)
+    # not in a terminal: one line naming each key to fill in, in the file's own format
+    with pytest.raises(flash.Fail) as e:
+        flash.board_config(path, False, ask=False)
+    assert "channel_list.telegram.settings.token" in str(e.value) and "model_list[].api_keys" in str(e.value)
+    assert "channels.telegram.token" not in str(e.value)
+    # in a terminal: asked (secrets without echo), saved where the firmware reads them
+    secrets = {"Telegram bot token (from @BotFather): ": "123456:ABCdef",
+               "Wi-Fi password (empty for an open network): ": "hunter22",
+               "API key for openai/gpt-4o-mini: ": "sk-test-0123456789"}
+    plain = {"Wi-Fi network name (SSID): ": "home", "save to %s? [Y/n] " % path: "y"}
+    asked = []
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: asked.append(prompt) or secrets[prompt])
+    monkeypatch.setattr(builtins, "input", lambda prompt: asked.append(prompt) or plain[prompt])
+    data, _ = flash.board_config(path, False, ask=True)
+    assert sorted(asked) == sorted(list(secrets) + list(plain))
+    for cfg in (json.loads(data), json.load(open(path))):
+        assert cfg["channel_list"]["telegram"]["settings"]["token"] == "123456:ABCdef"
+        assert cfg["model_list"][0]["api_keys"] == ["sk-test-0123456789"]
+        assert cfg["wifi"] == {"ssid": "home", "password": "hunter22"}
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    # asked once: a second deploy finds everything
+    asked.clear()
+    flash.board_config(path, False, ask=True)
+    assert asked == []

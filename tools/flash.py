@@ -338,6 +338,32 @@ def _set(d, path, value):
     d[keys[-1]] = value
 
 
+_KEYS_OF = "model_list[].api_keys"  # the chosen model_list entry's keys (version 3)
+
+
+def _model_entry(cfg):
+    """Version 3: the model_list entry agents.defaults.model_name picks (the only one when
+    it names none), or None: no model, or one that needs no key (ollama, a plain-http server
+    on the LAN). The firmware's check says what is wrong with a list it cannot choose from."""
+    models = [m for m in cfg.get("model_list") or [] if isinstance(m, dict)]
+    name = _get(cfg, "agents.defaults.model_name")
+    pick = [m for m in models if name and m.get("model_name") == name] or (models if len(models) == 1 else [])
+    if not pick:
+        return None
+    m = pick[0]
+    if str(m.get("model", "")).startswith("ollama/") or str(m.get("api_base", "")).startswith("http://"):
+        return None
+    return m
+
+
+def _secret(cfg, key):
+    if key == _KEYS_OF:
+        m = _model_entry(cfg)
+        keys = [k for k in (m.get("api_keys") or [m.get("api_key")]) if k] if m else []
+        return keys[0] if keys else ""
+    return _get(cfg, key)
+
+
 def board_config(path, dry_run, ask=None):
     """The config.json for the board, as (bytes, extra files {board path: host path}).
     Missing secrets are asked for (ask=None: when stdin is a terminal) and never echoed."""
@@ -353,14 +379,25 @@ def board_config(path, dry_run, ask=None):
         raise Fail("%s must hold a JSON object" % path)
     if ask is None:
         ask = sys.stdin.isatty()
-    provider = _get(cfg, "agents.defaults.provider")
-    wanted = [("channels.telegram.token", "Telegram bot token (from @BotFather)", True),
+    # the secrets' keys in the format the file uses: PicoClaw's version 3 (what onboard
+    # writes: channel_list, model_list) or the original one (channels, providers)
+    v3 = isinstance(cfg.get("channel_list"), dict) or cfg.get("version", 0) == 3
+    wanted = [("channel_list.telegram.settings.token" if v3 else "channels.telegram.token",
+               "Telegram bot token (from @BotFather)", True),
               ("wifi.ssid", "Wi-Fi network name (SSID)", False),
               ("wifi.password", "Wi-Fi password (empty for an open network)", True)]
-    if provider:
+    provider = _get(cfg, "agents.defaults.provider")
+    if v3:
+        entry = _model_entry(cfg)
+        if entry is not None:
+            wanted.append((_KEYS_OF, "API key for %s" % entry.get("model", "the model"), True))
+    elif provider:
         wanted.append(("providers.%s.api_key" % provider, "API key for %s" % provider, True))
-    # absent or empty; an empty Wi-Fi password is an open network
-    missing = [w for w in wanted if _get(cfg, w[0]) is None or (_get(cfg, w[0]) == "" and w[0] != "wifi.password")]
+    # absent or empty; an empty Wi-Fi password is an open network, unless the network is
+    # being asked for too (onboard writes both empty)
+    no_ssid = not _get(cfg, "wifi.ssid")
+    missing = [w for w in wanted if _secret(cfg, w[0]) is None
+               or (_secret(cfg, w[0]) == "" and (w[0] != "wifi.password" or no_ssid))]
     if missing and dry_run:
         say("deploy: would ask for %s" % ", ".join(w[0] for w in missing))
     elif missing and not ask:
@@ -371,7 +408,10 @@ def board_config(path, dry_run, ask=None):
             value = (getpass.getpass if secret else input)(prompt + ": ").strip()
             if not value and key != "wifi.password":
                 raise Fail("%s is needed" % key)
-            _set(cfg, key, value)
+            if key == _KEYS_OF:
+                _model_entry(cfg)["api_keys"] = [value]
+            else:
+                _set(cfg, key, value)
         if input("save to %s? [Y/n] " % path).strip().lower() in ("", "y", "yes"):
             with open(path, "w") as f:
                 json.dump(cfg, f, indent=2)
