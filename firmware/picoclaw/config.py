@@ -407,7 +407,7 @@ def _walk(p, cfg, prefix):
 def _read(p, kind, path):
     kind &= 7  # without _AGENT
     ev = p.next()
-    if kind == _LS:
+    if kind == _LS or kind == _L:  # a list: of strings, or of user ids (numbers or strings)
         if ev != ARR:
             _wrong(path, kind, ev)
         items = []
@@ -415,26 +415,19 @@ def _read(p, kind, path):
             ev = p.next()
             if ev == END_ARR:
                 return tuple(items)
-            if ev != STR or p.truncated or len(items) >= _MAX_LIST:
-                raise ConfigError("config: %s must be a list of strings" % path)
-            items.append(p.text())
-    if kind == _L:
-        if ev != ARR:
-            _wrong(path, kind, ev)
-        items = []
-        while True:
-            ev = p.next()
-            if ev == END_ARR:
-                return tuple(items)
-            if ev == STR or ev == NUM:
+            if ev == STR and not p.truncated:
+                items.append(p.text())
+            elif ev == NUM and kind == _L:
                 v = p.value(ev)
                 if isinstance(v, float):
                     _wrong(path, kind, ev)
                 items.append(str(v))
-                if len(items) > _MAX_LIST:
-                    raise ConfigError("config: %s has more than %d entries" % (path, _MAX_LIST))
+            elif kind == _LS:
+                raise ConfigError("config: %s must be a list of strings" % path)
             else:
                 raise ConfigError("config: %s entries must be user ids or @usernames" % path)
+            if len(items) > _MAX_LIST:
+                raise ConfigError("config: %s has more than %d entries" % (path, _MAX_LIST))
     if ev == STR and kind == _S:
         if p.truncated:
             raise ConfigError("config: %s is too long" % path)
