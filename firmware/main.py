@@ -1,4 +1,4 @@
-# Board entry point: MicroPython runs it after boot.py (the code is picoclaw/start.py). Wires
+# Board entry point: MicroPython runs it after boot.py (the code is picoclaw/board/start.py). Wires
 # the hardware (picoclaw.board) to the gateway, which runs exactly as
 # `python -m picoclaw gateway --config config.json`.
 #
@@ -25,7 +25,7 @@
 # the REPL with the whole heap free for mpremote (copying beside a running bot fails for
 # lack of heap). This file deletes it and does not start: it works once, so a deploy that
 # fails half-way leaves a board that starts normally at its next reset.
-from picoclaw.start import run  # noqa: E402,F401 - `import main; main.run(True)` from the REPL
+from picoclaw.board.start import run  # noqa: E402,F401 - `import main; main.run(True)` from the REPL
 
 if __name__ == "__main__":
     run()

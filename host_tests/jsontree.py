@@ -1,6 +1,6 @@
 # Test helper (both runtimes): build a Python value from JsonReader events, and a trace of
 # the events themselves, so tests can compare parses of the same bytes split differently.
-from picoclaw.jsonstream import ARR, END_ARR, END_OBJ, KEY, OBJ, STR
+from picoclaw.json.stream import ARR, END_ARR, END_OBJ, KEY, OBJ, STR
 
 
 def _string(p):

@@ -73,7 +73,7 @@ def get_updates(offset, timeout_s, limit, inbox):
 
 
 gw.tg.get_updates = get_updates
-from picoclaw.netio import handshakes  # noqa: E402  (already loaded by the gateway)
+from picoclaw.net.stream import handshakes  # noqa: E402  (already loaded by the gateway)
 
 gc.collect()
 base = gc.mem_alloc()

@@ -4,7 +4,8 @@ import sys
 
 import micropython
 
-from picoclaw import app, httpclient
+from picoclaw import app
+from picoclaw.net import http as httpclient
 
 url = sys.argv[1]
 conn = httpclient.Connection(app.split_url(url), bytearray(512), None)

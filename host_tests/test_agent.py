@@ -277,8 +277,9 @@ def test_a_turn_cut_short_is_resumed_after_a_restart(tg):
 def test_system_status_shows_the_boards_wifi(tmp_path):
     """On a board main.py puts board.status (heap, uptime, Wi-Fi) on the settings; the
     agent's tools read it instead of the unix port's heap-only facts (CPython, host shim)."""
-    from picoclaw import config, providers, tools
-    from picoclaw.jsonstream import JsonReader, StreamSource
+    from picoclaw import config, tools
+    from picoclaw.agent import setup as providers
+    from picoclaw.json.stream import JsonReader, StreamSource
 
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"agents": {"defaults": {"workspace": str(tmp_path / "ws"), "provider": "openai"}}}))
@@ -300,8 +301,10 @@ def test_system_status_shows_the_boards_wifi(tmp_path):
 def test_a_summary_that_runs_out_of_memory_does_not_fail_the_answered_turn(tmp_path, capsys, monkeypatch):
     """Compaction runs after the answer is sent and the turn closed: a MemoryError there must
     not reach the gateway, which would answer the same message again (CPython, host shim)."""
-    from picoclaw import agent, config, providers
-    from picoclaw.session import Session
+    from picoclaw import config
+    from picoclaw.agent import loop as agent
+    from picoclaw.agent import setup as providers
+    from picoclaw.agent.session import Session
 
     # unloading modules is the firmware's business: here it would leave other tests holding
     # a module that is no longer the one in sys.modules

@@ -2,8 +2,8 @@
 anchors.py).
 
 The real roots' private keys are nobody's to have, so the mechanism is proved with stand-ins:
-throwaway CAs (trustme) play the groups, put in place of roots.ALL and roots_<group> through
-sys.modules (trust.load uses a module found there as it is). A real TLS server on loopback
+throwaway CAs (trustme) play the groups, put in place of roots/table.ALL and roots/<group> through
+sys.modules (trust.roots uses a module found there as it is). A real TLS server on loopback
 serves each host name (SNI) a chain leaf + intermediate from the CA the test picks, and the
 firmware's own Connection and netio.open_stream connect to it (host names resolve to
 loopback). CPython only: the unix port runs the shared part (test_trust.py).
@@ -17,7 +17,11 @@ import types
 import pytest
 import trustme
 
-from picoclaw import anchors, httpclient, netio, status, trust
+from picoclaw.net import anchors
+from picoclaw.net import http as httpclient
+from picoclaw.net import stream as netio
+from picoclaw.cmd import status
+from picoclaw.net import trust
 
 GROUPS = ("alpha", "beta", "gamma")
 
@@ -117,9 +121,9 @@ def world(monkeypatch, tmp_path):
         (b"beta", b"Beta Root", b"api.beta.test other.beta.test"),
         (b"gamma", b"Gamma Root", b""),
     ))
-    monkeypatch.setitem(sys.modules, "picoclaw.roots", table)
+    monkeypatch.setitem(sys.modules, "picoclaw.net.roots.table", table)
     for n in GROUPS:
-        monkeypatch.setitem(sys.modules, "picoclaw.roots_" + n, types.SimpleNamespace(ALL=(_der(cas[n]),)))
+        monkeypatch.setitem(sys.modules, "picoclaw.net.roots." + n, types.SimpleNamespace(ALL=(_der(cas[n]),)))
     srv = Server({})
     monkeypatch.setattr(netio, "socket", _Loopback(srv.port))
     w = types.SimpleNamespace(cas=cas, srv=srv, ws=str(tmp_path / "ws"))

@@ -13,7 +13,9 @@ import pytest
 
 import gatewayrun
 import unixport
-from picoclaw import config, onboard, providers, zone
+from picoclaw import config, zone
+from picoclaw.cmd import onboard
+from picoclaw.agent import setup as providers
 
 TG = {"token": "123:abc", "allow_from": ["111"]}
 

@@ -5,7 +5,7 @@ folder) gets the firmware from `tools/flash.py deploy` over mpremote, resets, bo
 with fake Wi-Fi and answers a message through the fake Telegram over TLS: the deployed file
 set is complete and boots. Also: a second deploy copies only what changed, --dry-run, the
 one-line errors, safe mode after crashes, the board folders and manifests, and the watchdog,
-LED and Wi-Fi logic of picoclaw/board.py against fake hardware (CPython).
+LED and Wi-Fi logic of picoclaw/board/hardware.py against fake hardware (CPython).
 """
 import importlib.util
 import json
@@ -281,8 +281,8 @@ def test_dry_runs_print_the_exact_commands(tg, tmp_path):
     mods = [m for m in mpybuild.modules() if m not in ("main.py", "boot.py")]
     compiles = [c for c in cmds if " -march=xtensawin -O3 -s " in c]
     assert len(compiles) == len(mods)
-    assert any(c.endswith("-s picoclaw.gateway -o build/deploy-xtensawin/picoclaw/gateway.mpy "
-                          "firmware/picoclaw/gateway.py") for c in compiles)
+    assert any(c.endswith("-s picoclaw.gateway.loop -o build/deploy-xtensawin/picoclaw/gateway/loop.mpy "
+                          "firmware/picoclaw/gateway/loop.py") for c in compiles)
     copy = [c for c in cmds if "mpremote connect /dev/ttyUSB0 resume mkdir :lib + " in c]
     assert len(copy) == 1
     for part in (" cp -f build/deploy-xtensawin/board.json :board.json ", " cp -f firmware/main.py :main.py ",
@@ -410,7 +410,7 @@ def _shim(name, monkeypatch, env=None):
 
 
 def test_watchdog_is_fed_only_while_the_loop_is_alive(monkeypatch):
-    from picoclaw import board
+    from picoclaw.board import hardware as board
 
     machine = _shim("machine", monkeypatch)
     hw = board.Board({"wdt_ms": 8000, "hang_s": 2, "status_led": "LED", "timer_id": -1}, machine)
@@ -433,7 +433,7 @@ def test_watchdog_is_fed_only_while_the_loop_is_alive(monkeypatch):
 
 
 def test_wifi_join_backs_off_and_rejoins(monkeypatch, capsys):
-    from picoclaw import board
+    from picoclaw.board import hardware as board
 
     sleeps = []
     monkeypatch.setattr(time, "sleep_ms", sleeps.append, raising=False)
@@ -515,7 +515,7 @@ def test_package_json_lists_every_module():
         text = f.read()
     assert text == flash.package_json(), "package.json is stale: run python tools/flash.py package"
     urls = json.loads(text)["urls"]
-    assert ["picoclaw/gateway.py", "firmware/picoclaw/gateway.py"] in urls
+    assert ["picoclaw/gateway/loop.py", "firmware/picoclaw/gateway/loop.py"] in urls
     assert all(os.path.isfile(os.path.join(ROOT, u)) for _, u in urls)
 
 
@@ -669,7 +669,7 @@ def test_deploy_checks_config_with_the_firmwares_validator(deployed, tg, tmp_pat
 
 def test_workspace_files_match_onboard():
     # flash.py's list of starter files is onboard.py's
-    from picoclaw import onboard
+    from picoclaw.cmd import onboard
 
     assert tuple(name for name, _ in onboard._FILES) == flash.WORKSPACE_FILES
 
@@ -745,7 +745,8 @@ def test_power_ups_and_deploy_resets_are_no_crash_but_a_silent_death_is(own_tg, 
 def test_log_ring_stays_within_its_bound(tmp_path, monkeypatch):
     import random
 
-    from picoclaw import log, start
+    from picoclaw import log
+    from picoclaw.board import start
 
     path = str(tmp_path / "log.txt")
     monkeypatch.setattr(log, "file", lambda line: start.keep_log(line, path))

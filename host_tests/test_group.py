@@ -2,7 +2,7 @@
 # pieces? Checked against a plain whole-string reference for names placed at every offset
 # around the piece boundaries, with every kind of neighbour. Runs on CPython and on the
 # unix port (test_unix_port.py).
-from picoclaw.group import mentions
+from picoclaw.gateway.group import mentions
 
 PATH = "/tmp/picoclaw-group-test"
 AT = b"@pico_bot"

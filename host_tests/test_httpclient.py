@@ -7,8 +7,10 @@ import pytest
 
 import unixport
 from fakes.telegram_server import FakeTelegram
-from picoclaw import app, httpclient, trust
-from picoclaw.jsonstream import JsonReader, OBJ
+from picoclaw import app
+from picoclaw.net import http as httpclient
+from picoclaw.net import trust
+from picoclaw.json.stream import JsonReader, OBJ
 
 
 def _conn(fake, **kw):

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from jsontree import build
 from mptest import Chunks
-from picoclaw.jsonstream import JsonError, JsonReader
+from picoclaw.json.stream import JsonError, JsonReader
 
 BUF = 512  # the parser's input buffer on the board
 OUT = 128  # the value buffer Telegram parsing uses: keys and numbers must fit it

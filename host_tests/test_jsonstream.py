@@ -5,7 +5,7 @@ import os
 
 from mptest import MICROPYTHON, Chunks, read_file, shared_dir
 from jsontree import build, trace
-from picoclaw.jsonstream import OBJ, JsonError, JsonReader, StreamSource, utf8_boundary
+from picoclaw.json.stream import OBJ, JsonError, JsonReader, StreamSource, utf8_boundary
 
 BUF = 512  # the bound for the parser's input buffer
 OUT = 128

@@ -2,7 +2,7 @@
 # (a resumed escape must never count a character twice). Runs on CPython and the unix port.
 from array import array
 
-from picoclaw import jsonwrite
+from picoclaw.json import write as jsonwrite
 
 TEXT = 'a"b\\c\n\t\x01 \u00e9\u4e2d\U0001F600 end'
 WANT = 'a\\"b\\\\c\\n\\t\\u0001 \u00e9\u4e2d\U0001F600 end'

@@ -98,7 +98,7 @@ def test_zero_means_no_limit(tg):
 
 def test_count_windows(tmp_path):
     # the counter alone (CPython, host shim): hour and day windows roll over by the clock
-    from picoclaw.limit import count_call
+    from picoclaw.agent.limits import count_call
 
     d = str(tmp_path)
     t = 1_700_000_000 - 1_700_000_000 % 86400 + 3600 * 5  # 05:00 UTC

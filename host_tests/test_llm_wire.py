@@ -6,11 +6,13 @@ import os
 
 from mptest import Chunks
 
-from picoclaw import llm, llm_anthropic, llm_openai
-from picoclaw.jsonstream import JsonReader
-from picoclaw.llm_turn import Turn
-from picoclaw.session import FileOut, LineSource, Session
-from picoclaw.sse import SseSource
+from picoclaw.llm import call as llm
+from picoclaw.llm import anthropic as llm_anthropic
+from picoclaw.llm import openai as llm_openai
+from picoclaw.json.stream import JsonReader
+from picoclaw.llm.answer import Turn
+from picoclaw.agent.session import FileOut, LineSource, Session
+from picoclaw.net.sse import SseSource
 
 TMP = "/tmp/picoclaw-wire-test"
 

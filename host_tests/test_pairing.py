@@ -113,7 +113,7 @@ def test_allow_from_set_means_no_pairing(tg, tmp_path):
 
 
 def test_same_compares_whole_codes():
-    from picoclaw.pairing import _same
+    from picoclaw.gateway.pairing import _same
 
     assert _same(b"123456", b"123456")
     assert not _same(b"123456", b"123457")

@@ -378,7 +378,12 @@ def test_a_full_flash_in_a_turn_ends_that_update_with_a_clear_line(tmp_path, mon
     """ENOSPC while the agent writes its session (CPython, host shim): the user is told the
     flash is full, the update is over (the offset saved), no model call made, and the next
     update is answered."""
-    from picoclaw import agent, config, gateway, providers, session, state
+    from picoclaw import config
+    from picoclaw.agent import loop as agent
+    from picoclaw.gateway import loop as gateway
+    from picoclaw.agent import setup as providers
+    from picoclaw.agent import session
+    from picoclaw import state
 
     monkeypatch.setattr(agent, "unload", lambda *names: None)  # unloading is the firmware's business
     path = tmp_path / "config.json"

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import certs  # noqa: E402
 import gen_roots  # noqa: E402
 
-OUT = os.path.join(ROOT, "firmware", "picoclaw")
+OUT = os.path.join(ROOT, "firmware", "picoclaw", "net", "roots")
 
 
 def _sources():
@@ -36,7 +36,7 @@ def test_the_committed_roots_are_what_the_generator_makes_from_the_store(tmp_pat
         with open(tmp_path / name) as a, open(os.path.join(OUT, name)) as b:
             assert a.read() == b.read(), name
     assert sorted(os.listdir(tmp_path)) == sorted(
-        ["roots.py"] + ["roots_%s.py" % g for g, _, _ in gen_roots.GROUPS])
+        ["table.py"] + ["%s.py" % g for g, _, _ in gen_roots.GROUPS])
 
 
 def test_the_shipped_modules_hold_the_pinned_roots_in_order():
@@ -44,21 +44,21 @@ def test_the_shipped_modules_hold_the_pinned_roots_in_order():
     import importlib
 
     for group, hosts, roots in gen_roots.GROUPS:
-        mod = importlib.import_module("picoclaw.roots_" + group)
+        mod = importlib.import_module("picoclaw.net.roots." + group)
         assert [certs.sha256(d) for d in mod.ALL] == [r[1] for r in roots], group
         for der in mod.ALL:
             assert certs.Cert(der).self_signed
-    table = importlib.import_module("picoclaw.roots").ALL
+    table = importlib.import_module("picoclaw.net.roots.table").ALL
     assert [g[0].decode() for g in table] == [g for g, _, _ in gen_roots.GROUPS]
     assert [g[2].decode() for g in table] == [h for _, h, _ in gen_roots.GROUPS]
-    for name in ["roots"] + ["roots_" + g for g, _, _ in gen_roots.GROUPS]:
-        sys.modules.pop("picoclaw." + name, None)
+    for name in ["table"] + [g for g, _, _ in gen_roots.GROUPS]:
+        sys.modules.pop("picoclaw.net.roots." + name, None)
 
 
 def test_the_total_stays_small():
     total = 0
     for group, _, roots in gen_roots.GROUPS:
-        with open(os.path.join(OUT, "roots_%s.py" % group)) as f:
+        with open(os.path.join(OUT, "%s.py" % group)) as f:
             text = f.read()
         total += sum(int(text.split("# %s (" % r[0], 1)[1].split(" bytes")[0]) for r in roots)
     assert total < 16 * 1024  # flash: 13.5 KB of DER today
@@ -111,7 +111,7 @@ def test_ca_finds_the_root_that_issued_the_chains_last_cert(tmp_path, pki):
     assert certs.pem_certs(out.read_bytes()) == certs.pem_certs(root.cert_pem.bytes())
     assert "tls" in r.stdout and "ca_file" in r.stdout and "api.example.test-ca.pem" in r.stdout
     # the firmware's own loader takes the file
-    from picoclaw import trust
+    from picoclaw.net import trust
 
     assert list(trust.load_ca_file(str(out))) == certs.pem_certs(root.cert_pem.bytes())
 
@@ -143,12 +143,12 @@ def test_ca_refuses_in_one_line_when_no_bundle_root_issued_the_chain(tmp_path, p
 
 
 def test_ca_says_when_the_firmware_already_ships_the_root(tmp_path):
-    gts = os.path.join(OUT, "roots_google.py")
+    gts = os.path.join(OUT, "google.py")
     assert os.path.exists(gts)
     import importlib
 
-    der = importlib.import_module("picoclaw.roots_google").ALL[0]  # GTS Root R1
-    sys.modules.pop("picoclaw.roots_google", None)
+    der = importlib.import_module("picoclaw.net.roots.google").ALL[0]  # GTS Root R1
+    sys.modules.pop("picoclaw.net.roots.google", None)
     chain = tmp_path / "c.pem"
     chain.write_text(certs.pem(der))
     bundle = tmp_path / "b.pem"

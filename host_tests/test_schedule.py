@@ -16,8 +16,9 @@ import io
 import os
 
 from mptest import MICROPYTHON, skip
-from picoclaw import log, schedule, tools
-from picoclaw.jsonstream import JsonReader, StreamSource
+from picoclaw import log, tools
+from picoclaw.agent import schedule
+from picoclaw.json.stream import JsonReader, StreamSource
 from picoclaw.tools import cron
 
 WS = "/tmp/picoclaw-schedule-test"

@@ -6,7 +6,7 @@ import sys
 
 import micropython
 
-from picoclaw import tgformat
+from picoclaw.telegram import format as tgformat
 
 TMP = "/tmp/picoclaw-tgformat-%s" % sys.implementation.name
 NOTE = "\n[answer cut: too long]"

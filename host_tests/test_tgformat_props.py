@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from picoclaw import tgformat
+from picoclaw.telegram import format as tgformat
 
 TMP = "/tmp/picoclaw-tgformat-props"
 NOTE = "\n[answer cut: too long]"

@@ -10,7 +10,9 @@ import os
 import sys
 
 import mptest
-from picoclaw import jsonstream, tools
+import picoclaw
+from picoclaw import tools
+from picoclaw.json import stream as jsonstream
 
 BASE = "/tmp/picoclaw-tools-test-" + sys.implementation.name
 WS = BASE + "/ws"
@@ -256,11 +258,11 @@ PINS = {"gpio_out": [2, 4], "gpio_in": [5], "adc": [26]}
 def _cron_present():
     # the cron tool is another module's work: covered here only when it is in the firmware
     try:
-        tools._load("cron")
+        picoclaw.load("picoclaw.tools.cron")
     except ImportError:
         return False
     finally:
-        tools._drop("cron")
+        picoclaw.unload("picoclaw.tools.cron")
     return True
 
 
@@ -280,7 +282,7 @@ def test_module_of_names_each_tool_and_nothing_else():
 
 
 def _schemas(ctx, anthropic):
-    from picoclaw.providers import write_schemas
+    from picoclaw.agent.setup import write_schemas
 
     w = io.BytesIO()
     write_schemas(w, ctx, anthropic)
@@ -322,7 +324,7 @@ def test_schemas_parse_in_both_shapes_and_name_every_tool():
         assert tools.module_of(s[0].decode()) not in (None, "cron"), s[0]
         assert b'"' not in s[1] and b"\\" not in s[1], s[0]
     schemas = None
-    tools._drop("schemas")
+    picoclaw.unload("picoclaw.tools.schemas")
 
 
 def test_schemas_leave_out_what_the_device_lacks():

@@ -8,7 +8,9 @@ import ssl
 import sys
 from binascii import b2a_base64
 
-from picoclaw import anchors, roots, trust
+from picoclaw.net import anchors
+from picoclaw.net.roots import table
+from picoclaw.net import trust
 
 TMP = "/tmp/picoclaw-trust-test"
 
@@ -34,7 +36,7 @@ def _errors(data):
 
 
 def _ders():
-    ders = list(trust.load("roots_godaddy").ALL)
+    ders = list(trust.roots("godaddy").ALL)
     trust.unload()
     return ders
 
@@ -76,13 +78,13 @@ def test_context_names_the_file_in_errors():
 
 
 def _names():
-    return [g[0].decode() for g in roots.ALL]
+    return [g[0].decode() for g in table.ALL]
 
 
 def test_every_shipped_root_loads_into_a_context():
     n = 0
     for name in _names():
-        ders = trust.load("roots_" + name).ALL
+        ders = trust.roots(name).ALL
         trust.unload()
         assert ders, name
         for der in ders:
@@ -98,7 +100,7 @@ def test_every_shipped_root_loads_into_a_context():
 
 
 def test_each_groups_hosts_are_in_the_map():
-    for g in roots.ALL:
+    for g in table.ALL:
         for host in g[2].split():
             assert anchors.mapped(host.decode()) == g[0].decode(), host
             assert anchors.order(host.decode())[0] == g[0].decode()
@@ -109,7 +111,7 @@ def test_each_groups_hosts_are_in_the_map():
 
 def test_the_builtin_providers_and_telegram_are_mapped():
     from picoclaw.app import split_url
-    from picoclaw.providers import default_base
+    from picoclaw.agent.setup import default_base
 
     want = {"api.telegram.org": "godaddy"}
     for name in ("openai", "anthropic", "openrouter", "groq", "deepseek", "gemini"):
@@ -121,4 +123,4 @@ def test_the_builtin_providers_and_telegram_are_mapped():
     assert want["api.openai.com"] == "google" and want["api.anthropic.com"] == "google"
     assert anchors.mapped("generativelanguage.googleapis.com") == "google"  # gemini's OpenAI endpoint
     assert want["api.telegram.org"] == "godaddy"
-    sys.modules.pop("picoclaw.providers", None)
+    sys.modules.pop("picoclaw.agent.setup", None)

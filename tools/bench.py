@@ -313,11 +313,11 @@ def import_cost(modules, path):
     return b - a
 
 
-ECHO_MODULES = ["picoclaw.gateway", "picoclaw.telegram", "picoclaw.httpclient", "picoclaw.jsonstream",
-                "picoclaw.netio", "picoclaw.state", "picoclaw.log", "picoclaw.jsonwrite"]
+ECHO_MODULES = ["picoclaw.gateway.loop", "picoclaw.telegram.api", "picoclaw.net.http", "picoclaw.json.stream",
+                "picoclaw.net.stream", "picoclaw.state", "picoclaw.log", "picoclaw.json.write"]
 # what stays loaded between turns in agent mode; the model side (llm, the provider module,
 # sse), the tool registry and tools, tgformat and schedule come and go within a turn
-AGENT_MODULES = ECHO_MODULES + ["picoclaw.agent", "picoclaw.session", "picoclaw.clock"]
+AGENT_MODULES = ECHO_MODULES + ["picoclaw.agent.loop", "picoclaw.agent.session", "picoclaw.clock"]
 
 
 def getupdates_body(n):

@@ -26,8 +26,8 @@ import mpybuild  # noqa: E402
 import unixport  # noqa: E402
 from fakes.telegram_server import FakeTelegram  # noqa: E402
 
-RUNTIME = ["picoclaw.gateway", "picoclaw.telegram", "picoclaw.httpclient", "picoclaw.jsonstream",
-           "picoclaw.netio", "picoclaw.state", "picoclaw.log", "picoclaw.jsonwrite"]
+RUNTIME = ["picoclaw.gateway.loop", "picoclaw.telegram.api", "picoclaw.net.http", "picoclaw.json.stream",
+           "picoclaw.net.stream", "picoclaw.state", "picoclaw.log", "picoclaw.json.write"]
 
 
 def import_cost():

@@ -242,7 +242,7 @@ print("P", getattr(_i, "_mpy", 0), _z, "%d.%d.%d" % _i.version[:3], getattr(_i, 
 # main.py deletes nostart and returns, and the REPL has the whole heap. (The package alone is
 # deploy's own probe; picoclaw.start is what main.py imports before it looks for nostart.)
 _STOP = """import sys
-if [m for m in sys.modules if m.startswith('picoclaw.') and m != 'picoclaw.start']:
+if [m for m in sys.modules if m.startswith('picoclaw.') and m not in ('picoclaw.board', 'picoclaw.board.start')]:
     open('nostart', 'w').close()
     print('RUN')
 """
@@ -620,7 +620,7 @@ for p in %r + ('crash.sent',):
         print('F', p, os.stat(p)[6])
     except OSError:
         pass
-print('RUN' if [m for m in sys.modules if m.startswith('picoclaw.') and m != 'picoclaw.start'] else 'IDLE')
+print('RUN' if [m for m in sys.modules if m.startswith('picoclaw.') and m not in ('picoclaw.board', 'picoclaw.board.start')] else 'IDLE')
 """ % (LOG_FILES,)
 
 

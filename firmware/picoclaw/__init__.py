@@ -1,6 +1,7 @@
 # PicoClaw for MicroPython: a Telegram AI assistant for boards with ~100-200 KB of heap.
-# Members load on first use (import picoclaw.<module>); nothing is imported here, so
-# `import picoclaw` costs almost no RAM.
+# Nothing is imported here, so `import picoclaw` costs almost no RAM; the layers are the
+# subpackages (docs/architecture.md): json/, net/, telegram/, gateway/, llm/, agent/, tools/,
+# cmd/ and board/.
 VERSION = "0.1.0"
 
 
@@ -9,34 +10,39 @@ class Settings:
     that keeping the settings does not keep the config loader's code in RAM."""
 
 
-# Modules that only one step needs (a command, a tool, the model side, the formatter) are
-# loaded for it and dropped after it, so the steps of a turn share the heap in turn:
+# Loaded .mpy code lives in the heap, so a module that only one step needs (a command, a
+# tool, the model side, the formatter) is loaded for that step and dropped after it, and the
+# steps of a turn take the heap in turn:
 #
 #     try:
-#         load("commands").run(gw, u, head)
+#         load("picoclaw.gateway.commands").run(gw, u, head)
 #     finally:
-#         unload("commands")
+#         unload("picoclaw.gateway.commands")
+#
+# Full dotted names, as __import__ takes them: a literal that long is a string constant of
+# the module, never an interned name (docs/memory.md).
 def load(name):
-    """Module picoclaw.<name>, imported after a collection (its code then finds the freed
-    heap in one piece) and kept until unload(name)."""
+    """The module `name` ("picoclaw.net.fail"), imported after a collection so that its code
+    finds the freed heap in one piece; kept until unload(name)."""
     import gc
     import sys
 
     gc.collect()
-    name = __name__ + "." + name  # the package's own name: no literal to intern
     __import__(name)
     return sys.modules[name]
 
 
 def unload(*names):
-    """Unload picoclaw.<name> modules: their code leaves the heap once nothing else refers
-    to it (the names they interned stay, and importing them again interns nothing new).
-    Collects at once, not at the next failed allocation: 2 KB less min heap, measured."""
+    """Forget the modules named: their code leaves the heap once nothing else
+    refers to it (the names they interned stay, so importing one again interns nothing new).
+    Collects at once rather than at the next failed allocation: 2 KB less min heap, measured."""
     import gc
     import sys
 
-    pkg = globals()
-    for n in names:
-        sys.modules.pop(__name__ + "." + n, None)
-        pkg.pop(n, None)  # the import made it an attribute of the package too
+    for name in names:
+        sys.modules.pop(name, None)
+        i = name.rfind(".")
+        parent = sys.modules.get(name[:i])
+        if parent is not None:  # the import made it an attribute of its package too
+            parent.__dict__.pop(name[i + 1:], None)
     gc.collect()

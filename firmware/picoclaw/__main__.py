@@ -4,16 +4,15 @@
 # (the wiring) drops itself once it has built it.
 import sys
 
-from . import cli
+from picoclaw import cli, load, unload
 
 job = cli.prepare(sys.argv[1:])
-del sys.modules["picoclaw.cli"], cli
-delattr(sys.modules["picoclaw"], "cli")
+del cli
+unload("picoclaw.cli")
 if isinstance(job, tuple) and isinstance(job[1], list):  # `agent`: (settings, its arguments)
-    __import__("picoclaw.console")
-    job = sys.modules["picoclaw.console"].main(*job)
+    job = load("picoclaw.cmd.console").main(*job)
 elif isinstance(job, tuple):  # the gateway: (settings, cycles)
-    from . import app
+    from picoclaw import app
 
     cfg, cycles = job
     job = None

@@ -4,7 +4,7 @@ import os
 
 from micropython import const
 
-from . import log
+from picoclaw import load, log, unload
 
 _IO_BUF = const(512)  # connection buffer: one TLS read or one request piece at a time (~1/3 of a
 #               TCP segment; bigger buys little since mbedTLS decrypts whole records anyway)
@@ -17,57 +17,46 @@ def build(cfg):
     buf = bytearray(_IO_BUF)  # first, while the heap still has room in one piece
     opener = sleep_ms = sim = None
     if os.getenv("SIMULATE") == "1":
-        from . import simulate
-
-        sim = simulate.Telegram(cfg)
+        sim = load("picoclaw.cmd.simulate").Telegram(cfg)
         opener, sleep_ms = sim.open, sim.sleep_ms
         cfg.base_url = "http://simulated.telegram"
         log.info("SIMULATE=1: scripted Telegram in-process, no network")
     log.info("polling Telegram at %s" % cfg.base_url)
     llm_base = ""
-    if cfg.provider or cfg.providers:  # the agent: provider, and the tool schemas file
-        from . import agent, gateway, httpclient, telegram  # noqa: F401
-        from .providers import agent as make_agent, resolve
-
-        llm_base = resolve(cfg, sim)
-        a = make_agent(cfg)  # early: a long-lived object, before the heap is cut up
-        make_agent = resolve = None
-        unload("picoclaw.providers", "picoclaw.tools")
+    if cfg.provider or cfg.providers:  # the agent: its provider, settings and tool schemas
+        a, llm_base = load("picoclaw.agent.setup").start(cfg, sim)
+        unload("picoclaw.agent.setup", "picoclaw.tools")
     # one SSLContext for Telegram and the model, with the root group each host needs (a board
     # parses each root into its heap), built before the runtime modules are imported, and
     # trust/roots unloaded after, so the startup peak stays low
     url = split_url(cfg.base_url)
     ctx = None
     if cfg.base_url.startswith("https://") or llm_base.startswith("https://"):
-        from . import httpclient, trust
+        from picoclaw.net import http, trust
 
         if not cfg.tls_verify:
             log.warn("tls.verify is false: certificates are NOT checked (anyone on the network "
                      "can read your token); remove it from config.json")
         else:  # what a refused certificate's fallback to the other groups needs (anchors.py)
-            httpclient.Connection.trust = (cfg.ca_file or None, cfg.workspace)
+            http.Connection.trust = (cfg.ca_file or None, cfg.workspace)
         hosts = [u[1] for u in (url, llm_base and split_url(llm_base)) if u and u[0] == "https"]
         ctx = trust.context(cfg.ca_file or None, cfg.tls_verify, hosts, cfg.workspace)
-        unload("picoclaw.trust")
-    from . import httpclient, telegram
-    from .gateway import Gateway
-    from .state import State
+        unload("picoclaw.net.trust")
+    from picoclaw.net.http import Connection
+    from picoclaw.telegram.api import Telegram
+    from picoclaw.gateway.loop import Gateway
+    from picoclaw.state import State
 
-    conn = httpclient.Connection(url, buf, ctx, opener=opener)
-    tg = telegram.Telegram(conn, cfg.token, sleep_ms=sleep_ms)
+    conn = Connection(url, buf, ctx, opener=opener)
+    tg = Telegram(conn, cfg.token, sleep_ms=sleep_ms)
     gw = Gateway(cfg, tg, State(cfg.workspace), sleep_ms=sleep_ms)
-    if not gw.allow_ids and not gw.allow_names:
-        from .pairing import attach  # nobody admitted: the paired owner, or pairing mode
-
-        attach(gw)
+    if not gw.allow_ids and not gw.allow_names:  # nobody admitted: the paired owner, or pairing
+        load("picoclaw.gateway.pairing").attach(gw)
     if any(i < 0 for i in gw.allow_ids):  # a group listed: answered when mentioned (group.py)
-        from .group import attach
-
-        attach(gw)
+        load("picoclaw.gateway.group").attach(gw)
     if llm_base:  # the gateway answers with the agent
         a.tg = tg
-        a.conn = httpclient.Connection(split_url(llm_base), bytearray(_IO_BUF), ctx,
-                                       opener=sim and sim.model.open)
+        a.conn = Connection(split_url(llm_base), bytearray(_IO_BUF), ctx, opener=sim and sim.model.open)
         gw.answer = a.answer
         gw.tick = a.tick
         gw.agent = a  # main.py sets a.alive (the watchdog) through it
@@ -89,21 +78,6 @@ def report(gw, sim):
     micropython.qstr_info()
     if sim:
         sim.report()
-
-
-def unload(*names):
-    """Drop startup-only modules so their code leaves the heap (loaded .mpy bytecode lives
-    in RAM on a stock firmware). They are imported again if ever needed."""
-    import sys
-
-    pkg = sys.modules.get("picoclaw")
-    for name in names:
-        sys.modules.pop(name, None)
-        if pkg is not None:
-            short = name[9:]  # after "picoclaw."
-            if short in pkg.__dict__:
-                delattr(pkg, short)
-    gc.collect()
 
 
 def split_url(url):

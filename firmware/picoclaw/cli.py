@@ -4,7 +4,7 @@
 # Telegram (no network at all). For `gateway`, prepare() returns the settings; __main__
 # drops this module from the heap before building the gateway, so only the loop's own code
 # stays resident.
-from . import log
+from picoclaw import log
 
 
 def prepare(argv):
@@ -53,15 +53,15 @@ picoclaw <command> --help: that command's usage; -v: debug logging"""
                 raise ValueError("unknown argument %s\n%s" % (a, usage))
             i += 1
         if cmd == "onboard":
-            from .onboard import main
+            from picoclaw import load
 
-            return main(opts["config"])
+            return load("picoclaw.cmd.onboard").main(opts["config"])
         if cmd not in ("status", "gateway", "agent"):
             if cmd is not None:
                 print("unknown command %s" % cmd)
             print(usage)
             return 0 if cmd is None else 2
-        from . import config
+        from picoclaw import config
 
         cfg = config.load(opts["config"])
         if cmd == "gateway":
@@ -69,14 +69,10 @@ picoclaw <command> --help: that command's usage; -v: debug logging"""
 
             env = getattr(os, "getenv", None)  # (a board's os has none)
             if env and env("SIMULATE") == "1":  # a first run: onboard's config as it is (no
-                import sys  # token, nobody admitted): firstrun.py
+                from picoclaw import load, unload  # token, nobody admitted): cmd/firstrun.py
 
-                name = "picoclaw.firstrun"  # spelled long: a short literal is interned at every start
-                __import__(name)
-                sys.modules[name].main(cfg)
-                from . import unload
-
-                unload(name[9:])
+                load("picoclaw.cmd.firstrun").main(cfg)
+                unload("picoclaw.cmd.firstrun")
         err = None
         want = None
         if cmd != "status":  # (agent mode, SIMULATE=1): the heap check too
@@ -91,13 +87,13 @@ picoclaw <command> --help: that command's usage; -v: debug logging"""
                 raise
             err = e
         config = None
-        from .app import unload
+        from picoclaw import unload
 
         unload("picoclaw.config")  # its code is not needed after this
         if cmd == "status":
-            from .status import status  # only this command loads it (and interns its names)
+            from picoclaw import load
 
-            return status(cfg, err)  # 2 (the error said last) when the gateway would refuse
+            return load("picoclaw.cmd.status").status(cfg, err)  # 2 (the error said last) when the gateway would refuse
         return cfg, extra if cmd == "agent" else int(opts["cycles"])
     except ValueError as e:  # ConfigError, bad arguments
         print("error: %s" % log.scrub(str(e)))

@@ -11,8 +11,8 @@ import gc
 
 from micropython import const
 
-from . import Settings
-from .jsonstream import ARR, END_ARR, NUM, OBJ, STR, JsonError, JsonReader, StreamSource
+from picoclaw import Settings
+from picoclaw.json.stream import ARR, END_ARR, NUM, OBJ, STR, JsonError, JsonReader, StreamSource
 
 _MAX_LIST = const(64)  # allow_from entries; a longer list is a mistake, not a use case
 
@@ -90,7 +90,7 @@ _KEYS = {
 }
 # Names for error messages, as one string each: short strings and module-level names are
 # interned for good when a module loads (this one is unloaded after start, they are not).
-_KIND_NAMES = "|0:a string|1:an integer|2:a number|3:true or false|4:a list of user ids or @usernames|5:a list of strings|"
+_KIND_NAMES = const("|0:a string|1:an integer|2:a number|3:true or false|4:a list of user ids or @usernames|5:a list of strings|")
 _EVENT_NAMES = "|1:an object|3:a list|6:a string|7:a number|8:a boolean|9:a boolean|10:null|"
 
 
@@ -164,8 +164,8 @@ def check(cfg, telegram=True, want=None):
         # throwaway context, so garbage is refused here and not at the first connection)
         import ssl
 
-        from . import unload
-        from .trust import load_ca_file
+        from picoclaw import unload
+        from picoclaw.net.trust import load_ca_file
 
         fix = "it must be a file of CA certificates, PEM (-----BEGIN CERTIFICATE-----) or DER, " \
               "named relative to the config file's folder or by its full path"
@@ -181,7 +181,7 @@ def check(cfg, telegram=True, want=None):
             raise ConfigError("config: tls.ca_file %s: %s; %s" % (cfg.ca_file, e, fix))
         finally:
             ctx = None
-            unload("trust")
+            unload("picoclaw.net.trust")
     if want:
         agent, sim = want
         import sys
@@ -227,7 +227,7 @@ def check(cfg, telegram=True, want=None):
     if not telegram:
         return
     # warnings at every start (here: this module leaves the heap before the gateway is built)
-    from . import log
+    from picoclaw import log
 
     if cfg.base_url.startswith("http://"):
         log.warn("channels.telegram.base_url is plain http://: the bot token and every message "

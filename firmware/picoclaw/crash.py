@@ -4,7 +4,7 @@
 # tells the owner in one Telegram line (report). Loaded for that and dropped after.
 import os
 
-from . import log
+from picoclaw import log
 
 
 def _exists(path):
@@ -44,7 +44,7 @@ def report(gw, allow_from):
     text = status()
     if not text or _exists("crash.sent"):
         return False
-    from .state import read_int
+    from picoclaw.state import read_int
 
     owner = read_int(gw.state.dir + "/owner", 0)
     for e in allow_from:

@@ -6,7 +6,7 @@
 # each and drops it after).
 from micropython import const
 
-from . import log
+from picoclaw import log
 
 _KEY_MIN = const(16)  # key characters after "sk-"/"Bearer " that make a key (ids are shorter)
 _OVERLAP = const(128)  # bytes a window shares with the next: the longest secret masked whole

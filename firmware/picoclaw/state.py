@@ -78,7 +78,7 @@ class State:
             except OSError as e:
                 # a full flash must not make the gateway answer this update again: the
                 # offset in RAM still confirms it to Telegram at the next poll
-                from . import log
+                from picoclaw import log
 
                 log.error("offset %d not saved (%s): flash full?" % (offset, e))
             self.offset = offset

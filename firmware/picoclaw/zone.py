@@ -19,7 +19,7 @@
 # (config check) and by the Schedule and get_time, which keep the functions they need and
 # unload the module; an offset costs two rule dates (a few integer operations), computed
 # only when a job's next time is worked out or a time is shown, never per poll.
-from .clock import civil_from_days, days_from_civil
+from picoclaw.clock import civil_from_days, days_from_civil
 
 _FIX = ('a zone is "+02:00", "UTC-5" or a POSIX rule such as "CET-1CEST,M3.5.0,M10.5.0/3" '
         '(there is no zone database for names like Europe/Berlin)')

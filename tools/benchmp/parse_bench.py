@@ -16,8 +16,8 @@ import json
 import sys
 import time
 
-from picoclaw import telegram
-from picoclaw.jsonstream import OBJ, JsonReader, StreamSource
+from picoclaw.telegram import api as telegram
+from picoclaw.json.stream import OBJ, JsonReader, StreamSource
 
 
 class NullFile:

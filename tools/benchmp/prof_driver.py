@@ -42,7 +42,7 @@ def wrap(owner, name):
     setattr(owner, name, w)
 
 
-agent = sys.modules.get("picoclaw.agent")
+agent = sys.modules.get("picoclaw.agent.loop")
 wrap(gw.tg.conn.__class__, "request")
 if agent is not None:
     for m in ("turn", "_model", "_deliver", "write_system", "_maybe_compact"):

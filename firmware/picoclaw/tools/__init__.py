@@ -8,7 +8,7 @@
 #     out = Result(path, 4096)
 #     run("read_file", args, ctx, out)   # args: a JsonReader before the arguments object
 #     out.close()
-import sys
+from picoclaw import load, unload
 
 from micropython import const
 
@@ -51,14 +51,6 @@ def _on(name, mod, ctx):
     return True
 
 
-def _load(mod):
-    __import__("picoclaw.tools." + mod)
-    return sys.modules["picoclaw.tools." + mod]
-
-
-def _drop(mod):
-    sys.modules.pop("picoclaw.tools." + mod, None)
-    globals().pop(mod, None)  # the import also made it an attribute of this package
 
 
 def run(name, args, ctx, out):
@@ -73,7 +65,7 @@ def run(name, args, ctx, out):
         out.write("error: tool %s is not available on this device" % name)
         return
     try:
-        _load(mod).run(name, args, ctx, out)
+        load("picoclaw.tools." + mod).run(name, args, ctx, out)
     except MemoryError:
         raise
     except Exception as e:  # noqa: BLE001 - the model gets a line, the loop goes on
@@ -85,14 +77,14 @@ def run(name, args, ctx, out):
         i = m.find("\n")
         out.write("%serror: %s" % ("\n" if out.n else "", m[:200] if i < 0 else m[:min(i, 200)]))
     finally:
-        _drop(mod)
+        unload("picoclaw.tools." + mod)
 
 
 def call(a, s, c):
     """Run tool call c = (id, name, args path) of agent `a`'s turn and append its result to
     session s (the agent loads this module for it and drops it after)."""
-    from ..jsonstream import JsonReader, StreamSource
-    from .. import log
+    from picoclaw.json.stream import JsonReader, StreamSource
+    from picoclaw import log
 
     cid, name, args_path = c
     if a.alive:
@@ -130,7 +122,7 @@ class Result:
             data = data.encode()
         k = len(data)
         if k > self.cap - self.n:
-            from ..jsonstream import utf8_boundary
+            from picoclaw.json.stream import utf8_boundary
 
             k = utf8_boundary(data, self.cap - self.n)
             self.cut = True

@@ -87,7 +87,7 @@ def run(name, args, ctx, out):
     try:
         s = ctx.cron  # the job store; True: the workspace's, loaded now (the agent
         if s is True:  # unloads it after the tool, and reads the next fire time again)
-            from ..schedule import Schedule
+            from picoclaw.agent.schedule import Schedule
 
             s = Schedule(ctx.workspace, getattr(ctx, "tz", ""))  # the owner's zone
         act = at = rel = every = expr = text = mode = jid = None

@@ -3,7 +3,7 @@
 #
 # The date is computed here from seconds since 1970 rather than with time.gmtime: board
 # ports count from 2000, the unix port from 1970, and ctx.now() is always 1970-based.
-from ..clock import civil_from_days
+from picoclaw.clock import civil_from_days
 
 
 def _span(s):
@@ -40,16 +40,16 @@ def run(name, args, ctx, out):
         tz = getattr(ctx, "tz", "")
         o = dst = 0  # the offset at t (seconds east), and whether it is daylight saving time
         if tz:
-            from .. import load, unload
+            from picoclaw import load, unload
 
-            zm = load("zone")
+            zm = load("picoclaw.zone")
             try:
                 z = zm.parse(tz)
                 o = zm.offset(z, t)
                 dst = len(z) > 1 and o == z[1]
                 zn = zm.label(o)
             finally:
-                unload("zone")
+                unload("picoclaw.zone")
         days, s = divmod(t + o, 86400)
         y, m, d = civil_from_days(days)
         wd = (days + 3) % 7 * 3  # 1970-01-01 was a Thursday

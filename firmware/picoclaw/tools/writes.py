@@ -15,8 +15,8 @@ import os
 
 from micropython import const
 
-from ..session import scrub
-from .files import STAGING, fs_error, kind, resolve
+from picoclaw.agent.session import scrub
+from picoclaw.tools.files import STAGING, fs_error, kind, resolve
 
 _BUF = const(256)  # bytes per read/write step
 _PATH_CAP = const(160)  # as files.py's

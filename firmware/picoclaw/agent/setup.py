@@ -1,0 +1,295 @@
+# The agent's start-up, before the runtime modules load (app.build, console.py): which
+# provider and where (config's providers.* and agents.defaults), the tool schemas file
+# every request streams (write_schemas), and the Agent with its settings (agent()). Loaded
+# once and dropped: its work is done by then.
+
+# default api_base per provider name; any other name needs providers.<name>.api_base
+_BASES = ("openai https://api.openai.com/v1 "
+          "anthropic https://api.anthropic.com/v1 "
+          "anthropic-messages https://api.anthropic.com/v1 "
+          "openrouter https://openrouter.ai/api/v1 "
+          "groq https://api.groq.com/openai/v1 "
+          "deepseek https://api.deepseek.com/v1 "
+          "gemini https://generativelanguage.googleapis.com/v1beta/openai "
+          "ollama http://localhost:11434/v1")
+_SIMULATED = "http://simulated.model/v1"  # SIMULATE=1: simulate.Model, in-process
+
+
+def default_base(name):
+    i = _BASES.find(name + " ")
+    if i < 0 or (i and _BASES[i - 1] != " "):
+        return ""
+    j = _BASES.find(" ", i + len(name) + 1)
+    return _BASES[i + len(name) + 1:j if j > 0 else len(_BASES)]
+
+
+def _names(d):
+    return ", ".join(sorted(d)) or "none"
+
+
+def pick(cfg, sim=False):
+    """Which model, where, with which key: sets cfg.provider_kind ("openai" or "anthropic":
+    the wire protocol), cfg.api_base, cfg.api_key and cfg.model (the id sent to the API), and
+    returns the api_base. Both of PicoClaw's formats: version 3's model_list (the entry
+    agents.defaults.model_name names; "protocol/model" says where it is) or the original
+    providers.<name> with agents.defaults.provider and model. More than one candidate and
+    none named is an error, never a guess. Also checks agents.defaults.timezone. sim:
+    SIMULATE=1 (no API key needed). Raises ValueError, one line naming the key and the fix."""
+    tz = getattr(cfg, "timezone_spec", "")
+    if tz:
+        from picoclaw import load, unload
+
+        try:
+            load("picoclaw.zone").parse(tz)
+        except ValueError as e:
+            raise ValueError("config: agents.defaults.timezone: %s" % e)
+        finally:
+            unload("picoclaw.zone")
+    ps = cfg.providers
+    v3 = [n for n in ps if "model" in ps[n]]  # model_list entries
+    want = getattr(cfg, "model_entry", "")  # agents.defaults.model_name
+    if want or v3 and not cfg.provider:
+        if not want and cfg.model in v3:  # PicoClaw's older agents.defaults.model names it too
+            want = cfg.model
+        if not want:
+            if len(v3) > 1:
+                raise ValueError("config: model_list has %d models (%s) and agents.defaults.model_name "
+                                 "names none: set it to one of them" % (len(v3), _names(v3)))
+            want = v3[0]
+        m = ps.get(want)
+        if m is None or "model" not in m:
+            raise ValueError('config: agents.defaults.model_name "%s" is not in model_list (its '
+                             'model_name entries: %s)' % (want, _names(v3)))
+        cfg.model_entry = want  # a second pick (resolve, after status's check) finds it again
+        where = "model_list entry %s" % want
+        keyname = "its api_keys"
+        model = m["model"]
+        proto = m.get("provider", "")
+        if not proto:
+            i = model.find("/")
+            proto, model = ("openai", model) if i < 0 else (model[:i], model[i + 1:])
+        fix = "set its api_base to the provider's OpenAI-compatible URL"
+    else:
+        legacy = [n for n in ps if n not in v3]
+        proto = cfg.provider
+        if not proto:
+            if len(legacy) > 1:
+                raise ValueError("config: %d providers are configured (%s) and agents.defaults.provider "
+                                 "names none: set it to one of them" % (len(legacy), _names(legacy)))
+            proto = legacy[0]
+        m = ps.get(proto, {})
+        where = "providers." + proto
+        keyname = where + ".api_key"
+        model = cfg.model
+        if not model:
+            raise ValueError("config: agents.defaults.model is not set: the model's id at %s, "
+                             "e.g. gpt-4o-mini" % proto)
+        fix = "fix the name, or set providers.%s.api_base to its OpenAI-compatible URL" % proto
+    base = (m.get("api_base") or default_base(proto)).rstrip("/")
+    if not base:
+        raise ValueError('config: %s: unknown provider "%s" (known: %s); %s' % (
+            where, proto, ", ".join(_BASES.split()[::2]), fix))
+    if not base.startswith(("https://", "http://")):
+        raise ValueError("config: %s: api_base must start with https:// or http://, not %s" % (where, base))
+    kind = "anthropic" if proto.startswith("anthropic") or "anthropic.com" in base else "openai"
+    if kind == "anthropic" and base.endswith("anthropic.com"):
+        base += "/v1"  # PicoClaw's anthropic-messages example has no /v1
+    key = m.get("api_key", "")
+    if not key and not sim and base == default_base(proto) and base.startswith("https://"):
+        raise ValueError("config: %s has no API key: set %s to the key from your %s account"
+                         % (where, keyname, proto))
+    cfg.provider_kind = kind
+    cfg.api_base = base
+    cfg.api_key = key
+    cfg.model = model
+    return base
+
+
+def resolve(cfg, sim=None):
+    """The model's api_base (pick(): which model, where), and writes the tool schemas file
+    (cfg.pins: what board.json lets the gpio tools touch). sim: SIMULATE=1's scripted model
+    (Chat Completions over plain HTTP) stands in for the provider. Raises ValueError naming
+    the missing key."""
+    base = pick(cfg, sim)
+    if sim:
+        base = _SIMULATED
+        cfg.provider_kind = "openai"
+    cfg.pins = _offer(cfg)
+    return base
+
+
+class _Device:
+    # what _on() asks of a ctx when the schema file is written (the agent offers message
+    # and cron; gpio depends on the pins)
+    send = cron = True
+
+    def __init__(self, pins):
+        self.pins = pins
+
+
+def _offer(cfg):
+    """Write the schemas of the tools this device offers, in the provider's shape, to
+    <workspace>/state/tools, which every request then streams (loading the schema tables
+    for each request would cost two module loads per model call, and their big constants
+    need contiguous heap that a turn's heap may not have; so this runs first, while the
+    heap is in one piece). Returns the pins board.json (beside config.json) lets the gpio
+    tools touch, or {}."""
+    from picoclaw.state import makedirs
+
+    pins = _pins(cfg)
+    makedirs(cfg.workspace + "/state")
+    with open(cfg.workspace + "/state/tools", "wb") as f:
+        write_schemas(f, _Device(pins), cfg.provider_kind == "anthropic")
+    return pins
+
+
+def _pins(cfg):
+    """"pins" of board.json beside config.json, or {}."""
+    import json
+
+    i = cfg.path.rfind("/")
+    path = (cfg.path[:i + 1] if i >= 0 else "") + "board.json"
+    try:
+        with open(path) as f:
+            pins = json.load(f).get("pins") or {}
+    except (OSError, ValueError):
+        return {}
+    return {k: [int(n) for n in v if isinstance(n, int)] for k, v in pins.items() if isinstance(v, list)}
+
+
+def write_schemas(w, ctx, anthropic=False):
+    """Write the JSON array elements (comma-separated, no brackets) describing every enabled
+    tool to `w` (w.write(bytes)), in the OpenAI "tools" shape or, with anthropic=True, the
+    Anthropic one. The built-in tools are described by tools/schemas.py; a module whose
+    tools it does not describe (cron) is loaded for its own SCHEMAS. One module is loaded
+    at a time and dropped before the next; a module missing from the firmware is left out."""
+    from picoclaw import load, unload
+    from picoclaw.tools import NAMES, _on, module_of
+
+    first = True
+    done = " "  # modules whose tools are described
+    for pair in ("-:schemas " + NAMES).split():
+        mod = pair[pair.find(":") + 1:]
+        if done.find(" %s " % mod) >= 0:
+            continue
+        done += mod + " "
+        try:
+            t = getattr(load("picoclaw.tools." + mod), "SCHEMAS", ())
+        except ImportError:
+            continue  # not in this firmware
+        finally:
+            unload("picoclaw.tools." + mod)  # the tuple stays alive while we write it; the code goes now
+        for s in t:
+            name = s[0].decode()
+            tm = module_of(name)
+            if tm is None:
+                continue  # described but not registered: not offered
+            if done.find(" %s " % tm) < 0:
+                done += tm + " "
+            if not _on(name, tm, ctx):
+                continue
+            if not first:
+                w.write(b",")
+            first = False
+            w.write(b'{"name":"' if anthropic else b'{"type":"function","function":{"name":"')
+            w.write(s[0])
+            w.write(b'","description":"')
+            w.write(s[1])
+            w.write(b'","input_schema":' if anthropic else b'","parameters":')
+            w.write(s[2])
+            w.write(b"}" if anthropic else b"}}")
+        t = None
+
+
+def start(cfg, sim=None):
+    """(the Agent, the model's api_base) for the gateway (app.build). The runtime modules
+    load first, so that the Agent, a long-lived object, and its buffers come after them
+    while the heap is still in one piece."""
+    from picoclaw import load
+
+    for name in ("picoclaw.agent.loop", "picoclaw.gateway.loop", "picoclaw.net.http",
+                 "picoclaw.telegram.api"):
+        load(name)
+    base = resolve(cfg, sim)
+    return agent(cfg), base
+
+
+def agent(cfg, tg=None, conn=None, cron=True):
+    """The Agent (agent.py) for loaded settings, after resolve(): its settings and buffers
+    set here, at start, so the code that sets them leaves the heap with this module. tg:
+    the Telegram client (or the console's stand-in); conn: the httpclient.Connection to the
+    model (both may be set on it later). On a board the gpio tools get machine and the
+    pins board.json allows (cfg.pins)."""
+    import os
+    import time
+
+    from picoclaw import clock
+    from picoclaw.agent.loop import Agent
+
+    try:
+        import machine  # a board
+    except ImportError:
+        machine = None
+    a = Agent()
+    a.tg = tg
+    a.conn = conn  # httpclient.Connection to the provider's api_base
+    a.workspace = cfg.workspace
+    a.chat_id = 0  # the turn's chat
+    a.pins = getattr(cfg, "pins", None) or {}  # what board.json lets the gpio tools touch
+    a.machine = machine
+    # cron: True when the cron tool is offered (tools/cron.py loads the job store then);
+    # cron_next: the earliest next fire time (epoch s), None without jobs, -1 not known
+    # yet (the store is read at the next tick: timers.due)
+    a.cron = cron
+    a.tz = getattr(cfg, "timezone_spec", "")  # agents.defaults.timezone: cron, get_time (zone.py)
+    try:
+        os.stat(cfg.workspace + "/cron/jobs")
+        a.cron_next = -1
+    except OSError:
+        a.cron_next = None  # no jobs file: nothing to read until the cron tool runs
+    a.read_cap = 4096
+    a.now = clock.now
+    a.status = getattr(cfg, "status", None)  # a board's (main.py): Wi-Fi too; None:
+    #                                         tools/system.py reports the heap and uptime
+    a.state_dir = cfg.workspace + "/state"
+    a.schemas = a.state_dir + "/tools"  # the tool schemas requests carry (_offer)
+    a.kind = cfg.provider_kind  # "openai" or "anthropic": llm.provider_module
+    a.api_key = cfg.api_key
+    a.model = cfg.model
+    a.max_tokens = cfg.max_tokens
+    a.temperature = cfg.temperature
+    a.max_iter = max(1, cfg.max_tool_iterations)
+    a.stream = cfg.stream
+    a.placeholder = cfg.placeholder
+    a.html = True  # answers as Telegram HTML first (the console prints plain text)
+    a.typing = cfg.typing
+    a.budget = cfg.history_bytes
+    # the heartbeat's chat: the first user id allow_from lists, else the paired owner
+    a.owner = 0
+    for i in cfg.allow_ids:
+        if i > 0:
+            a.owner = i
+            break
+    if not a.owner:
+        from picoclaw.state import read_int
+
+        a.owner = read_int(a.state_dir + "/owner", 0)
+    a.heartbeat_s = cfg.heartbeat_interval * 60 if cfg.heartbeat_enabled else 0
+    a._next_beat = clock.now()  # the first beat right after start, then every interval
+    a.small = bytearray(128)  # parser values: ids, names, short fields
+    a.buf = bytearray(128)  # escape buffer for session writes
+    a.linebuf = bytearray(256)  # reading session lines and workspace files
+    a.sleep_ms = time.sleep_ms
+    a.alive = None  # called before each model call and tool run (a board's watchdog)
+    a.session = None
+    a._last_calls = ()  # the last answer's tool calls [(id, name, args path)]
+    a.extra = None  # a final user message for the request (summaries)
+    a._hist = (0, -1)  # session byte range the request carries
+    a.calls = 0  # model calls since start (the benchmarks count them)
+    a.limit = (cfg.max_calls_per_hour, cfg.max_calls_per_day)
+    a.timeout_s = max(10, cfg.timeout_s)  # one model call, retries included
+    a.workspace_quota_kb = cfg.workspace_quota_kb  # what the file tools may fill
+    a._ph = 0
+    a._edited = 0
+    a._edit_len = 0
+    return a

@@ -1,0 +1,56 @@
+# A provider's error, read from its answer: the message of an error body (both providers
+# send {"error": {"message": ...}}) or of an "error" event in a stream, as an llm.LLMError.
+#
+# Loaded only when there is an error (llm.call, the provider modules), and unloaded with
+# the rest of the model side (agent._MODEL_SIDE).
+from picoclaw.net.http import HTTPError
+from picoclaw.json.stream import OBJ, JsonError, JsonReader
+from picoclaw.llm.call import LLMError
+
+
+def error_message(p):
+    """The message of an error body: {"error": {"message": ...}} (both providers)."""
+    msg = None
+    p.expect(OBJ)
+    while p.next_key():
+        if p.key_is(b"error"):
+            msg = _message_of(p)
+        else:
+            p.skip()
+    return msg
+
+
+def stream_error(p):
+    """An "error" inside an answer or a stream (its value is next): raise it."""
+    raise LLMError(0, _message_of(p) or "error in stream")
+
+
+def _message_of(p):
+    # {"message": ..., ...} -> the message; anything else -> None
+    msg = None
+    if p.next() == OBJ:
+        while p.next_key():
+            if p.key_is(b"message"):
+                msg = p.read_str(200)
+            else:
+                p.skip()
+    return msg
+
+
+def from_response(conn):
+    """LLMError from a non-200 answer: the provider's error message if the body says one."""
+    msg = None
+    try:
+        p = JsonReader(conn, bytearray(200))  # values up to the message's 200-byte cap
+        msg = error_message(p) or ""
+    except (JsonError, HTTPError, OSError):
+        conn.close()
+    status = conn.status
+    if (msg is None or not msg and status == 404) and status < 500 and status != 429:
+        # not JSON at all (an HTML 404 page): the URL is wrong, not the key or the model
+        from picoclaw.net.stream import _fail
+
+        return LLMError(status, _fail(3, conn, status, 1, 0))
+    if status == 401 or status == 403:
+        msg = "the provider refused the API key (%s)" % (msg or status)
+    return LLMError(status, msg or "HTTP %d" % status, conn.retry_after)

@@ -1,0 +1,143 @@
+# OpenAI-compatible Chat Completions (OpenAI, OpenRouter, Groq, DeepSeek, Ollama, llama.cpp).
+#
+# body() writes the request while reading the session from flash; parse() reads a plain JSON
+# answer or an SSE stream of chat.completion.chunk events into a llm.Turn.
+from micropython import const
+
+from picoclaw.json.stream import ARR, END_ARR, OBJ
+from picoclaw.llm.call import copy_string as _s, write_head, write_tail
+
+PATH = b"/chat/completions"
+_BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm.Turn caps answers
+
+
+def headers(key):
+    return (b"Authorization: Bearer " + key.encode(),) if key else ()
+
+
+def body(w, a, stream, tools):
+    write_head(w, a, stream)
+    w.write(b',"messages":[{"role":"system","content":')
+    w.json_begin()
+    a.write_system(w)
+    w.json_end()
+    w.write(b"}")
+    for p in a.history():
+        p.expect(OBJ)
+        if not p.next_key():
+            continue
+        if p.key_is(b"u"):
+            w.write(b',{"role":"user","content":')
+            _s(p, w)
+        elif p.key_is(b"n"):
+            n = p.read_int()
+            p.next_key()  # "a"
+            w.write(b',{"role":"assistant","content":')
+            if n:
+                _s(p, w)
+            else:
+                p.skip()
+            calls = p.next_key()  # "c": [[id, name, args], ...]
+            if not n:
+                w.write(b"null" if calls else b'"(no answer)"')
+            if calls:
+                w.write(b',"tool_calls":[')
+                p.expect(ARR)
+                first = True
+                while p.next() == ARR:
+                    w.write(b'{"id":' if first else b',{"id":')
+                    first = False
+                    _s(p, w)
+                    w.write(b',"type":"function","function":{"name":')
+                    _s(p, w)
+                    w.write(b',"arguments":')
+                    _s(p, w)
+                    w.write(b"}}")
+                    p.expect(END_ARR)
+                w.write(b"]")
+        elif p.key_is(b"id"):
+            w.write(b',{"role":"tool","tool_call_id":')
+            _s(p, w)
+            p.next_key()  # "t"
+            w.write(b',"content":')
+            _s(p, w)
+        else:
+            continue  # "s": the summary goes into the system prompt
+        w.write(b"}")
+    write_tail(w, a, b",", tools)
+
+
+def parse(p, conn, turn, stream):
+    if not stream:
+        _choices_doc(p, turn, False)
+        p.finish()
+        return
+    from picoclaw.net.sse import SseSource
+
+    src = SseSource(conn)
+    while src.next_event():
+        p.reset(src)
+        _choices_doc(p, turn, True)
+    while conn.fill():  # read to the end of the body so the connection can be kept
+        pass
+
+
+def _choices_doc(p, turn, stream):
+    p.expect(OBJ)
+    while p.next_key():
+        if p.key_is(b"choices"):
+            p.expect(ARR)
+            while p.next() == OBJ:
+                while p.next_key():
+                    if p.key_is(b"message") or p.key_is(b"delta"):
+                        _message(p, turn, stream)
+                    elif p.key_is(b"finish_reason"):
+                        turn.stop = p.read_str(32) or turn.stop
+                    else:
+                        p.skip()
+        elif p.key_is(b"error"):
+            from picoclaw.llm.errors import stream_error  # errors are rare: loaded for one
+
+            stream_error(p)
+        else:
+            p.skip()
+
+
+def _message(p, turn, stream):
+    p.expect(OBJ)
+    while p.next_key():
+        if p.key_is(b"content"):
+            p.copy_str(turn.text, _BIG)
+        elif p.key_is(b"tool_calls"):
+            if p.next() != ARR:
+                continue  # null
+            while p.next() == OBJ:
+                cid = name = None
+                index = -1
+                started = not stream  # streaming: a call starts when its index is new
+                if not stream:
+                    turn.call(None, None)
+                while p.next_key():
+                    if p.key_is(b"index"):
+                        index = p.read_int()
+                        if stream and index >= len(turn.calls):
+                            started = turn.call(None, None)
+                    elif p.key_is(b"id"):
+                        cid = p.read_str(64)
+                    elif p.key_is(b"function"):
+                        p.expect(OBJ)
+                        while p.next_key():
+                            if p.key_is(b"name"):
+                                name = p.read_str(64)
+                            elif p.key_is(b"arguments"):
+                                if stream and index < 0 and not turn.calls:
+                                    turn.call(None, None)
+                                p.copy_str(turn.args, _BIG)
+                            else:
+                                p.skip()
+                    else:
+                        p.skip()
+                if started or cid or name:
+                    turn.set_call(cid, name)
+        else:
+            p.skip()
