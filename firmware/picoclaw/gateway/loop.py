@@ -25,7 +25,6 @@ _TRUNCATED = const(1)  # telegram.py's inbox record flags
 _HAS_TEXT = const(2)
 _FROM_BOT = const(4)
 _BAD_ID = const(8)
-_POISON_TRIES = const(3)  # a poll that fails this often at one offset is stepped past
 _BACKOFF_CAP_MS = const(60000)  # a long outage is retried every minute or so, never hammered
 
 
@@ -88,38 +87,16 @@ class Gateway:
             self._poison = 0
         except FatalError:
             raise
-        except (APIError, OSError) as e:  # the Bot API's refusals, the network, the flash
-            try:  # what to do, and the words for it: gateway/recover.py, loaded only now
+        except Exception as e:  # noqa: BLE001 - what failed decides the wait: gateway/recover.py
+            if not isinstance(e, (APIError, OSError)):  # JSON, memory, a bug meeting odd input:
+                self.tg.conn.close()  # a request or a body may have been cut half-way
+                gc.collect()
+            try:  # the words and the rules for it, loaded only now
                 load("picoclaw.gateway.recover").run(self, e)
-            except MemoryError:  # no room for its code: the bare facts, still a wait
+            except MemoryError:  # no room even for its code: the bare facts, still a wait
                 self._wait(str(e))
             finally:
                 unload("picoclaw.gateway.recover")
-        except Exception as e:  # noqa: BLE001 - JSON, memory, a bug meeting odd input
-            # Retrying the same bytes may not fix these: a body that does not parse, or does
-            # not fit in memory. Counted against the offset: from the first, poll one update
-            # at a time (poll_once reads _poison) and try again at once (a collection is
-            # often the cure); after _POISON_TRIES at one offset, step past the update there.
-            if log.level <= log.DEBUG:
-                import sys
-
-                sys.print_exception(e)
-            self.tg.conn.close()  # a request or a body may have been cut half-way
-            gc.collect()
-            msg = "%s in a poll cycle: %s (free heap %d)" % (type(e).__name__, e, gc.mem_free())
-            off = self.state.offset
-            self._poison = self._poison + 1 if off == self._poison_offset else 1
-            self._poison_offset = off
-            if self._poison >= _POISON_TRIES and off:
-                self.errors += 1
-                log.error("update %d cannot be handled (%s): skipping it" % (off, msg))
-                self.state.save_offset(off + 1)
-                self._poison = 0
-            elif self._poison == 1:
-                self.errors += 1
-                log.warn("%s; trying again, one update at a time" % msg)
-            else:
-                self._wait(msg)
 
     def backoff_ms(self):
         """Delay before the next attempt: exponential with full jitter (random in
