@@ -1,6 +1,6 @@
 """Benchmarks on the MicroPython unix port against the fake servers, ours against a baseline bot.
 
-    python tools/bench.py [--quick] [--out build/bench] [--only NAMES] [--no-baseline]
+    python tools/bench.py [--quick] [--out build/bench] [--only NAMES] [--no-baseline] [--romfs]
 
 Prints a table and writes bench.json, bench.md and heap.png (matplotlib, if installed) to --out.
 The baseline (tools/benchmp/baseline_bot.py) is a bot written the way existing MicroPython
@@ -28,6 +28,10 @@ Figures (all on the 64-bit unix port; mbedTLS is outside its GC heap):
   time: the gateway's work plus the fake Telegram's own handling of each request (CPython).
 - handshakes per 100 messages: TCP/TLS connections accepted by both fakes, scaled to 100.
 - boot to first poll: process start (Popen) to the fake's first getUpdates.
+- --romfs: the scenarios' min heap and start-up heap with our code in a ROMFS image
+  (tools/benchmp/romfs_driver.py), where .mpy code executes in place as from a board's flash.
+  The port has no flash, so the image sits in the heap in one bytearray; the heap is made
+  bigger by exactly what that takes and every figure leaves it out (no live-peak figure).
 - soak: N echo messages through heap_driver.py (the gateway plus a heap sample per
   request and per poll cycle); start is the heap after a collection at the end of the first
   poll cycle (the connection to Telegram open: before it, its socket and TLS objects would
@@ -35,6 +39,7 @@ Figures (all on the 64-bit unix port; mbedTLS is outside its GC heap):
   serve() has logged its summary, is ~0.5 KB higher at any length: the summary's objects.)
 """
 import argparse
+import functools
 import json
 import math
 import os
@@ -182,9 +187,10 @@ def _queue(tg, llm, scn, n):
             _script(llm, scn, i)
 
 
-def run_ours(scn, heap_kb, n, driver=False, timeout=600):
+def run_ours(scn, heap_kb, n, driver=False, timeout=600, romfs=None):
     """Run scenario `scn` with n messages on our gateway at heap_kb; a dict of figures, or
-    None if it did not complete."""
+    None if it did not complete. romfs: (image path, its size) to run the code from that image
+    (romfs_driver.py); heap_kb and the heap figures then leave the image out."""
     llm = _llm_for(scn)
     with TimedTelegram() as tg:
         if llm:
@@ -195,9 +201,12 @@ def run_ours(scn, heap_kb, n, driver=False, timeout=600):
                                           poll_timeout=0)
             cycles = n // 10 + 2
             script = [os.path.join(MP, "heap_driver.py")] if driver else ["-m", "picoclaw"]
+            path, image = unixport.build() + ":.frozen", 0
+            if romfs:
+                script, path, image = [os.path.join(MP, "romfs_driver.py"), romfs[0]], ".frozen", romfs[1]
             try:
                 r = mp_run(script + ["gateway", "--config", cfg, "--cycles", str(cycles)], heap_kb, timeout,
-                           unixport.build() + ":.frozen")
+                           path, image)
             finally:
                 shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
             m = FIGRE.search(r.stdout)
@@ -205,7 +214,9 @@ def run_ours(scn, heap_kb, n, driver=False, timeout=600):
                 return None
             pk = re.search(r"^PEAK (\d+)$", r.stdout, re.M)
             q = re.search(r"n_qstr=(\d+)", r.stdout)  # the gateway's qstr_info() at the end
-            return {"baseline": int(m.group(1)), "end": int(m.group(2)), "tg_conns": tg.connections,
+            image = _blocks(romfs[1]) if romfs else 0  # what the image's bytearray holds
+            return {"baseline": int(m.group(1)) - image, "end": int(m.group(2)) - image,
+                    "tg_conns": tg.connections,
                     "llm_conns": llm.connections if llm else 0, "samples": _samples(r.stdout),
                     "cycles": [int(x) for x in re.findall(r"^CYCLE (\d+)$", r.stdout, re.M)],
                     "peak": int(pk.group(1)) if pk else None, "qstrs": int(q.group(1)) if q else None}
@@ -219,10 +230,18 @@ class _Result:
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
-def mp_run(args, heap_kb, timeout, path):
+def _blocks(n):
+    """Bytes of heap that a bytearray of n bytes takes: its data in 32-byte blocks (64-bit)."""
+    return (n + 31) // 32 * 32
+
+
+def mp_run(args, heap_kb, timeout, path, image=0):
     """The unix port on args; stopped at the first sign of running out of heap (the gateway
-    survives a MemoryError and backs off, which would make every failed bisection step slow)."""
-    proc = subprocess.Popen([unixport.micropython(), "-X", "heapsize=%dk" % heap_kb] + args, cwd=ROOT,
+    survives a MemoryError and backs off, which would make every failed bisection step slow).
+    image: bytes of a ROMFS image the run keeps in its heap (a board keeps it in flash): the
+    heap is made that much bigger, plus the allocation tables' share (3 bytes per 256)."""
+    heap = heap_kb * 1024 + _blocks(image) * 259 // 256
+    proc = subprocess.Popen([unixport.micropython(), "-X", "heapsize=%d" % heap] + args, cwd=ROOT,
                             env=unixport.env(path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
@@ -302,6 +321,26 @@ def min_heap(runner, scn, n_bisect, n_full, lo=24, hi=512, cap=4096):
         if res:
             return kb, res
     return None, None
+
+
+def romfs_image(out):
+    """A ROMFS image of build/mpy's .mpy files (mpremote romfs build, no compiling of its own):
+    (its path relative to ROOT, as the driver gets it; its size)."""
+    stage = tempfile.mkdtemp(prefix="bench-romfs-")
+    try:
+        mpy = unixport.build()
+        for d, _dirs, files in os.walk(mpy):
+            for f in files:
+                if f.endswith(".mpy"):  # not the build's stamps
+                    dst = os.path.join(stage, os.path.relpath(os.path.join(d, f), mpy))
+                    os.makedirs(os.path.dirname(dst), exist_ok=True)
+                    shutil.copy(os.path.join(d, f), dst)
+        subprocess.run([unixport.mpybuild._tool("mpremote"), "romfs", "--no-mpy", "-o", out,
+                        "build", stage], check=True, stdout=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    # a short relative path: the port interns its argv (and the image's path is one more name)
+    return os.path.relpath(out, ROOT), os.path.getsize(out)
 
 
 # --------------------------------------------------------------------------- other figures
@@ -537,6 +576,8 @@ def main(argv=None):
                                               "soak,picture (default: all)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--romfs", action="store_true", help="scenarios: our code from a ROMFS image (executes in "
+                                                         "place, as from a board's flash), the image left out")
     a = ap.parse_args(argv)
     parts = set((a.only or "import,scenarios,parser,overhead,boot,soak,picture").split(","))
     q = a.quick
@@ -548,6 +589,10 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     unixport.build()
     res = {"quick": q, "runtime": "MicroPython unix port (64-bit), modules from .mpy", "scenarios": {}}
+    romfs = None
+    if a.romfs:
+        romfs = romfs_image(os.path.join(a.out, "romfs.img"))
+        res["runtime"] = "MicroPython unix port (64-bit), modules from a ROMFS image of %d bytes (left out)" % romfs[1]
     t_all = time.time()
 
     def say(msg):
@@ -566,6 +611,8 @@ def main(argv=None):
             for who, runner in (("ours", run_ours), ("base", run_base)):
                 if who == "base" and a.no_baseline:
                     continue
+                if who == "ours" and romfs:
+                    runner = functools.partial(run_ours, romfs=romfs)
                 kb, r = min_heap(runner, scn, min(nb, n), n)
                 fig = {"min_heap_kb": kb}
                 if r:
@@ -573,7 +620,7 @@ def main(argv=None):
                                qstrs=r.get("qstrs"),
                                connections=r["tg_conns"] + r["llm_conns"],
                                handshakes_per_100=(r["tg_conns"] + r["llm_conns"]) * 100.0 / n)
-                if who == "ours" and r:  # the issue's working heap: the live peak, sampled
+                if who == "ours" and r and not romfs:  # the issue's working heap: the live peak, sampled
                     d = run_ours(scn, kb + 64, n, driver=True)
                     if d and d.get("peak"):
                         fig["peak_live"] = d["peak"] - d["baseline"]
