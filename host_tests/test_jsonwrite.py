@@ -19,7 +19,7 @@ def _escape(data, outsize, ucap=0, count=False):
     while True:
         st[2] = 0
         st[3] = outsize
-        r = jsonwrite.escape(data, st, dst, jsonwrite._HEX)
+        r = jsonwrite.escape(data, st, dst, b"0123456789abcdef")
         out.extend(dst[: st[2]])
         total += st[2]
         if r != 1:

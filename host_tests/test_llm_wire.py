@@ -11,7 +11,8 @@ from picoclaw.llm import anthropic as llm_anthropic
 from picoclaw.llm import openai as llm_openai
 from picoclaw.json.stream import JsonReader
 from picoclaw.llm.answer import Turn
-from picoclaw.agent.session import FileOut, LineSource, Session
+from picoclaw.agent.session import Session
+from picoclaw.json.files import FileOut, LineSource
 from picoclaw.net.sse import SseSource
 
 TMP = "/tmp/picoclaw-wire-test"

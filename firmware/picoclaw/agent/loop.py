@@ -27,7 +27,8 @@ from micropython import const
 from picoclaw import load, log, unload
 from picoclaw.clock import iso, now
 from picoclaw.json.stream import JsonReader
-from picoclaw.agent.session import LineSource, Session, scrub
+from picoclaw.agent.session import Session, scrub
+from picoclaw.json.files import LineSource
 from picoclaw.telegram.api import APIError, refused
 
 _FILE_CAPS = ("AGENTS.md 2048 SOUL.md 1024 USER.md 1024 IDENTITY.md 1024 memory/MEMORY.md 4096")

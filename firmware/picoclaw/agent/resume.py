@@ -10,7 +10,8 @@
 # Loaded only for such a retry (agent.Agent.answer) and dropped after it.
 from picoclaw import log
 from picoclaw.json.stream import ARR, END_ARR, OBJ, JsonReader
-from picoclaw.agent.session import LineSource, _cut
+from picoclaw.agent.session import truncate
+from picoclaw.json.files import LineSource
 
 _NOT_RUN_AGAIN = ("error: the device restarted or ran out of memory while this tool ran, so it "
                   "is not known whether it finished. It was not run again: check its effect "
@@ -113,4 +114,4 @@ def _drop_torn_line(path, start, buf):
             keep -= k
         if keep == end:
             return
-    _cut(path, max(keep, start), buf)
+    truncate(path, max(keep, start), buf)

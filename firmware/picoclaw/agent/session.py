@@ -27,128 +27,19 @@
 # turn in that chat first cuts the session back to the noted offset, so no request ever
 # carries a tool call without its result (which the providers refuse for good).
 import os
-from array import array
 
 from micropython import const
 
-from picoclaw.net.http import Connection
+from picoclaw.json.files import FileOut
 from picoclaw.state import makedirs, replace, write_atomic
 
 _FIND_BUF = const(128)
-
-
-class FileOut:
-    """The request-body writer API of httpclient.Connection (write, json_begin, json_part,
-    json_end), writing to an open file: session lines are escaped by the same code."""
-
-    write = Connection.write
-    json_begin = Connection.json_begin
-    json_part = Connection.json_part
-    json_end = Connection.json_end
-
-    def __init__(self, f, buf):
-        self.f = f
-        self.buf = buf  # escape output; flushed to the file when full
-        self._wn = 0
-        self.counting = False
-        self.size = 0
-        self._est = array("i", bytes(32))
-
-    def _flush(self):
-        if self._wn:
-            self.f.write(memoryview(self.buf)[:self._wn])
-            self._wn = 0
-
-    def _put(self, data, n):
-        self._flush()
-        self.f.write(memoryview(data)[:n] if n < len(data) else data)
-
-    def json_str(self, data):
-        """Write data (str or bytes) as one JSON string."""
-        self.json_begin()
-        self.json_part(data)
-        self.json_end()
-
-    def json_file(self, path, n=-1):
-        """Write the first n bytes (all: -1) of a file as a JSON string."""
-        self.json_begin()
-        with open(path, "rb") as f:
-            _copy(f, self, n)
-        self.json_end()
-
-
-def _copy(f, w, n):
-    """Stream n bytes (-1: to the end) of file f into w.json_part."""
-    buf = bytearray(128)
-    while n:
-        k = f.readinto(buf)
-        if not k:
-            break
-        if 0 < n < k:
-            k = n
-        w.json_part(buf, k)
-        n -= k if n > 0 else 0
-
-
-class LineSource:
-    """A parser source over one line of a file at a time (JSON Lines): fill() stops at the
-    newline; next_line() moves to the following line."""
-
-    def __init__(self, f, buf, left=-1):
-        self.f = f
-        self.buf = buf
-        self.start = 0
-        self._pos = 0
-        self._end = 0
-        self._eol = False
-        self._left = left  # bytes of the file still to read (-1: to its end)
-
-    def _more(self):
-        if self._pos >= self._end:
-            self._pos = 0
-            if self._left < 0:
-                self._end = self.f.readinto(self.buf) or 0
-            elif self._left:
-                self._end = self.f.readinto(memoryview(self.buf)[:min(self._left, len(self.buf))]) or 0
-                self._left -= self._end
-            else:
-                self._end = 0
-        return self._end > 0
-
-    def fill(self):
-        if self._eol or not self._more():
-            return 0
-        i = self.buf.find(b"\n", self._pos, self._end)
-        self.start = self._pos
-        if i >= 0:
-            self._eol = True
-            self._pos = i + 1
-            return i - self.start
-        self._pos = self._end
-        return self._end - self.start
-
-    def next_line(self):
-        """Skip what is left of this line; True if another (non-empty) line follows."""
-        while not self._eol and self.fill():
-            pass
-        self._eol = False
-        return self.at_line()
-
-    def at_line(self):
-        """Skip empty lines; True if a line starts here."""
-        while self._more():
-            if self.buf[self._pos] != 10:  # not an empty line
-                return True
-            self._pos += 1
-        return False
 
 
 class Session:
     def __init__(self, workspace, chat_id, budget):
         self.dir = workspace + "/sessions"
         self.path = "%s/%d.jsonl" % (self.dir, chat_id)  # and <chat>.open: the note (above)
-        # (the note's path is made from this one where it is used: "open" is a builtin's
-        # name, so it costs no interned string, where ".open" or an attribute would)
         self.budget = budget  # bytes of history a request may carry
         self.turn_start = -1  # offset of the current turn's user line
         self.update_id = 0  # the update the current turn answers (0: a timer's or the console's)
@@ -169,13 +60,12 @@ class Session:
         makedirs(self.dir)
         return open(self.path, "ab")
 
-
     def _begin_turn(self, buf, update_id):
         # cut back an unfinished turn (see the top of this file), then note this one
         v = self.note()
         if v:
             try:
-                _cut(self.path, v[0], buf)
+                truncate(self.path, v[0], buf)
             except OSError:
                 pass  # its session is gone
         makedirs(self.dir)
@@ -220,7 +110,7 @@ class Session:
             w.json_begin()
             if prefix:
                 w.json_part(prefix)
-            _copy(f, w, n)
+            w.json_copy(f, n)
             w.json_end()
             w.write(b"}\n")
             w._flush()
@@ -308,7 +198,7 @@ def scrub(path, start=0):
         unload("picoclaw.scrub")
 
 
-def _cut(path, n, buf):
+def truncate(path, n, buf):
     """Keep only the first n bytes of the file at path (atomically)."""
     if os.stat(path)[6] <= n:
         return

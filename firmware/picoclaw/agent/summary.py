@@ -5,7 +5,7 @@
 # Loaded only when a session is that long (agent.Agent._maybe_compact), with the model side.
 from picoclaw import load, log, unload
 from picoclaw.clock import now
-from picoclaw.agent.session import FileOut
+from picoclaw.json.files import FileOut
 from picoclaw.state import replace
 
 

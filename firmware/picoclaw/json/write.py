@@ -1,9 +1,13 @@
 # JSON output without building strings: escape text straight into a fixed output buffer.
 #
+# JsonWriter is the writer of request bodies (net/http.Connection) and of session lines
+# (json/files.FileOut): the same code escapes both, into the writer's buffer.
 # escape() is the hot loop of every request body (a 4096-character Telegram text, later an
 # LLM history read back from flash), so it is viper like the scanner, and CPython runs the
 # same source. It also counts UTF-16 code units, because Telegram caps a message at 4096 of
 # those: a cap stops the copy at a character boundary.
+from array import array
+
 import micropython
 from micropython import const
 
@@ -18,7 +22,7 @@ _CUT = const(6)  # set to 1 when the unit cap stopped the copy
 _COUNT = const(7)  # 1: count output bytes only, write nothing
 NSLOTS = const(8)
 
-_HEX = b"0123456789abcdef"
+_HEX = const(b"0123456789abcdef")
 
 
 @micropython.viper
@@ -103,3 +107,77 @@ def escape(src: ptr8, st: ptr32, dst: ptr8, hexd: ptr8) -> int:
     st[_DPOS] = o
     st[_UNITS] = units
     return r
+
+
+class JsonWriter:
+    """Writes bytes and JSON string values (escaped piece by piece, never joined in RAM)
+    through a sink that the subclass supplies:
+
+        _put(data, n)  hand data[:n] on (after what is waiting in buf)
+        _flush()       hand on the `_waiting` bytes at the start of buf
+
+    With `counting` set nothing is written, only `size` grows: a body is measured first
+    (Content-Length), then written, and both passes must write the same bytes.
+
+        w.json_begin(4096); w.json_part(text); cut = w.json_end()
+    """
+
+    def __init__(self, buf):
+        self.buf = buf  # escape output; handed to the sink when full
+        self._waiting = 0  # bytes of buf not yet handed to the sink
+        self.counting = False
+        self.size = 0  # bytes written (or counted) so far
+        self._escape_state = array("i", bytes(4 * NSLOTS))
+
+    def write(self, data, n=-1):
+        """Write bytes/bytearray/str (str only for short constant text); n: only data[:n]."""
+        if isinstance(data, str):
+            data = data.encode()
+        if n < 0:
+            n = len(data)
+        self.size += n
+        if not self.counting:
+            self._put(data, n)
+
+    def json_begin(self, units_cap=0):
+        """Start a JSON string written in pieces (json_part), cut after units_cap UTF-16
+        units (0: no cap) at a character boundary."""
+        st = self._escape_state
+        st[_UNITS] = 0
+        st[_UCAP] = units_cap
+        st[_CUT] = 0
+        self.write(b'"')
+
+    def json_part(self, data, n=-1):
+        """Escape the next piece (data[:n], UTF-8). Returns False once the cap was reached."""
+        if isinstance(data, str):
+            data = data.encode()
+        st = self._escape_state
+        if st[_CUT]:
+            return False
+        counting = self.counting
+        st[_SPOS] = 0
+        st[_SEND] = len(data) if n < 0 else n
+        st[_COUNT] = 1 if counting else 0
+        buf = self.buf
+        while True:
+            if counting:
+                st[_DPOS] = 0
+                st[_DEND] = 0x3FFFFFFF  # no end: only the byte count matters
+            else:
+                st[_DPOS] = self._waiting
+                st[_DEND] = len(buf)
+            before = st[_DPOS]
+            r = escape(data, st, buf, _HEX)
+            self.size += st[_DPOS] - before
+            if not counting:
+                self._waiting = st[_DPOS]
+            if r == 1:  # buf is full: hand it on, then go on from where escape stopped
+                self._flush()
+                continue
+            return r == 0
+
+    def json_end(self):
+        """Close the string; returns True when the cap cut it."""
+        self.write(b'"')
+        return bool(self._escape_state[_CUT])

@@ -160,7 +160,7 @@ def _block(p, turn, streaming=False):
 def _copy_value(p, turn):
     """Re-serialise the next JSON value into the current call's arguments file, strings
     in pieces (a tool input can hold a whole file's content)."""
-    from picoclaw.agent.session import FileOut
+    from picoclaw.json.files import FileOut
 
     out = FileOut(turn._args, bytearray(128))
     st = p.st

@@ -1,21 +1,19 @@
 # HTTP/1.1 client: one kept-alive connection per origin, bodies streamed both ways.
 #
-# Why not micropython-lib `requests`: it speaks HTTP/1.0 (a new TCP+TLS connection per
-# call: seconds of CPU and tens of KB of heap per handshake on a board), reads whole bodies
-# into RAM and does not verify certificates. Here one Connection owns one fixed buffer
-# (`buf`, 512 bytes by default) used first to write the request and then to read the
-# response; the response body is handed out as windows of that buffer (the `fill()`
-# source protocol that jsonstream.JsonReader reads), so nothing grows with body size.
+# Not micropython-lib `requests`: it opens a new connection for every call (`Connection:
+# close`: a TLS handshake each time, seconds of CPU and tens of KB of heap on a board),
+# reads whole bodies into RAM and does not verify certificates. One Connection owns one
+# fixed buffer (`buf`), used to write the request and then to read the response, whose body
+# is handed out as windows of it (the `fill()` source that json/stream.JsonReader reads).
 #
 #     conn = Connection(app.split_url("https://api.telegram.org"), bytearray(512), trust.context())
 #     resp = conn.request(b"POST", (b"/bot", token, b"/getMe"), body=b"{}")
 #     p = JsonReader(resp, bytearray(64)); ...; resp.done()
 import time
-from array import array
 
 from micropython import const
 
-from picoclaw.json.write import _HEX, escape
+from picoclaw.json.write import JsonWriter
 from picoclaw.net.stream import NetError, open_stream
 
 _IDLE_MS = const(240000)  # Telegram drops idle keep-alive connections after ~5 min: go first
@@ -41,12 +39,11 @@ class HTTPError(OSError):
     """The exchange failed below HTTP status level: connect, send, malformed or cut response."""
 
 
-class Connection:
+class Connection(JsonWriter):
     """One persistent HTTP/1.1 connection to one origin, reopened when it drops."""
 
     # (tls.ca_file, workspace) for anchors.handle, set by app for https with tls.verify on; None:
-    # a refused certificate is final. On the class (one more instance attribute costs 128
-    # bytes), and named so that it interns nothing new
+    # a refused certificate is final. A class default: only those connections set their own
     trust = None
 
     def __init__(self, url, buf, ctx=None, opener=None):
@@ -56,16 +53,12 @@ class Connection:
         https = https == "https"
         self.prefix = prefix.encode()
         self.ctx = ctx if https else None
-        self.buf = buf
+        JsonWriter.__init__(self, buf)
         self.opener = opener or open_stream
         self.stream = None
         self.last_used = 0
         self.connects = 0  # TCP connections opened (each is a TLS handshake under https)
         self.requests = 0
-        self._est = array("i", bytes(32))  # jsonwrite.escape's 8 state slots
-        self._wn = 0  # bytes waiting in buf to be sent
-        self.counting = False  # body producers: measuring, not sending
-        self.size = 0  # bytes written (or counted) so far
         self._timeout = 0  # ticks_ms by which the whole exchange must be over
         self._line = bytearray(_LINE)
         self._hostb = self.host.encode()
@@ -106,65 +99,14 @@ class Connection:
 
     # -- writing the request body -------------------------------------------------------
     # A body producer `body(conn)` is called twice: once counting (for Content-Length),
-    # once sending, so a body read from flash is never held in RAM. It writes with these.
-    def write(self, data, n=-1):
-        """Write bytes/bytearray/str (str only for short constant text); n: only data[:n]."""
-        if isinstance(data, str):
-            data = data.encode()
-        if n < 0:
-            n = len(data)
-        self.size += n
-        if not self.counting:
-            self._put(data, n)
-
-    def json_begin(self, units_cap=0):
-        """Start a JSON string written in pieces (json_part), cut after units_cap UTF-16
-        units (0: no cap) at a character boundary."""
-        st = self._est
-        st[4] = 0
-        st[5] = units_cap
-        st[6] = 0
-        self.write(b'"')
-
-    def json_part(self, data, n=-1):
-        """Escape the next piece (data[:n], UTF-8). Returns False once the cap was reached."""
-        if isinstance(data, str):
-            data = data.encode()
-        st = self._est
-        if st[6]:
-            return False
-        counting = self.counting
-        st[0] = 0
-        st[1] = len(data) if n < 0 else n
-        st[7] = 1 if counting else 0
-        buf = self.buf
-        while True:
-            if counting:
-                st[2] = 0
-                st[3] = 0x3FFFFFFF
-            else:
-                st[2] = self._wn
-                st[3] = len(buf)
-            before = st[2]
-            r = escape(data, st, buf, _HEX)
-            self.size += st[2] - before
-            if not counting:
-                self._wn = st[2]
-            if r == 1:
-                self._flush()
-                continue
-            return r == 0
-
-    def json_end(self):
-        """Close the string; returns True when the cap cut it."""
-        self.write(b'"')
-        return bool(self._est[6])
+    # once sending, so a body read from flash is never held in RAM. It writes with
+    # JsonWriter's write, json_begin, json_part and json_end; _put and _flush send.
 
     # -- sending ------------------------------------------------------------------------
     def _flush(self):
-        if self._wn:
-            self.stream.send(self.buf, self._wn, self._wait())
-            self._wn = 0
+        if self._waiting:
+            self.stream.send(self.buf, self._waiting, self._wait())
+            self._waiting = 0
 
     def _wait(self):
         """How long the next read or write may wait: what is left of the exchange's time.
@@ -180,13 +122,13 @@ class Connection:
         size = len(buf)
         i = 0
         while i < n:
-            if self._wn == size:
+            if self._waiting == size:
                 self._flush()
-            k = min(n - i, size - self._wn)
+            k = min(n - i, size - self._waiting)
             # data whole, or a view of the part: a slice of data would be a copy (as big as
             # the piece: up to 256 bytes at the heap's peak, in a model request)
-            buf[self._wn:self._wn + k] = data if k == len(data) else memoryview(data)[i:i + k]
-            self._wn += k
+            buf[self._waiting:self._waiting + k] = data if k == len(data) else memoryview(data)[i:i + k]
+            self._waiting += k
             i += k
 
     def _send_request(self, method, path, body, headers):
@@ -201,7 +143,7 @@ class Connection:
             length = self.size
         elif body is not None:
             length = len(body)
-        self._wn = 0
+        self._waiting = 0
         w = self.write
         w(method)
         w(b" ")
