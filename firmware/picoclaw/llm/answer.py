@@ -8,7 +8,7 @@ from micropython import const
 import time
 
 from picoclaw import log
-from picoclaw.json.stream import JsonError, JsonReader, StreamSource
+from picoclaw.json.stream import OBJ, JsonError, JsonReader, StreamSource
 from picoclaw.llm.call import Enough
 from picoclaw.telegram.api import refused
 
@@ -28,8 +28,8 @@ class Turn:
         self.text_len = 0
         self.text_cut = False
         self.calls = []
-        self._args = None  # open file of the call being written
-        self._arg_len = 0
+        self.args_file = None  # open file of the call being written (anthropic writes into it too)
+        self.args_len = 0
         self.stop = ""
         self.on_text = a  # streaming: the agent whose placeholder follows the text (_edit)
 
@@ -71,8 +71,8 @@ class Turn:
             return False
         path = "%s/call%d" % (self.dir, len(self.calls))
         self.calls.append([cid or "call_%d" % len(self.calls), name or "", path])
-        self._args = open(path, "wb")
-        self._arg_len = 0
+        self.args_file = open(path, "wb")
+        self.args_len = 0
         return True
 
     def set_call(self, cid=None, name=None):
@@ -84,24 +84,24 @@ class Turn:
                 c[1] = name
 
     def args(self, buf, n):
-        if self._args is None:
+        if self.args_file is None:
             return
-        if self._arg_len + n > _ARGS_CAP:
+        if self.args_len + n > _ARGS_CAP:
             raise Enough()  # cut arguments are not valid JSON: the call is refused as such
-        self._args.write(memoryview(buf)[:n])
-        self._arg_len += n
+        self.args_file.write(memoryview(buf)[:n])
+        self.args_len += n
 
     def write_args(self, data):
-        if self._args is not None:
-            self._args.write(data)
-            self._arg_len += len(data)
+        if self.args_file is not None:
+            self.args_file.write(data)
+            self.args_len += len(data)
 
     def _close_args(self):
-        if self._args is not None:
-            if not self._arg_len:
-                self._args.write(b"{}")  # a call without arguments
-            self._args.close()
-            self._args = None
+        if self.args_file is not None:
+            if not self.args_len:
+                self.args_file.write(b"{}")  # a call without arguments
+            self.args_file.close()
+            self.args_file = None
 
     def close(self):
         self._close_args()
@@ -115,8 +115,8 @@ def valid_object(path):
     try:
         with open(path, "rb") as f:
             p = JsonReader(StreamSource(f, bytearray(64)), bytearray(32))
-            p.expect(1)
-            p.skip_value(1)
+            p.expect(OBJ)
+            p.skip_value(OBJ)
             p.finish()
         return True
     except (JsonError, OSError):

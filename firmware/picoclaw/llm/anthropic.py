@@ -6,13 +6,17 @@
 # tool input arrives as pieces of JSON text (input_json_delta).
 from micropython import const
 
-from picoclaw.json.stream import ARR, END_ARR, NUM, OBJ, STR
-from picoclaw.llm.call import copy_string as _s, write_head, write_tail
+from picoclaw.json.stream import ARR, END_ARR, END_OBJ, KEY, NUM, OBJ, STR
+from picoclaw.llm.call import copy_string, write_head, write_tail
 
 PATH = b"/messages"
 _BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm.Turn caps answers
-_PART = const(11)  # jsonstream's event for a piece of a long string
-_VMODE = const(19)  # JsonReader state slot: 1 = strings arrive in pieces
+# json/scan's private events and JsonReader state slots that _copy_value works with
+_TRUE = const(8)
+_FALSE = const(9)
+_PART = const(11)  # a piece of a long string; more follows
+_OLEN = const(4)  # bytes of the current string in p.out (0: the piece was taken)
+_VMODE = const(19)  # 1: string values arrive in pieces; 2: cut at their cap
 
 
 def headers(key):
@@ -37,10 +41,10 @@ def body(w, a, stream, tools):
             w.write(b',{"type":"tool_result","tool_use_id":' if group
                     else sep + b'{"role":"user","content":[{"type":"tool_result","tool_use_id":')
             group = True
-            _s(p, w)
+            copy_string(p, w)
             p.next_key()  # "t"
             w.write(b',"content":')
-            _s(p, w)
+            copy_string(p, w)
             w.write(b"}")
             sep = b","
             continue
@@ -49,7 +53,7 @@ def body(w, a, stream, tools):
             group = False
         if p.key_is(b"u"):
             w.write(sep + b'{"role":"user","content":')
-            _s(p, w)
+            copy_string(p, w)
             w.write(b"}")
         elif p.key_is(b"n"):
             n = p.read_int()
@@ -57,7 +61,7 @@ def body(w, a, stream, tools):
             w.write(sep + b'{"role":"assistant","content":[')
             if n:
                 w.write(b'{"type":"text","text":')
-                _s(p, w)
+                copy_string(p, w)
                 w.write(b"}")
             else:
                 p.skip()
@@ -68,9 +72,9 @@ def body(w, a, stream, tools):
                 while p.next() == ARR:
                     w.write(b'{"type":"tool_use","id":' if first else b',{"type":"tool_use","id":')
                     first = False
-                    _s(p, w)
+                    copy_string(p, w)
                     w.write(b',"name":')
-                    _s(p, w)
+                    copy_string(p, w)
                     w.write(b',"input":')
                     p.copy_str(raw, _BIG)
                     w.write(b"}")
@@ -162,7 +166,7 @@ def _copy_value(p, turn):
     in pieces (a tool input can hold a whole file's content)."""
     from picoclaw.json.files import FileOut
 
-    out = FileOut(turn._args, bytearray(128))
+    out = FileOut(turn.args_file, bytearray(128))
     st = p.st
     st[_VMODE] = 1
     try:
@@ -170,7 +174,7 @@ def _copy_value(p, turn):
         first = True
         while True:
             ev = p.next()
-            if ev == 5:  # KEY
+            if ev == KEY:
                 if not first:
                     out.write(b",")
                 out.json_begin()
@@ -179,15 +183,15 @@ def _copy_value(p, turn):
                 out.write(b":")
                 first = True
                 continue
-            if not first and ev not in (2, 4):  # a value after a value: separator
+            if not first and ev != END_OBJ and ev != END_ARR:  # a value after a value: separator
                 out.write(b",")
             first = False
             if ev == OBJ or ev == ARR:
                 out.write(b"{" if ev == OBJ else b"[")
                 depth += 1
                 first = True
-            elif ev == 2 or ev == END_ARR:
-                out.write(b"}" if ev == 2 else b"]")
+            elif ev == END_OBJ or ev == END_ARR:
+                out.write(b"}" if ev == END_OBJ else b"]")
                 depth -= 1
             elif ev == STR or ev == _PART:
                 out.json_begin()
@@ -195,16 +199,16 @@ def _copy_value(p, turn):
                     out.json_part(p.out, p.n)
                     if ev == STR:
                         break
-                    st[4] = 0  # the piece was taken
+                    st[_OLEN] = 0  # the piece was taken
                     ev = p.next()
                 out.json_end()
             elif ev == NUM:
                 out.write(memoryview(p.out)[:p.n])
             else:
-                out.write(b"true" if ev == 8 else b"false" if ev == 9 else b"null")
+                out.write(b"true" if ev == _TRUE else b"false" if ev == _FALSE else b"null")
             if depth == 0:
                 break
         out._flush()
-        turn._arg_len += out.size
+        turn.args_len += out.size
     finally:
         st[_VMODE] = 2

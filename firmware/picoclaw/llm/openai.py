@@ -5,7 +5,7 @@
 from micropython import const
 
 from picoclaw.json.stream import ARR, END_ARR, OBJ
-from picoclaw.llm.call import copy_string as _s, write_head, write_tail
+from picoclaw.llm.call import copy_string, write_head, write_tail
 
 PATH = b"/chat/completions"
 _BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm.Turn caps answers
@@ -28,13 +28,13 @@ def body(w, a, stream, tools):
             continue
         if p.key_is(b"u"):
             w.write(b',{"role":"user","content":')
-            _s(p, w)
+            copy_string(p, w)
         elif p.key_is(b"n"):
             n = p.read_int()
             p.next_key()  # "a"
             w.write(b',{"role":"assistant","content":')
             if n:
-                _s(p, w)
+                copy_string(p, w)
             else:
                 p.skip()
             calls = p.next_key()  # "c": [[id, name, args], ...]
@@ -47,20 +47,20 @@ def body(w, a, stream, tools):
                 while p.next() == ARR:
                     w.write(b'{"id":' if first else b',{"id":')
                     first = False
-                    _s(p, w)
+                    copy_string(p, w)
                     w.write(b',"type":"function","function":{"name":')
-                    _s(p, w)
+                    copy_string(p, w)
                     w.write(b',"arguments":')
-                    _s(p, w)
+                    copy_string(p, w)
                     w.write(b"}}")
                     p.expect(END_ARR)
                 w.write(b"]")
         elif p.key_is(b"id"):
             w.write(b',{"role":"tool","tool_call_id":')
-            _s(p, w)
+            copy_string(p, w)
             p.next_key()  # "t"
             w.write(b',"content":')
-            _s(p, w)
+            copy_string(p, w)
         else:
             continue  # "s": the summary goes into the system prompt
         w.write(b"}")
