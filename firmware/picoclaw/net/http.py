@@ -34,9 +34,37 @@ _CH_TRAILER = const(3)  # after the last (empty) chunk: trailer lines up to a bl
 _CH_DONE = const(4)
 _CHUNK_MAX = const(0x7FFFFFF)  # a bigger size is a broken or hostile peer
 
+# what went wrong, for _fail: the wording is in net/httpfail.py, by these numbers
+_TIMED_OUT = const(0)
+_BODY_CHANGED = const(1)
+_HEAD_TOO_LONG = const(2)
+_CLOSED_IN_HEAD = const(3)
+_NOT_HTTP = const(4)
+_BAD_STATUS = const(5)
+_BAD_LENGTH = const(6)
+_CLOSED_IN_CHUNKS = const(7)
+_BAD_CHUNK_SIZE = const(8)
+_NO_CRLF = const(9)
+_CHUNK_TOO_LARGE = const(10)
+_CLOSED_IN_BODY = const(11)
+_OS_ERROR = const(12)
+
 
 class HTTPError(OSError):
     """The exchange failed below HTTP status level: connect, send, malformed or cut response."""
+
+
+def _fail(n, *args):
+    """The HTTPError for failure n, worded by net/httpfail.py (loaded only now, and dropped
+    after)."""
+    from picoclaw import load, unload
+
+    try:
+        return load("picoclaw.net.httpfail").error(n, args)
+    except MemoryError:  # no room for its code in this heap: the bare facts
+        return HTTPError(n, *args)
+    finally:
+        unload("picoclaw.net.httpfail")
 
 
 class Connection(JsonWriter):
@@ -114,7 +142,7 @@ class Connection(JsonWriter):
         seconds, a body that never ends)."""
         left = time.ticks_diff(self._timeout, time.ticks_ms())
         if left <= 0:
-            raise HTTPError("%s: timed out (no complete answer in time)" % self.host)
+            raise _fail(_TIMED_OUT, self.host)
         return left
 
     def _put(self, data, n):
@@ -166,7 +194,7 @@ class Connection(JsonWriter):
             before = self.size
             body(self)
             if self.size - before != length:
-                raise HTTPError("request body changed between passes (%d != %d)" % (self.size - before, length))
+                raise _fail(_BODY_CHANGED, self.size - before, length)
         elif body is not None:
             w(body)
         self._flush()
@@ -214,9 +242,7 @@ class Connection(JsonWriter):
                         time.ticks_diff(self._timeout, time.ticks_ms()) <= 0:
                     if isinstance(e, HTTPError):
                         raise
-                    why = ("timed out" if code == 110 else "connection reset" if code in (104, 103)
-                           else "connection refused" if code == 111 else str(e) or repr(e))
-                    raise HTTPError("%s: %s" % (self.host, why))
+                    raise _fail(_OS_ERROR, self.host, e)
             except BaseException:
                 # out of memory, or the body's own error, half way through a request: the
                 # server holds part of it, so the connection can never carry another
@@ -232,7 +258,7 @@ class Connection(JsonWriter):
             n = self.stream.recv(self.buf, want or len(self.buf), self._wait())
         except OSError as e:
             if e.args and e.args[0] == 110:  # the read waited for what was left of the time
-                raise HTTPError("%s: timed out (no complete answer in time)" % self.host)
+                raise _fail(_TIMED_OUT, self.host)
             raise
         self._rpos = 0
         self._rend = n
@@ -253,10 +279,9 @@ class Connection(JsonWriter):
         while True:
             if self._rpos >= self._rend:
                 if size > _HEAD_MAX or lines > _HEAD_LINES:
-                    raise HTTPError("%s: response head too long (over %d bytes or %d lines)"
-                                    % (self.host, _HEAD_MAX, _HEAD_LINES))
+                    raise _fail(_HEAD_TOO_LONG, self.host, _HEAD_MAX, _HEAD_LINES)
                 if not self._recv():
-                    raise HTTPError("connection closed before the response head ended")
+                    raise _fail(_CLOSED_IN_HEAD)
                 got_bytes[0] = True
                 size += self._rend
             i = buf.find(b"\n", self._rpos, self._rend)
@@ -279,12 +304,12 @@ class Connection(JsonWriter):
                 e -= 1
             if first:  # HTTP/1.1 200 OK
                 if e - s < 12 or not src.startswith(b"HTTP/1.", s) or src[s + 8] != 32:
-                    raise HTTPError("not an HTTP response")
+                    raise _fail(_NOT_HTTP)
                 if src[s + 7] == 48:  # HTTP/1.0: no keep-alive unless the server says so
                     self.keep_alive = False
                 self.status = _digits(src, s + 9, s + 12)
                 if self.status < 100:
-                    raise HTTPError("bad status line")
+                    raise _fail(_BAD_STATUS)
                 first = False
             elif e == s:  # blank line: end of head
                 break
@@ -313,7 +338,7 @@ class Connection(JsonWriter):
         if n == 14 and _ieq(b, s, b"content-length"):
             self.length = _digits(b, v, e)
             if self.length < 0:
-                raise HTTPError("bad Content-Length")
+                raise _fail(_BAD_LENGTH)
         elif n == 17 and _ieq(b, s, b"transfer-encoding"):
             self.chunked = _ifind(b, v, e, b"chunked")
         elif n == 10 and _ieq(b, s, b"connection"):
@@ -342,7 +367,7 @@ class Connection(JsonWriter):
             while True:
                 if self._rpos >= self._rend and not self._recv():
                     self.close()
-                    raise HTTPError("connection closed inside a chunked body")
+                    raise _fail(_CLOSED_IN_CHUNKS)
                 c = buf[self._rpos]
                 self._rpos += 1
                 st = self._ch
@@ -358,7 +383,7 @@ class Connection(JsonWriter):
                     if st == _CH_AFTER:
                         self._ch = _CH_SIZE  # the CRLF that ends a chunk's data
                     elif size < 0:
-                        raise HTTPError("bad chunk size")
+                        raise _fail(_BAD_CHUNK_SIZE)
                     elif size:
                         self._left = size
                         self._ch = _CH_AFTER
@@ -368,15 +393,15 @@ class Connection(JsonWriter):
                 elif c == 13 or ext:
                     pass
                 elif st == _CH_AFTER:
-                    raise HTTPError("missing CRLF after chunk")
+                    raise _fail(_NO_CRLF)
                 elif 48 <= c <= 57 or 97 <= c <= 102 or 65 <= c <= 70:
                     size = (0 if size < 0 else size * 16) + (c - 48 if c <= 57 else (c | 32) - 87)
                     if size > _CHUNK_MAX:
-                        raise HTTPError("chunk too large")
+                        raise _fail(_CHUNK_TOO_LARGE)
                 elif size >= 0 and (c == 59 or c == 32 or c == 9):  # ';' extension, or padding
                     ext = True
                 else:
-                    raise HTTPError("bad chunk size")
+                    raise _fail(_BAD_CHUNK_SIZE)
         if self._ch == _CH_DONE or self._ch == _CH_NONE and self._left == 0:
             return self._end()
         if self._rpos >= self._rend:
@@ -385,7 +410,7 @@ class Connection(JsonWriter):
                 if self._left < 0:  # body delimited by close
                     return self._end()
                 self.close()
-                raise HTTPError("connection closed with %d body bytes missing" % self._left)
+                raise _fail(_CLOSED_IN_BODY, self._left)
         n = self._rend - self._rpos
         if 0 <= self._left < n:
             n = self._left
