@@ -10,7 +10,7 @@ from picoclaw.json.stream import ARR, END_ARR, END_OBJ, KEY, NUM, OBJ, STR
 from picoclaw.llm.call import copy_string, write_head, write_tail
 
 PATH = b"/messages"
-_BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm.Turn caps answers
+_BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm/answer.Turn caps answers
 # json/scan's private events and JsonReader state slots that _copy_value works with
 _TRUE = const(8)
 _FALSE = const(9)

@@ -1,14 +1,14 @@
 # OpenAI-compatible Chat Completions (OpenAI, OpenRouter, Groq, DeepSeek, Ollama, llama.cpp).
 #
 # body() writes the request while reading the session from flash; parse() reads a plain JSON
-# answer or an SSE stream of chat.completion.chunk events into a llm.Turn.
+# answer or an SSE stream of chat.completion.chunk events into an llm/answer.Turn.
 from micropython import const
 
 from picoclaw.json.stream import ARR, END_ARR, OBJ
 from picoclaw.llm.call import copy_string, write_head, write_tail
 
 PATH = b"/chat/completions"
-_BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm.Turn caps answers
+_BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm/answer.Turn caps answers
 
 
 def headers(key):

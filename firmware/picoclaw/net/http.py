@@ -22,7 +22,7 @@ _LINE = const(128)  # longest header line kept; longer ones (cookies) are skippe
 _HEAD_MAX = const(16384)  # bytes of a response head: real servers send under 2 KB
 _HEAD_LINES = const(64)  # header lines: nginx sends ~10, a proxy adds a few
 
-# body framing (_ch): Content-Length or read-to-close, or a state of the chunked decoder
+# body framing (_framing): Content-Length or read-to-close, or a state of the chunked decoder
 # (_next_chunk). It is part of this module, not loaded when a chunked body first comes: a
 # module loaded then must find a block of free heap in one piece, and in a fragmented board
 # heap it would fail at every poll (LLM streams are always chunked; a proxy may chunk
@@ -102,7 +102,7 @@ class Connection(JsonWriter):
         self._rpos = 0  # unread bytes in buf: [_rpos, _rend)
         self._rend = 0
         self._left = 0  # body bytes left: of the whole body, or of the current chunk
-        self._ch = _CH_NONE
+        self._framing = _CH_NONE
         self._open = False  # a response body is being read
 
     # -- connection -------------------------------------------------------------------
@@ -319,10 +319,10 @@ class Connection(JsonWriter):
             return self._read_head(got_bytes)
         self._open = True
         if self.chunked:
-            self._ch = _CH_SIZE
+            self._framing = _CH_SIZE
             self._left = 0
         else:
-            self._ch = _CH_NONE
+            self._framing = _CH_NONE
             self._left = self.length  # -1: until the server closes
             if self.length < 0:
                 self.keep_alive = False
@@ -356,9 +356,9 @@ class Connection(JsonWriter):
         Each call may overwrite what the previous one returned (the buffer is reused)."""
         if not self._open:
             return 0
-        if self._ch and self._left == 0:
+        if self._framing and self._left == 0:
             # Between chunks: read up to the next chunk's data and set _left to its size,
-            # or, after the last chunk, past the trailer lines (_ch = _CH_DONE). Extensions
+            # or, after the last chunk, past the trailer lines (_framing = _CH_DONE). Extensions
             # after a ";" are ignored.
             size = -1  # no digit yet
             ext = False
@@ -370,26 +370,26 @@ class Connection(JsonWriter):
                     raise _fail(_CLOSED_IN_CHUNKS)
                 c = buf[self._rpos]
                 self._rpos += 1
-                st = self._ch
+                st = self._framing
                 if st == _CH_TRAILER:
                     if c == 10:
                         if not line:
-                            self._ch = _CH_DONE
+                            self._framing = _CH_DONE
                             break
                         line = 0
                     elif c != 13:
                         line += 1
                 elif c == 10:
                     if st == _CH_AFTER:
-                        self._ch = _CH_SIZE  # the CRLF that ends a chunk's data
+                        self._framing = _CH_SIZE  # the CRLF that ends a chunk's data
                     elif size < 0:
                         raise _fail(_BAD_CHUNK_SIZE)
                     elif size:
                         self._left = size
-                        self._ch = _CH_AFTER
+                        self._framing = _CH_AFTER
                         break
                     else:
-                        self._ch = _CH_TRAILER
+                        self._framing = _CH_TRAILER
                 elif c == 13 or ext:
                     pass
                 elif st == _CH_AFTER:
@@ -402,11 +402,11 @@ class Connection(JsonWriter):
                     ext = True
                 else:
                     raise _fail(_BAD_CHUNK_SIZE)
-        if self._ch == _CH_DONE or self._ch == _CH_NONE and self._left == 0:
+        if self._framing == _CH_DONE or self._framing == _CH_NONE and self._left == 0:
             return self._end()
         if self._rpos >= self._rend:
             # chunked: read what comes (the next size line may follow in the same read)
-            if not self._recv(0 if self._left < 0 or self._ch else min(len(self.buf), self._left)):
+            if not self._recv(0 if self._left < 0 or self._framing else min(len(self.buf), self._left)):
                 if self._left < 0:  # body delimited by close
                     return self._end()
                 self.close()
@@ -430,7 +430,7 @@ class Connection(JsonWriter):
         """Finish with the response: the connection is kept only if the body was read
         to its end; otherwise it is closed (cheaper than draining a long body)."""
         if self._open:
-            if self._left == 0 and self._ch in (_CH_NONE, _CH_DONE):
+            if self._left == 0 and self._framing in (_CH_NONE, _CH_DONE):
                 self._end()
             else:
                 self.close()
