@@ -1,8 +1,10 @@
-"""pytest setup: put the host shim and firmware/ on the path (CPython only)."""
+"""pytest setup: put the test support (host_tests/support), the host shim and firmware/ on
+the path (CPython only). The test files are the test_*.py here; what they import besides the
+firmware (fakes, runners, drivers, the virtual board, the shims) lives in support/."""
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 import shim  # noqa: E402
 
 shim.install()

@@ -1,6 +1,6 @@
 """Boards and deployment, through the commands a user runs.
 
-A virtual board (host_tests/vboard.py: the unix port on a pseudo-terminal, its filesystem a
+A virtual board (host_tests/support/vboard.py: the unix port on a pseudo-terminal, its filesystem a
 folder) gets the firmware from `tools/flash.py deploy` over mpremote, resets, boots main.py
 with fake Wi-Fi and answers a message through the fake Telegram over TLS: the deployed file
 set is complete and boots. Also: a second deploy copies only what changed, --dry-run, the

@@ -1,4 +1,4 @@
-"""Tests of the fake LLM API servers themselves (host_tests/fakes/llm_server.py).
+"""Tests of the fake LLM API servers themselves (host_tests/support/fakes/llm_server.py).
 
 CPython only. The official openai and anthropic SDKs are the clients that must accept the fakes
 as the real APIs; raw http.client / socket clients check the exact bytes (SSE format, chunk

@@ -1,4 +1,4 @@
-"""Tests of the fake Telegram Bot API server itself (host_tests/fakes/telegram_server.py).
+"""Tests of the fake Telegram Bot API server itself (host_tests/support/fakes/telegram_server.py).
 
 CPython only. The clients here are plain http.client / ssl / socket, never firmware code, and
 python-telegram-bot's models check that what the fake emits is what a real client accepts.

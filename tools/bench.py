@@ -53,7 +53,7 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+sys.path.insert(0, os.path.join(ROOT, "host_tests", "support"))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import gatewayrun  # noqa: E402
 import unixport  # noqa: E402

@@ -19,7 +19,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+sys.path.insert(0, os.path.join(ROOT, "host_tests", "support"))
 import shim  # noqa: E402
 
 shim.install()

@@ -2,7 +2,7 @@
 # in a host file of fixed size, mounted at /flash, then `picoclaw` run exactly as
 # `python -m picoclaw` runs it. HOST ONLY: never deployed; the firmware is not changed.
 #
-#   MICROPYPATH=build/mpy:host_tests:.frozen micropython -X heapsize=N -m flash_driver IMAGE KB \
+#   MICROPYPATH=build/mpy:host_tests/support:.frozen micropython -X heapsize=N -m flash_driver IMAGE KB \
 #       gateway --config C [--cycles N]
 # IMAGE is created and formatted when it does not exist (KB kilobytes, 4 KB blocks); the
 # config's workspace should be under /flash. Instead of a picoclaw command:

@@ -1,5 +1,5 @@
 """Fake `ntptime` for the virtual board. HOST ONLY: never frozen, never deployed; only
-host_tests/vboard.py puts this folder on MICROPYPATH. The host's clock is already right, so
+host_tests/support/vboard.py puts this folder on MICROPYPATH. The host's clock is already right, so
 settime() changes nothing; VBOARD_NTP=fail makes it time out like an unreachable server."""
 import os
 import time as _time

@@ -1,7 +1,7 @@
 # Time-scaled long run of the gateway on the unix port (host_tests/test_longrun.py): a day
 # of polling in minutes. HOST ONLY: never deployed; the firmware is not changed.
 #
-#   mpy-cross -O3 -s longrun_driver -o build/longrun/longrun_driver.mpy host_tests/longrun_driver.py
+#   mpy-cross -O3 -s longrun_driver -o build/longrun/longrun_driver.mpy host_tests/support/longrun_driver.py
 #   MICROPYPATH=build/mpy:build/longrun:.frozen micropython -X heapsize=68k -m longrun_driver \
 #       TARGET_S SCALE gateway --config C
 # (the test does this; 68k: the board's 64 KB plus the driver's own ~4.5 KB, see the test)

@@ -70,7 +70,7 @@ import trustme
 from .httpserve import Conn, Server, _Closed, wants_close
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(os.path.dirname(_HERE))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(_HERE)))  # host_tests/support/fakes
 SPEC_PATH = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "telegram-bot-api", "api.min.json"))
 
 DEFAULT_TOKEN = "123456:TEST-token-abcdefghijklmnop"

@@ -1,7 +1,7 @@
 """CPython stand-in for MicroPython's `micropython` module.
 
 HOST ONLY: this file must never be frozen, uploaded to a board or named by a manifest.
-The test runner (host_tests/conftest.py) puts host_tests/shim on sys.path under CPython.
+The test runner (host_tests/conftest.py) puts host_tests/support/shim on sys.path under CPython.
 """
 
 

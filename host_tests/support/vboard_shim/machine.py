@@ -1,5 +1,5 @@
 """Fake `machine` for the virtual board (the unix port standing in for a board). HOST ONLY:
-never frozen, never deployed; only host_tests/vboard.py puts this folder on MICROPYPATH (and
+never frozen, never deployed; only host_tests/support/vboard.py puts this folder on MICROPYPATH (and
 host tests import it by path). A file on the path replaces the unix port's built-in machine.
 
 Pin/ADC hold values, Timer stores its callback without firing it (the unix port has no timer

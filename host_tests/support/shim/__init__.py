@@ -14,7 +14,7 @@ import sys
 import time
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_ROOT = os.path.dirname(os.path.dirname(_HERE))
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(_HERE)))  # host_tests/support/shim
 _TICKS_PERIOD = 1 << 30  # MicroPython's ticks wrap at 2**30 on every port
 
 

