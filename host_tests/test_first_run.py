@@ -169,14 +169,14 @@ def test_a_heap_too_small_for_agent_mode_is_one_line_not_a_memory_error(tmp_path
     _onboard(tmp_path, token="123:abc", key="sk-test-123456")
     r = _mp(["gateway", "--config", "config.json"], tmp_path, heap=SMALL)
     assert r.returncode == 2
-    _one_line_error(r, "agent mode needs about 100 KB of heap on this port (this one has 64 KB)",
+    _one_line_error(r, "agent mode needs about 98 KB of heap on this port (this one has 64 KB)",
                     "run with -X heapsize=128k", "remove the model")
     r = _mp(["agent", "-m", "hi", "--config", "config.json"], tmp_path, heap=SMALL)
     assert r.returncode == 2
-    _one_line_error(r, "agent mode needs about 100 KB", "-X heapsize=128k")
+    _one_line_error(r, "agent mode needs about 98 KB", "-X heapsize=128k")
     r = _mp(["gateway", "--config", "config.json"], tmp_path, heap=SMALL, SIMULATE="1")
     assert r.returncode == 2
-    _one_line_error(r, "SIMULATE=1 in agent mode needs about 108 KB", "-X heapsize=160k")
+    _one_line_error(r, "SIMULATE=1 in agent mode needs about 106 KB", "-X heapsize=160k")
 
 
 def test_a_board_json_heap_is_what_counts(tmp_path):

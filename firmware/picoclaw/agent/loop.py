@@ -25,13 +25,10 @@ import time
 from micropython import const
 
 from picoclaw import load, log, unload
-from picoclaw.clock import iso, now
-from picoclaw.json.stream import JsonReader
+from picoclaw.clock import now
 from picoclaw.agent.session import Session, scrub
-from picoclaw.json.files import LineSource
 from picoclaw.telegram.api import APIError, refused
 
-_FILE_CAPS = ("AGENTS.md 2048 SOUL.md 1024 USER.md 1024 IDENTITY.md 1024 memory/MEMORY.md 4096")
 _TURN_BYTES = const(131072)  # session bytes one turn may add (tool calls carry their arguments,
 #                              up to 8 x 16 KB per answer): past it the turn stops, so one task
 #                              cannot fill the flash
@@ -40,7 +37,7 @@ _TURN_BYTES = const(131072)  # session bytes one turn may add (tool calls carry 
 # The model side: loaded for each model call and dropped after it, so the tools and the
 # formatter, loaded in their turn, find its ~12 KB of heap free
 _MODEL_SIDE = ("picoclaw.llm.call", "picoclaw.llm.openai", "picoclaw.llm.anthropic", "picoclaw.net.sse",
-               "picoclaw.llm.errors", "picoclaw.llm.answer")
+               "picoclaw.llm.errors", "picoclaw.llm.answer", "picoclaw.agent.request")
 
 
 class Agent:
@@ -218,53 +215,24 @@ class Agent:
         scrub(path)
 
     # -- what the provider modules read while writing the request ------------------------
-    def history(self):
-        """JsonReader at each session line of the request's range, in order."""
-        start, end = self._hist
-        try:
-            f = open(self.session.path, "rb")
-        except OSError:
-            return
-        with f:
-            f.seek(start)
-            src = LineSource(f, self.linebuf, end - start if end >= 0 else -1)
-            p = JsonReader(src, self.small)
-            more = src.at_line()
-            while more:
-                p.reset(src)
-                yield p
-                more = src.next_line()
-
+    # Both come from agent/request.py, loaded for each pass over the request (the body is
+    # written twice: counted, then sent) and dropped when its history has been written, so
+    # reading the answer, the model call's heap peak, finds its code gone.
     def write_system(self, w):
-        """The system prompt, as JSON string content: who we are, the time, the
-        workspace files (each capped), and the summary of older turns."""
-        # bytes, not str: a constant the escaper reads in place (a str would be encoded,
-        # a 300-byte copy for each of the two passes over the request)
-        w.json_part(b"You are PicoClaw, a personal assistant living on a microcontroller "
-                    b"(MicroPython), talking with your owner on Telegram. Be brief. You can "
-                    b"use Markdown. Your workspace holds files you can read and write with "
-                    b"your tools; keep long-term notes in memory/MEMORY.md (read it when the "
-                    b"past matters, add durable facts). ")
-        w.json_part("Time now: %s UTC. Chat id: %d." % (iso(now()), self.chat_id))
-        caps = _FILE_CAPS.split()
-        for i in range(0, len(caps), 2):
-            path = "%s/%s" % (self.workspace, caps[i])
-            try:
-                f = open(path, "rb")
-            except OSError:
-                continue
-            with f:
-                w.json_part("\n\n## %s\n" % caps[i])
-                _stream_capped(f, w, int(caps[i + 1]), self.linebuf)
-        if self.session is not None and self.session.summary_end():
-            with open(self.session.path, "rb") as f:
-                p = JsonReader(LineSource(f, self.linebuf), self.small)
-                p.expect(1)
-                p.next_key()
-                w.json_part("\n\n## Earlier in this conversation (summary)\n")
-                p.copy_str(w.json_part, 8192)
+        """The system prompt, as JSON string content (the first part of a request)."""
+        load("picoclaw.agent.request").write_system(self, w)
 
-    # -- delivering -------------------------------------------------------------------
+    def history(self):
+        """A JsonReader at each session line the request carries, in order (the last part
+        of a request that reads the session)."""
+        from picoclaw.agent import request
+
+        try:
+            yield from request.history(self)
+        finally:
+            request = None  # this frame's reference too, or the code stays in the heap
+            unload("picoclaw.agent.request")
+
     # -- delivering -------------------------------------------------------------------
     def _deliver(self, s, chat_id, path, reply_to, start):
         """Send the answer in file `path`, from piece `start` on: converted into state/out by
@@ -368,19 +336,3 @@ def _starts(path, prefix):
     except OSError:
         return False
 
-
-def _stream_capped(f, w, cap, buf):
-    from picoclaw.json.stream import utf8_boundary
-
-    while cap > 0:
-        n = f.readinto(buf)
-        if not n:
-            return
-        if n > cap:
-            n = utf8_boundary(buf, cap)
-            cap = 0
-            w.json_part(buf, n)
-            w.json_part("\n[cut]")
-            return
-        cap -= n
-        w.json_part(buf, n)
