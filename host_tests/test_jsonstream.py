@@ -54,16 +54,15 @@ def test_conformance_y_files_accepted():
     d, names = _suite("y_")
     n = 0
     for name in names:
-        if True:
-            try:
-                v = _accepts_file(d + "/" + name)
-            except JsonError as e:
-                raise AssertionError("%s rejected: %s" % (name, e))
-            if not MICROPYTHON:
-                import json
+        try:
+            v = _accepts_file(d + "/" + name)
+        except JsonError as e:
+            raise AssertionError("%s rejected: %s" % (name, e))
+        if not MICROPYTHON:
+            import json
 
-                assert v == json.loads(read_file(d + "/" + name)), name
-            n += 1
+            assert v == json.loads(read_file(d + "/" + name)), name
+        n += 1
     assert n == 95, n
 
 
@@ -71,22 +70,21 @@ def test_conformance_n_files_rejected():
     d, names = _suite("n_")
     n = 0
     for name in names:
-        if True:
-            for mode in ("skip", "build"):
-                p = _file_reader(d + "/" + name)
-                try:
-                    if mode == "skip":
-                        p.skip()
-                        p.finish()
-                    else:
-                        build(p)
-                except JsonError as e:
-                    assert str(e).startswith("JSON "), e  # a clear message with a position
-                    continue
-                finally:
-                    p.src.stream.close()
-                raise AssertionError("%s accepted in %s mode" % (name, mode))
-            n += 1
+        for mode in ("skip", "build"):
+            p = _file_reader(d + "/" + name)
+            try:
+                if mode == "skip":
+                    p.skip()
+                    p.finish()
+                else:
+                    build(p)
+            except JsonError as e:
+                assert str(e).startswith("JSON "), e  # a clear message with a position
+                continue
+            finally:
+                p.src.stream.close()
+            raise AssertionError("%s accepted in %s mode" % (name, mode))
+        n += 1
     assert n == 188, n
 
 
@@ -95,13 +93,12 @@ def test_conformance_i_files_clean_either_way():
     n = 0
     for name in names:
         n += 1
-        if True:
-            try:
-                v = _accepts_file(d + "/" + name)
-            except JsonError:
-                continue
-            if isinstance(v, list) and v and isinstance(v[0], str):
-                v[0].encode("utf-8")  # always valid text, never a UnicodeError later
+        try:
+            v = _accepts_file(d + "/" + name)
+        except JsonError:
+            continue
+        if isinstance(v, list) and v and isinstance(v[0], str):
+            v[0].encode("utf-8")  # always valid text, never a UnicodeError later
     assert n == 35, n
 
 

@@ -2,20 +2,14 @@
 # lines, cap), due() as the agent's tick uses it, and the `cron` tool driven through the
 # streaming JSON reader.
 #
-# Runs on CPython and on the unix port at -X heapsize=64k (smallest passing heap: 60k),
-# where this file is compiled from source inside that heap. Measured there: compiling takes
-# about 150 bytes of heap per statement and some 110 more per string constant over 10
-# bytes, while comment lines cost nothing. So the case tables and long expected outputs are
-# "# @tag" comment lines that _rows() reads back from this file; results are compared as
-# one string instead of literal lists of tuples; there are no comprehensions (each is one
-# more function to compile); and the CPython-only checks (datetime, a brute-force
-# reference) are "# @py" lines at the end, run by exec() on CPython only. The tool's
-# modules are imported here, right after the compile: loaded later, into a heap the tests
-# have fragmented, they need about 4 KB more.
+# Runs on CPython and on the unix port (test_unix_port.py), compiled by mpy-cross like the
+# firmware, so the case tables are plain tuples. The checks against references (datetime, a
+# brute-force cron reading) are CPython only, in test_schedule_props.py. The tool's modules
+# are imported here, at load: loaded later, into a heap the tests have fragmented, they need
+# about 4 KB more.
 import io
 import os
 
-from mptest import MICROPYTHON, skip
 from picoclaw import log, tools
 from picoclaw.agent import schedule
 from picoclaw.json.stream import JsonReader, StreamSource
@@ -58,8 +52,7 @@ def _show(s, n=0):
 
 
 def _col(s, i):
-    # column i of s.jobs(99) as "a|b|c" (a loop, not a comprehension: each of those is one
-    # more function to compile)
+    # column i of s.jobs(99) as "a|b|c"
     r = []
     for e in s.jobs(99):
         r.append(str(e[i]))
@@ -83,21 +76,6 @@ def _err(f, *args):
     raise AssertionError(args)  # no ValueError
 
 
-def _rows(start, sep="|"):
-    # this file's lines that begin with `start`, without it: split at `sep` and stripped, or
-    # as they are if sep is None (read as bytes: the same UTF-8 whatever the locale)
-    start = start.encode()
-    with open(__file__, "rb") as f:
-        for line in f:
-            if line.startswith(start):
-                line = str(line[len(start):], "utf-8")
-                if sep:
-                    line = line.split(sep)
-                    for n in range(len(line)):
-                        line[n] = line[n].strip()
-                yield line
-
-
 def _file(*parts):
     # the jobs file's bytes; or write `parts` there
     with open(JOBS, "wb" if parts else "rb") as f:
@@ -117,100 +95,108 @@ def _loaded():
         log.warn = f
 
 
-# -- cron expressions, times (civil_from_days: see the CPython-only checks at the end) -----
-# expression | the error says
-# @bad * * * *         | cron needs 5 fields
-# @bad * * * * * *     | got 6
-# @bad 60 * * * *      | cron minute field "60": 60 is out of range 0-59
-# @bad * 24 * * *      | hour field "24"
-# @bad * * 0 * *       | day-of-month field
-# @bad * * 32 * *      | out of range 1-31
-# @bad * * * 0 *       | month field
-# @bad * * * jan *     | month field "jan": "jan" is not a number
-# @bad * * * * 8       | day-of-week field
-# @bad 70-80 * * * *   | 70 is out of range
-# @bad 5-70 * * * *    | 70 is out of range
-# @bad 5-1 * * * *     | range 5-1 goes backwards
-# @bad */0 * * * *     | step must be 1 or more
-# @bad */ * * * *      | "" is not a number
-# @bad 1,,2 * * * *    | "" is not a number
-# @bad -1 * * * *      | not a number
-# @bad 1-2-3 * * * *   | not a number
+# -- cron expressions, times (civil_from_days: see test_schedule_props.py) ----------------
+BAD_CRON = (  # expression, what the error says
+    ("* * * *", "cron needs 5 fields"),
+    ("* * * * * *", "got 6"),
+    ("60 * * * *", 'cron minute field "60": 60 is out of range 0-59'),
+    ("* 24 * * *", 'hour field "24"'),
+    ("* * 0 * *", "day-of-month field"),
+    ("* * 32 * *", "out of range 1-31"),
+    ("* * * 0 *", "month field"),
+    ("* * * jan *", 'month field "jan": "jan" is not a number'),
+    ("* * * * 8", "day-of-week field"),
+    ("70-80 * * * *", "70 is out of range"),
+    ("5-70 * * * *", "70 is out of range"),
+    ("5-1 * * * *", "range 5-1 goes backwards"),
+    ("*/0 * * * *", "step must be 1 or more"),
+    ("*/ * * * *", '"" is not a number'),
+    ("1,,2 * * * *", '"" is not a number'),
+    ("-1 * * * *", "not a number"),
+    ("1-2-3 * * * *", "not a number"),
+)
 
 
 def test_parse_cron():
-    for line, text in _rows("# @bad "):
+    for line, text in BAD_CRON:
         r = _err(schedule.parse_cron, line)
         assert text in r, (line, r)
 
 
-# expression | start (exclusive) | next fire (- for none). 2026-02-01 is a Sunday: "13 * 5"
-# is the 13th OR a Friday; "*/2" starts with * so it counts as unrestricted (Vixie cron's
-# rule): odd days AND Fridays. Feb 29 is 8 years away from 2096 (2100 is no leap year).
-# @next 0 8 * * *          | 2026-11-24 08:00    | 2026-11-25 08:00
-# @next 0 8 * * *          | 2026-11-24 07:59:30 | 2026-11-24 08:00
-# @next 30 8,20 * * *      | 2026-11-24 08:31    | 2026-11-24 20:30
-# @next 30 8,20 * * *      | 2026-11-24 20:31    | 2026-11-25 08:30
-# @next 0 0 31 * *         | 2026-01-31 00:00    | 2026-03-31 00:00
-# @next 0 0 31 * *         | 2026-04-01 00:00    | 2026-05-31 00:00
-# @next 0 12 29 2 *        | 2024-02-28 13:00    | 2024-02-29 12:00
-# @next 0 12 29 2 *        | 2024-02-29 12:00    | 2028-02-29 12:00
-# @next 0 0 29 2 *         | 2096-03-01 00:00    | 2104-02-29 00:00
-# @next 0 0 31 2 *         | 2026-01-01 00:00    | -
-# @next 0 0 31 4,6,9,11 *  | 2026-01-01 00:00    | -
-# @next 0 9 13 * 5         | 2026-02-01 00:00    | 2026-02-06 09:00
-# @next 0 9 3 * 5          | 2026-02-01 00:00    | 2026-02-03 09:00
-# @next 0 9 13 * *         | 2026-02-01 00:00    | 2026-02-13 09:00
-# @next 0 9 */2 * 5        | 2026-02-01 00:00    | 2026-02-13 09:00
-# @next 0 8 * * 0          | 2026-11-24 12:00    | 2026-11-29 08:00
-# @next 0 8 * * 7          | 2026-11-24 12:00    | 2026-11-29 08:00
-# @next 0 8 * * 5-7        | 2026-11-24 12:00    | 2026-11-27 08:00
-# @next */15 * * * *       | 2026-11-24 12:45    | 2026-11-24 13:00
-# @next 1-30/5 * * * *     | 2026-11-24 10:27    | 2026-11-24 11:01
-# @next 0 */6 * * *        | 2026-11-24 19:00    | 2026-11-25 00:00
-# @next * * * * *          | 2026-11-24 10:20:59 | 2026-11-24 10:21
-# @next 59 23 31 12 *      | 2026-12-31 23:59    | 2027-12-31 23:59
-# @next 0 0 * 1 1          | 2026-12-15 00:00    | 2027-01-04 00:00
-# @next 0 0 1 * *          | -43200              | 1970-01-01 00:00
-# @next 5/20  *  * *   *    | 2026-11-24 10:45    | 2026-11-24 11:05
-# @next 0 9-17/4 1,15 2-3 5-7 | 2026-01-31 00:00  | 2026-02-01 09:00
-# @next 0 9-17/4 1,15 2-3 5-7 | 2026-02-01 17:00  | 2026-02-06 09:00
-# @next 0 9-17/4 1,15 2-3 5-7 | 2026-03-28 17:00  | 2026-03-29 09:00
-# @next 0 9-17/4 1,15 2-3 5-7 | 2026-03-31 17:00  | 2027-02-01 09:00
+# expression, start (exclusive: a time for parse_at, or epoch seconds), next fire (- for
+# none). 2026-02-01 is a Sunday: "13 * 5" is the 13th OR a Friday; "*/2" starts with * so it
+# counts as unrestricted (Vixie cron's rule): odd days AND Fridays. Feb 29 is 8 years away
+# from 2096 (2100 is no leap year).
+NEXT_FIRE = (
+    ("0 8 * * *", "2026-11-24 08:00", "2026-11-25 08:00"),
+    ("0 8 * * *", "2026-11-24 07:59:30", "2026-11-24 08:00"),
+    ("30 8,20 * * *", "2026-11-24 08:31", "2026-11-24 20:30"),
+    ("30 8,20 * * *", "2026-11-24 20:31", "2026-11-25 08:30"),
+    ("0 0 31 * *", "2026-01-31 00:00", "2026-03-31 00:00"),
+    ("0 0 31 * *", "2026-04-01 00:00", "2026-05-31 00:00"),
+    ("0 12 29 2 *", "2024-02-28 13:00", "2024-02-29 12:00"),
+    ("0 12 29 2 *", "2024-02-29 12:00", "2028-02-29 12:00"),
+    ("0 0 29 2 *", "2096-03-01 00:00", "2104-02-29 00:00"),
+    ("0 0 31 2 *", "2026-01-01 00:00", "-"),
+    ("0 0 31 4,6,9,11 *", "2026-01-01 00:00", "-"),
+    ("0 9 13 * 5", "2026-02-01 00:00", "2026-02-06 09:00"),
+    ("0 9 3 * 5", "2026-02-01 00:00", "2026-02-03 09:00"),
+    ("0 9 13 * *", "2026-02-01 00:00", "2026-02-13 09:00"),
+    ("0 9 */2 * 5", "2026-02-01 00:00", "2026-02-13 09:00"),
+    ("0 8 * * 0", "2026-11-24 12:00", "2026-11-29 08:00"),
+    ("0 8 * * 7", "2026-11-24 12:00", "2026-11-29 08:00"),
+    ("0 8 * * 5-7", "2026-11-24 12:00", "2026-11-27 08:00"),
+    ("*/15 * * * *", "2026-11-24 12:45", "2026-11-24 13:00"),
+    ("1-30/5 * * * *", "2026-11-24 10:27", "2026-11-24 11:01"),
+    ("0 */6 * * *", "2026-11-24 19:00", "2026-11-25 00:00"),
+    ("* * * * *", "2026-11-24 10:20:59", "2026-11-24 10:21"),
+    ("59 23 31 12 *", "2026-12-31 23:59", "2027-12-31 23:59"),
+    ("0 0 * 1 1", "2026-12-15 00:00", "2027-01-04 00:00"),
+    ("0 0 1 * *", -43200, "1970-01-01 00:00"),
+    ("5/20  *  * *   *", "2026-11-24 10:45", "2026-11-24 11:05"),
+    ("0 9-17/4 1,15 2-3 5-7", "2026-01-31 00:00", "2026-02-01 09:00"),
+    ("0 9-17/4 1,15 2-3 5-7", "2026-02-01 17:00", "2026-02-06 09:00"),
+    ("0 9-17/4 1,15 2-3 5-7", "2026-03-28 17:00", "2026-03-29 09:00"),
+    ("0 9-17/4 1,15 2-3 5-7", "2026-03-31 17:00", "2027-02-01 09:00"),
+)
 
 
 def test_next_fire():
-    for line, start, text in _rows("# @next "):
-        r = _iso(schedule.next_fire(schedule.parse_cron(line), int(start) if start[0] == "-" else schedule.parse_at(start)))
+    for line, start, text in NEXT_FIRE:
+        if isinstance(start, str):
+            start = schedule.parse_at(start)
+        r = _iso(schedule.next_fire(schedule.parse_cron(line), start))
         assert r == text, (line, start, r)
 
 
-# text | offset (seconds: Schedule passes tz_offset_min * 60) | epoch seconds, or - for an error
-# @at 2026-11-24 08:00       | 0    | 1795507200
-# @at 2026-11-24             | 0    | 1795478400
-# @at 2026-11-24T08:00:30Z   | 0    | 1795507230
-# @at 1795507200             | 0    | 1795507200
-# @at 2026-11-24 08:00       | 3600 | 1795503600
-# @at 2026-11-24 08:00Z      | 3600 | 1795507200
-# @at 2000-02-29 23:59:59    | 0    | 951868799
-# @at 2026-02-29             | 0    | -
-# @at 24/11/2026             | 0    | -
-# @at 2026-11-24 25:00       | 0    | -
-# @at 2026-11-24 08          | 0    | -
-# @at tomorrow               | 0    | -
-# @at                        | 0    | -
-# @at 2026-11-24 08:00:00:00 | 0    | -
-# @at 1969-12-31 00:00       | 0    | -
-# @at 2026-11-24  08:00      | 0    | -
-# @at -5                     | 0    | -
+# text, offset (seconds: Schedule passes tz_offset_min * 60), epoch seconds (None: an error)
+AT_TIMES = (
+    ("2026-11-24 08:00", 0, 1795507200),
+    ("2026-11-24", 0, 1795478400),
+    ("2026-11-24T08:00:30Z", 0, 1795507230),
+    ("1795507200", 0, 1795507200),
+    ("2026-11-24 08:00", 3600, 1795503600),
+    ("2026-11-24 08:00Z", 3600, 1795507200),
+    ("2000-02-29 23:59:59", 0, 951868799),
+    ("2026-02-29", 0, None),
+    ("24/11/2026", 0, None),
+    ("2026-11-24 25:00", 0, None),
+    ("2026-11-24 08", 0, None),
+    ("tomorrow", 0, None),
+    ("", 0, None),
+    ("2026-11-24 08:00:00:00", 0, None),
+    ("1969-12-31 00:00", 0, None),
+    ("2026-11-24  08:00", 0, None),
+    ("-5", 0, None),
+)
 
 
 def test_parse_at():
-    for text, off, r in _rows("# @at "):
-        if r == "-":
+    for text, off, r in AT_TIMES:
+        if r is None:
             assert 'at must be "YYYY-MM-DD HH:MM"' in _err(schedule.parse_at, text), text
         else:
-            assert schedule.parse_at(text, int(off)) == int(r), text
+            assert schedule.parse_at(text, off) == r, text
     assert schedule.parse_at(" 2026-11-24 ") == 1795478400
 
 
@@ -226,17 +212,21 @@ def test_time_zone_offset():
 # agents.defaults.timezone: in Central Europe "0 8 * * *" fires at 07:00 UTC in winter and
 # 06:00 UTC in summer, from the last Sunday of March (03-29 in 2026) to the last Sunday of
 # October (10-25); 02:30 on 03-29 does not exist (read as 03:30 summer time), on 10-25 it
-# comes twice (the first is taken); "at" times are local unless they end in Z
-# @tz next 2026-03-27 | 2026-03-27 07:00 | UTC+01:00
-# @tz next 2026-03-28 | 2026-03-28 07:00 | UTC+01:00
-# @tz next 2026-03-29 | 2026-03-29 06:00 | UTC+02:00
-# @tz next 2026-10-24 | 2026-10-24 06:00 | UTC+02:00
-# @tz next 2026-10-25 | 2026-10-25 07:00 | UTC+01:00
-# @tz utc 2026-03-29 02:30 | 2026-03-29 01:30 | UTC+02:00
-# @tz utc 2026-10-25 02:30 | 2026-10-25 00:30 | UTC+02:00
-# @tz utc 2026-12-24 18:00 | 2026-12-24 17:00 | UTC+01:00
-# @tz at 2026-12-24 18:00 | 2026-12-24 17:00 | UTC+01:00
-# @tz at 2026-11-24 07:30Z | 2026-11-24 07:30 | UTC+01:00
+# comes twice (the first is taken); "at" times are local unless they end in Z.
+# kind (next: the next "0 8 * * *" from that day; utc: that local time in UTC; at: an "at"
+# job at that time), the time, the UTC result (as _iso shows it), how the zone's fmt() ends
+ZONE_TIMES = (
+    ("next", "2026-03-27", "2026-03-27 07:00", "UTC+01:00"),
+    ("next", "2026-03-28", "2026-03-28 07:00", "UTC+01:00"),
+    ("next", "2026-03-29", "2026-03-29 06:00", "UTC+02:00"),
+    ("next", "2026-10-24", "2026-10-24 06:00", "UTC+02:00"),
+    ("next", "2026-10-25", "2026-10-25 07:00", "UTC+01:00"),
+    ("utc", "2026-03-29 02:30", "2026-03-29 01:30", "UTC+02:00"),
+    ("utc", "2026-10-25 02:30", "2026-10-25 00:30", "UTC+02:00"),
+    ("utc", "2026-12-24 18:00", "2026-12-24 17:00", "UTC+01:00"),
+    ("at", "2026-12-24 18:00", "2026-12-24 17:00", "UTC+01:00"),
+    ("at", "2026-11-24 07:30Z", "2026-11-24 07:30", "UTC+01:00"),
+)
 
 
 def test_time_zone_from_config():
@@ -245,8 +235,8 @@ def test_time_zone_from_config():
     assert s.fmt(s.next_due()) == "2026-11-25 08:00 UTC+02:00"
     s = _new("CET-1CEST,M3.5.0,M10.5.0/3")
     assert s.zone() == "UTC+01:00/+02:00"
-    for row in _rows("# @tz "):
-        k, v = row[0].split(" ", 1)
+    for row in ZONE_TIMES:
+        k, v = row[0], row[1]
         if k == "next":
             t = s._next("0 8 * * *", schedule.parse_at(v))
         elif k == "utc":
@@ -254,27 +244,28 @@ def test_time_zone_from_config():
         else:
             t = _add(s, "at", v)
             t = s.jobs()[t - 1][5]
-        assert _iso(t) == row[1] and s.fmt(t).endswith(row[2]), row
+        assert _iso(t) == row[2] and s.fmt(t).endswith(row[3]), row
     assert "zone database" in _err(schedule.Schedule, WS, "Europe/Berlin")
 
 
 # -- the store --------------------------------------------------------------------------
-# kind | spec | text | mode | the error says
-# @refused at    | 2026-11-24 06:00 | x | deliver | 2026-11-24 06:00 UTC is in the past
-# @refused at    | next week        | x | deliver | at must be
-# @refused every | 59               | x | deliver | whole number of seconds from 60
-# @refused every | hourly           | x | deliver | whole number
-# @refused cron  | 0 0 31 2 *       | x | deliver | never matches
-# @refused cron  | 61 * * * *       | x | deliver | minute field
-# @refused yearly| 1                | x | deliver | kind must be
-# @refused every | 60               | x | shout   | mode must be
-# @refused every | 60               |   | deliver | text must be 1 to 512 bytes, not 0
-# @refused cron  | 0 0 * * 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1 | x | deliver | over 100 characters
+REFUSED = (  # kind, spec, text, mode, what the error says
+    ("at", "2026-11-24 06:00", "x", "deliver", "2026-11-24 06:00 UTC is in the past"),
+    ("at", "next week", "x", "deliver", "at must be"),
+    ("every", "59", "x", "deliver", "whole number of seconds from 60"),
+    ("every", "hourly", "x", "deliver", "whole number"),
+    ("cron", "0 0 31 2 *", "x", "deliver", "never matches"),
+    ("cron", "61 * * * *", "x", "deliver", "minute field"),
+    ("yearly", "1", "x", "deliver", "kind must be"),
+    ("every", "60", "x", "shout", "mode must be"),
+    ("every", "60", "", "deliver", "text must be 1 to 512 bytes, not 0"),
+    ("cron", "0 0 * * " + ",".join(("1",) * 47), "x", "deliver", "over 100 characters"),
+)
 
 
 def test_add_refuses_bad_jobs():
     s = _new()
-    for args in _rows("# @refused "):
+    for args in REFUSED:
         assert args[4] in _err(_add, s, *args[:4]), args
     assert "the past" in _err(_add, s, "at", NOW)
     assert "not 513" in _err(_add, s, "every", 60, "x" * 513)  # bytes, over the cap
@@ -382,16 +373,21 @@ def test_job_cap():
     assert len(s.jobs()) == 16 and s.damaged == 2 and "16-job cap" in r[0] and "line 17" in r[0]
 
 
-# due(time), the store reloaded from its file before each | the jobs fired: "id chat_id
-# mode when text; ..." | next_due()
-# @due 2026-11-24 07:29:59 |                                          | 2026-11-24 07:30
-# @due 2026-11-24 07:30    | 3 1 deliver 2026-11-24 07:30 call mum | 2026-11-24 08:00
-# @due 2026-11-24 07:31    |                                          | 2026-11-24 08:00
-# @due 2026-11-24 08:00:05 | 1 1 deliver 2026-11-24 08:00 morning; 2 1 agent 2026-11-24 08:00 stretch | 2026-11-24 09:00
-# the board was off for three days: each job fires once, then keeps its rhythm
-# @due 2026-11-27 13:20    | 1 1 deliver 2026-11-25 08:00 morning; 2 1 agent 2026-11-24 09:00 stretch | 2026-11-27 14:00
-# @due 2026-11-27 13:20    |                                          | 2026-11-27 14:00
-# @due 2026-11-28 08:00    | 1 1 deliver 2026-11-28 08:00 morning; 2 1 agent 2026-11-27 14:00 stretch | 2026-11-28 09:00
+# due(time), the store reloaded from its file before each; the jobs fired: "id chat_id mode
+# when text; ..."; next_due()
+DUE = (
+    ("2026-11-24 07:29:59", "", "2026-11-24 07:30"),
+    ("2026-11-24 07:30", "3 1 deliver 2026-11-24 07:30 call mum", "2026-11-24 08:00"),
+    ("2026-11-24 07:31", "", "2026-11-24 08:00"),
+    ("2026-11-24 08:00:05", "1 1 deliver 2026-11-24 08:00 morning; 2 1 agent 2026-11-24 08:00 stretch",
+     "2026-11-24 09:00"),
+    # the board was off for three days: each job fires once, then keeps its rhythm
+    ("2026-11-27 13:20", "1 1 deliver 2026-11-25 08:00 morning; 2 1 agent 2026-11-24 09:00 stretch",
+     "2026-11-27 14:00"),
+    ("2026-11-27 13:20", "", "2026-11-27 14:00"),
+    ("2026-11-28 08:00", "1 1 deliver 2026-11-28 08:00 morning; 2 1 agent 2026-11-27 14:00 stretch",
+     "2026-11-28 09:00"),
+)
 
 
 def test_due_fires_once_and_advances():
@@ -400,7 +396,7 @@ def test_due_fires_once_and_advances():
     _add(s, "every", 3600, "stretch", "agent")  # 08:00, 09:00, ...
     _add(s, "at", "2026-11-24 07:30", "call mum")
     assert s.due(NOW) == [] and _iso(s.next_due()) == "2026-11-24 07:30"
-    for t, text, r in _rows("# @due "):
+    for t, text, r in DUE:
         line = _due(s, schedule.parse_at(t))
         assert line == text and _iso(s.next_due()) == r, (t, line)
         s = schedule.Schedule(WS)
@@ -436,56 +432,66 @@ def _tool(t, data=b'{"action":"list"}'):
         return str(f.read(), "utf-8")
 
 
-# request | the answer's beginning
-# @call {"action":"add","cron":"0 8 * * *","text":"Drink water"} | added job 1: every day at 08:00 UTC, next 2026-11-24 08:00 UTC
-# @call {"action": "add", "every": 7200, "text": "Stretch", "mode": "agent", "at": null, "cron": "", "in": 0, "x": {"a": [1]}} | added job 2: every 2 hours, next 2026-11-24 09:00 UTC
-# @call {"action":"add","at":"2026-12-24 18:00","text":"Merry \u00e9\n!"} | added job 3: once at 2026-12-24 18:00 UTC
-# @call {"action":"add","in":600,"text":"tea"} | added job 4: once at 2026-11-24 07:10 UTC
-# @call {"action":"add","every":"86400","text":"long long long long long long long long long long long long long"} | added job 5: every day, next 2026-11-25 07:00 UTC
-# @call {"action":"add","cron":"30 6 * * 1","text":"week"} | added job 6: every Mon at 06:30 UTC, next 2026-11-30 06:30 UTC
-# @call {"action":"add","cron":"*/15 9-17 * * 1-5","text":"q"} | added job 7: cron "*/15 9-17 * * 1-5" (UTC), next 2026-11-24 09:00 UTC
-# @call {"action":"add","cron":"5 * * * *","text":"h","mode":"deliver"} | added job 8: every hour at minute 5, next 2026-11-24 07:05 UTC
-# @call {"action":"remove","id":4} | removed job 4
-# @call {"action":"remove","id":"4"} | error: no job 4 (action=list shows the ids)
-# @call {"action":"remove"} | error: id is required
-# @call {"action":"remove","id":"two"} | error: id must be a whole number
-# @call {"action":"add","text":"x"} | error: give exactly one of at, in, every or cron
-# @call {"action":"add","text":"x","every":60,"cron":"* * * * *"} | error: give exactly one
-# @call {"action":"add","every":60} | error: text is required
-# @call {"action":"add","every":60,"text":""} | error: text is required
-# @call {"action":"add","every":30,"text":"x"} | error: every must be a whole number of seconds from 60
-# @call {"action":"add","every":"often","text":"x"} | error: every must be a whole number
-# @call {"action":"add","every":90.5,"text":"x"} | error: every must be a whole number
-# @call {"action":"add","cron":"61 * * * *","text":"x"} | error: cron minute field "61"
-# @call {"action":"add","cron":"0 0 30 2 *","text":"x"} | error: cron "0 0 30 2 *" never matches
-# @call {"action":"add","at":"2026-11-24 06:59","text":"x"} | error: 2026-11-24 06:59 UTC is in the past
-# @call {"action":"add","at":"soon","text":"x"} | error: at must be "YYYY-MM-DD HH:MM"
-# @call {"action":"add","at":[1],"text":"x"} | error: JSON expected a scalar
-# @call {"action":"add","in":-5,"text":"x"} | error: in must be a number of seconds
-# @call {"action":"add","every":60,"text":"x","mode":"loud"} | error: mode must be
-# @call {"action":"explode"} | error: action must be "add", "list" or "remove"
-# @call {} | error: action must be
-# @call {"action": | error: JSON
-# @call [1] | error: JSON expected object
-# then action=list answers, one line per job:
-# @list job 1: every day at 08:00 UTC, next 2026-11-24 08:00 UTC; deliver: Drink water
-# @list job 2: every 2 hours, next 2026-11-24 09:00 UTC; agent: Stretch
-# @list job 3: once at 2026-12-24 18:00 UTC; deliver: Merry é !
-# @list job 5: every day, next 2026-11-25 07:00 UTC; deliver: long long long long long long long long long long long lo...
-# @list job 6: every Mon at 06:30 UTC, next 2026-11-30 06:30 UTC; deliver: week
-# @list job 7: cron "*/15 9-17 * * 1-5" (UTC), next 2026-11-24 09:00 UTC; deliver: q
-# @list job 8: every hour at minute 5, next 2026-11-24 07:05 UTC; deliver: h
+CALLS = (  # request, the answer's beginning
+    (b'{"action":"add","cron":"0 8 * * *","text":"Drink water"}',
+     "added job 1: every day at 08:00 UTC, next 2026-11-24 08:00 UTC"),
+    (b'{"action": "add", "every": 7200, "text": "Stretch", "mode": "agent", "at": null, "cron": "", "in": 0,'
+     b' "x": {"a": [1]}}', "added job 2: every 2 hours, next 2026-11-24 09:00 UTC"),
+    (b'{"action":"add","at":"2026-12-24 18:00","text":"Merry \\u00e9\\n!"}', "added job 3: once at 2026-12-24 18:00 UTC"),
+    (b'{"action":"add","in":600,"text":"tea"}', "added job 4: once at 2026-11-24 07:10 UTC"),
+    (b'{"action":"add","every":"86400","text":"long long long long long long long long long long long long long"}',
+     "added job 5: every day, next 2026-11-25 07:00 UTC"),
+    (b'{"action":"add","cron":"30 6 * * 1","text":"week"}',
+     "added job 6: every Mon at 06:30 UTC, next 2026-11-30 06:30 UTC"),
+    (b'{"action":"add","cron":"*/15 9-17 * * 1-5","text":"q"}',
+     'added job 7: cron "*/15 9-17 * * 1-5" (UTC), next 2026-11-24 09:00 UTC'),
+    (b'{"action":"add","cron":"5 * * * *","text":"h","mode":"deliver"}',
+     "added job 8: every hour at minute 5, next 2026-11-24 07:05 UTC"),
+    (b'{"action":"remove","id":4}', "removed job 4"),
+    (b'{"action":"remove","id":"4"}', "error: no job 4 (action=list shows the ids)"),
+    (b'{"action":"remove"}', "error: id is required"),
+    (b'{"action":"remove","id":"two"}', "error: id must be a whole number"),
+    (b'{"action":"add","text":"x"}', "error: give exactly one of at, in, every or cron"),
+    (b'{"action":"add","text":"x","every":60,"cron":"* * * * *"}', "error: give exactly one"),
+    (b'{"action":"add","every":60}', "error: text is required"),
+    (b'{"action":"add","every":60,"text":""}', "error: text is required"),
+    (b'{"action":"add","every":30,"text":"x"}', "error: every must be a whole number of seconds from 60"),
+    (b'{"action":"add","every":"often","text":"x"}', "error: every must be a whole number"),
+    (b'{"action":"add","every":90.5,"text":"x"}', "error: every must be a whole number"),
+    (b'{"action":"add","cron":"61 * * * *","text":"x"}', 'error: cron minute field "61"'),
+    (b'{"action":"add","cron":"0 0 30 2 *","text":"x"}', 'error: cron "0 0 30 2 *" never matches'),
+    (b'{"action":"add","at":"2026-11-24 06:59","text":"x"}', "error: 2026-11-24 06:59 UTC is in the past"),
+    (b'{"action":"add","at":"soon","text":"x"}', 'error: at must be "YYYY-MM-DD HH:MM"'),
+    (b'{"action":"add","at":[1],"text":"x"}', "error: JSON expected a scalar"),
+    (b'{"action":"add","in":-5,"text":"x"}', "error: in must be a number of seconds"),
+    (b'{"action":"add","every":60,"text":"x","mode":"loud"}', "error: mode must be"),
+    (b'{"action":"explode"}', 'error: action must be "add", "list" or "remove"'),
+    (b"{}", "error: action must be"),
+    (b'{"action":', "error: JSON"),
+    (b"[1]", "error: JSON expected object"),
+)
+# then action=list answers, one line per job
+LISTED = (
+    "job 1: every day at 08:00 UTC, next 2026-11-24 08:00 UTC; deliver: Drink water\n"
+    "job 2: every 2 hours, next 2026-11-24 09:00 UTC; agent: Stretch\n"
+    "job 3: once at 2026-12-24 18:00 UTC; deliver: Merry \u00e9 !\n"
+    "job 5: every day, next 2026-11-25 07:00 UTC; deliver: long long long long long long long long long long"
+    " long lo...\n"
+    "job 6: every Mon at 06:30 UTC, next 2026-11-30 06:30 UTC; deliver: week\n"
+    'job 7: cron "*/15 9-17 * * 1-5" (UTC), next 2026-11-24 09:00 UTC; deliver: q\n'
+    "job 8: every hour at minute 5, next 2026-11-24 07:05 UTC; deliver: h\n"
+)
 
 
 def test_tool():
     t = _Ctx()
     t.cron = _new()
-    for data, text in _rows("# @call "):
-        r = _tool(t, data.encode())
+    for data, text in CALLS:
+        r = _tool(t, data)
         assert r.startswith(text), (data, r)
     r = _tool(t, b'{"action":"add","every":60,"text":"' + b"x" * 513 + b'"}')
     assert "over 512" in r and t.cron.jobs()[0][4] == 42  # refused; the first job has the turn's chat
-    assert _tool(t) == "".join(_rows("# @list ", None))
+    assert _tool(t) == LISTED
     for n in (1, 2, 3, 5, 6, 7, 8):
         assert t.cron.remove(n)
     assert _tool(t) == "no jobs"
@@ -493,97 +499,3 @@ def test_tool():
     assert "the clock" in _tool(t, b'{"action":"add","every":60,"text":"x"}')  # is not set
     t.cron = None  # no store (the registry does not offer the tool then)
     assert "available" in _tool(t)  # scheduling is not available on this device
-
-
-def test_against_datetime_and_brute_force():
-    if MICROPYTHON:
-        skip("datetime")
-    r = ""
-    for line in _rows("# @py ", None):
-        r += line
-    assert "def ref(" in r  # the lines were found
-    exec(r, {"schedule": schedule})
-
-
-# CPython only (see the top of the file): civil_from_days, days_from_civil and parse_at
-# against datetime; next_fire against a separate, simple brute-force reading of random cron
-# expressions; the tool's schemas are JSON.
-# @py import datetime as dt
-# @py import json
-# @py import random
-#
-# @py from picoclaw.tools import cron
-#
-# @py name, desc, params = cron.SCHEMAS[0]
-# @py assert name == b"cron" and len(cron.SCHEMAS) == 1 and json.loads(params)["required"] == ["action"]
-# @py assert b'"' not in desc and b"\\" not in desc  # written inside a JSON string as is
-# @py assert [schedule.days_from_civil(*d) for d in ((1970, 1, 1), (2000, 3, 1), (2026, 11, 24))] == [0, 11017, 20781]
-# @py e = dt.date(1970, 1, 1)
-# @py for z in range(-30000, 60000, 7):
-# @py     d = e + dt.timedelta(days=z)
-# @py     assert schedule.civil_from_days(z) == (d.year, d.month, d.day)
-# @py     assert schedule.days_from_civil(d.year, d.month, d.day) == z
-#
-# @cpython
-# @py def ref(expr, t):
-# @py     # the matching set of each field, by a separate and simple reading of the syntax
-# @py     sets = []
-# @py     p = expr.split()
-# @py     for i, (lo, hi) in enumerate(((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))):
-# @py         vals = set()
-# @py         for item in p[i].split(","):
-# @py             rng, _, st = item.partition("/")
-# @py             a, b = (lo, hi) if rng == "*" else [int(x) for x in rng.split("-")] if "-" in rng else (
-# @py                 int(rng), hi if st else int(rng))
-# @py             vals.update(range(a, b + 1, int(st or 1)))
-# @py         sets.append(set(v % 7 for v in vals) if i == 4 else vals)
-# @py     star = p[2][0] == "*" or p[4][0] == "*"
-# @py     # step day by day, then minute by minute within a matching day
-# @py     epoch = dt.datetime(1970, 1, 1)
-# @py     start = epoch + dt.timedelta(seconds=(t // 60 + 1) * 60)
-# @py     day = start.date()
-# @py     while day.year <= start.year + 8:
-# @py         a = day.day in sets[2]
-# @py         b = day.isoweekday() % 7 in sets[4]
-# @py         if day.month in sets[3] and ((a and b) if star else (a or b)):
-# @py             for h in sorted(sets[1]):
-# @py                 for m in sorted(sets[0]):
-# @py                     ts = dt.datetime(day.year, day.month, day.day, h, m)
-# @py                     if ts >= start:
-# @py                         return int((ts - epoch).total_seconds())
-# @py         day += dt.timedelta(days=1)
-# @py     return None
-#
-# @cpython
-# @py r = random.Random(20261124)
-#
-# @cpython
-# @py def field(lo, hi, bias):
-# @py     v = lambda: r.choice(bias) if r.random() < 0.4 else r.randint(lo, hi)  # noqa: E731
-# @py     k = r.random()
-# @py     a = v()
-# @py     b = r.randint(a, hi)
-# @py     return ("*" if k < 0.3 else "*/%d" % r.randint(1, hi - lo + 1) if k < 0.4 else str(a) if k < 0.6
-# @py             else "%d-%d" % (a, b) if k < 0.7 else "%d-%d/%d" % (a, b, r.randint(1, 7)) if k < 0.8
-# @py             else "%d/%d" % (a, r.randint(1, 20)) if k < 0.85 else ",".join(str(v()) for _ in range(3)))
-#
-# @cpython
-# @py starts = [schedule.parse_at(s) for s in ("2026-02-28 23:59", "2024-02-29 12:00", "2026-12-31 23:59", "2099-12-31 23:00",
-# @py                          "2096-03-01 00:00", "1970-01-01 00:00")]
-# @py none = 0
-# @py for i in range(400):
-# @py     expr = " ".join((field(0, 59, (0, 59)), field(0, 23, (0, 23)), field(1, 31, (1, 28, 29, 30, 31)),
-# @py                      field(1, 12, (2, 12)), field(0, 7, (0, 7))))
-# @py     f = schedule.parse_cron(expr)
-# @py     for t in (r.randint(0, 4102444800), r.choice(starts) + r.randint(-90, 90)):
-# @py         want = ref(expr, t)
-# @py         assert schedule.next_fire(f, t) == want, (expr, t, want)
-# @py         none += want is None
-# @py assert none < 100  # most random expressions fire; a few impossible ones end the search
-#
-# @py # parse_at against datetime: random valid times, as "YYYY-MM-DD HH:MM[:SS]" and with "T"
-# @py for i in range(2000):
-# @py     ts = r.randint(0, 253402300799)
-# @py     d = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=ts)
-# @py     s = d.strftime("%Y-%m-%d" + r.choice((" ", "T")) + "%H:%M:%S")
-# @py     assert schedule.parse_at(s) == ts and schedule.parse_at(s[:16]) == ts - d.second, s

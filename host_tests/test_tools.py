@@ -1,8 +1,8 @@
 # Agent tools (registry, files, system, message, gpio): confinement of every path to the
 # workspace, streaming of big contents through a small heap, caps and their notes, the GPIO
 # allow-list, and the schemas the LLM request carries. Runs on CPython (pytest) and on the
-# unix port (host_tests/support/mp_runner.py test_tools, firmware from .mpy). This file, compiled
-# from source, needs a 192k heap on the port; the tools under test get only ROOM of it.
+# unix port (test_unix_port.py: host_tests/support/mp_runner.py, this file and the firmware
+# from .mpy), where it passes at 118k; the tools under test get only ROOM of it.
 import gc
 import io
 import json
