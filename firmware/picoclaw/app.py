@@ -59,7 +59,8 @@ def build(cfg):
         a.conn = Connection(split_url(llm_base), bytearray(_IO_BUF), ctx, opener=sim and sim.model.open)
         gw.answer = a.answer
         gw.tick = a.tick
-        gw.agent = a  # main.py sets a.alive (the watchdog) through it
+        gw.agent = a
+        a.alive = gw.busy  # a long turn keeps the board's watchdog fed (Gateway.on_update)
         log.info("agent: %s, model %s at %s" % (cfg.provider_kind, cfg.model, llm_base))
     else:
         log.info("no model configured (providers.*): echo mode")

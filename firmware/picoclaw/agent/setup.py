@@ -218,25 +218,21 @@ def agent(cfg, tg=None, conn=None, cron=True):
     """The Agent (agent.py) for loaded settings, after resolve(): its settings and buffers
     set here, at start, so the code that sets them leaves the heap with this module. tg:
     the Telegram client (or the console's stand-in); conn: the httpclient.Connection to the
-    model (both may be set on it later). On a board the gpio tools get machine and the
-    pins board.json allows (cfg.pins)."""
+    model (both may be set on it later). On a board the gpio tools get its machine module
+    (cfg.machine, set by board/start.py) and the pins board.json allows (cfg.pins)."""
     import os
     import time
 
     from picoclaw import clock
     from picoclaw.agent.loop import Agent
 
-    try:
-        import machine  # a board
-    except ImportError:
-        machine = None
     a = Agent()
     a.tg = tg
     a.conn = conn  # httpclient.Connection to the provider's api_base
     a.workspace = cfg.workspace
     a.chat_id = 0  # the turn's chat
     a.pins = getattr(cfg, "pins", None) or {}  # what board.json lets the gpio tools touch
-    a.machine = machine
+    a.machine = getattr(cfg, "machine", None)  # a board's machine module (board/start.py)
     # cron: True when the cron tool is offered (tools/cron.py loads the job store then);
     # cron_next: the earliest next fire time (epoch s), None without jobs, -1 not known
     # yet (the store is read at the next tick: timers.due)

@@ -151,6 +151,12 @@ def _serve(box, info):
     allow = cfg.allow_from  # who hears about the last crash (crash.report)
     ssid, password, ws = cfg.wifi_ssid, cfg.wifi_password, cfg.workspace
     cfg.status = lambda: box[0].status()  # heap, uptime and Wi-Fi facts for system_status
+    try:
+        import machine
+
+        cfg.machine = machine  # what the gpio tools drive (tools/gpio.py), within board.json's pins
+    except ImportError:
+        pass
     from picoclaw import app
 
     # first, while the heap is still in one piece: building the agent is the start-up's peak
@@ -193,37 +199,29 @@ def _serve(box, info):
 
 
 def _hook(gw, hw, healthy_ms, board):
-    # Each poll cycle: rejoin Wi-Fi if the link dropped, tell the watchdog the loop is alive,
-    # show the state on the LED, and clear the crash count once the run has been healthy for
-    # healthy_ms. Each update: the LED shows "thinking". Done by wrapping the gateway's own
-    # methods (instance attributes come before the class's).
+    # The gateway's hooks (gateway/loop.py). Each poll cycle: rejoin Wi-Fi if the link
+    # dropped, tell the watchdog the loop is alive, show the state on the LED, and clear the
+    # crash count once the run has been healthy for healthy_ms (judged by the cycles before
+    # this one). Each update, and each model call and tool run of its turn: the LED shows
+    # "thinking" and the watchdog is fed.
     from picoclaw import log
     from picoclaw.state import write_atomic
 
-    cycle, handle = gw.cycle, gw.handle
     t0 = time.ticks_ms()
     healthy = [False]
 
-    def each_cycle():
+    def on_cycle():
         if not hw.link_up():
             log.warn("Wi-Fi: link lost, rejoining")
             hw.rejoin()
         hw.alive(board.ERROR if gw.failures else board.POLLING)
-        cycle()
         if not healthy[0] and not gw.failures and time.ticks_diff(time.ticks_ms(), t0) >= healthy_ms:
             write_atomic(CRASHES, b"0")
             healthy[0] = True
             log.info("healthy: crash count cleared")
 
-    def each_update(u, f):
-        hw.alive(board.THINKING)
-        handle(u, f)
-
-    gw.cycle = each_cycle
-    gw.handle = each_update
-    agent = getattr(gw, "agent", None)
-    if agent is not None:  # a turn of several model calls may outlast the watchdog's hang time
-        agent.alive = lambda: hw.alive(board.THINKING)
+    gw.on_cycle = on_cycle
+    gw.on_update = lambda: hw.alive(board.THINKING)
 
 
 def keep_log(line, path="log.txt"):

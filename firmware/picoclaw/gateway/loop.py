@@ -44,6 +44,13 @@ class Gateway:
         self.sleep_ms = sleep_ms or time.sleep_ms
         self.answer = answer  # answer(gateway, update, inbox file) for other text; None: echo
         self.tick = None  # tick() -> seconds until a timer is due (or None); runs due timers
+        self.agent = None  # the Agent behind `answer` (app.build), or None in echo mode
+        # The board's hooks (board/start.py), None elsewhere. on_cycle(): at the start of each
+        # poll cycle (Wi-Fi rejoin, watchdog, LED). on_update(): when an update starts being
+        # handled, and again through busy() before each model call and tool run of its turn,
+        # work that may outlast a watchdog.
+        self.on_cycle = None
+        self.on_update = None
         self.failures = 0  # failed cycles in a row: the back-off exponent
         self.handled = 0  # updates handled (any kind)
         self.replies = 0
@@ -81,6 +88,8 @@ class Gateway:
 
     def cycle(self):
         """One poll and its handling, with every failure turned into a wait."""
+        if self.on_cycle:
+            self.on_cycle()
         try:
             self.poll_once()
             self.failures = 0
@@ -97,6 +106,11 @@ class Gateway:
                 self._wait(str(e))
             finally:
                 unload("picoclaw.gateway.recover")
+
+    def busy(self):
+        """Work on an update goes on (the agent calls this before each model call and tool run)."""
+        if self.on_update:
+            self.on_update()
 
     def backoff_ms(self):
         """Delay before the next attempt: exponential with full jitter (random in
@@ -135,6 +149,7 @@ class Gateway:
                 # this file); only the network's failures end the cycle, to be retried.
                 for attempt in (0, 1):
                     try:
+                        self.busy()
                         self.handle(u, f)
                         break
                     except MemoryError:
