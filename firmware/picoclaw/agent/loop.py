@@ -1,25 +1,13 @@
-# The assistant: each authorized message becomes a model conversation with tools.
+# The agent's turn loop: a user's message becomes model calls and tool runs, then an answer.
 #
-# One turn: the user's text is appended to the chat's session file; then up to
-# max_tool_iterations model calls, each request streamed from flash (system prompt from the
-# workspace files, the session's recent lines) and each answer streamed to flash (llm.Turn);
-# tool calls run one at a time (tools/ loads each tool's module only while it runs) and
-# their results are appended to the session too, so a follow-up question sees them. The
-# final text is converted and split for Telegram (tgformat) and sent, editing the
-# "Thinking..." placeholder when there is one. Heartbeat and cron jobs run turns too.
-#
-# Only this module, session.py and clock.py stay loaded between turns. Each step of a turn
-# loads what it needs and drops it after (picoclaw.load and unload): limit.py to count a
-# model call, scrub.py to clean the turn's session lines before a request, the model side
-# (_MODEL_SIDE) for the call, the tool registry and one tool module for a tool call,
-# tgformat and then deliver.py for the answer, compact.py when a session needs a summary,
-# timers.py to prepare a heartbeat or cron turn, schedule.py for the cron tool or due jobs
-# (the agent keeps only the next fire time), resume.py when a turn is taken up again. The
-# steps never overlap, so the heap holds one group at a time (README: "The agent's heap");
-# the peaks are the model call, a file tool's run and the answer's conversion, so this
-# module keeps only what runs in every turn. Every name a module defines (and its file's
-# path) stays interned once it is loaded: a tool burst ends at 586 names, 34 under the qstr
-# pool's 620 step.
+# One turn (Agent.turn): the message is appended to the chat's session file; then up to
+# max_tool_iterations model calls, each request streamed from flash and each answer
+# streamed to flash (llm/); the tool calls of an answer run one at a time (tools/) and
+# their results go to the session too; the final text is converted for Telegram
+# (telegram/format.py) and sent (deliver.py). Heartbeat and cron jobs run turns too (tick).
+# Only this module, session.py and clock.py stay loaded between turns: each step loads what
+# it needs and drops it after (docs/architecture.md lists them), so the heap holds one
+# step's code at a time.
 import time
 
 from micropython import const
@@ -41,10 +29,15 @@ _MODEL_SIDE = ("picoclaw.llm.call", "picoclaw.llm.openai", "picoclaw.llm.anthrop
 
 
 class Agent:
-    """The assistant; also what tools see as their `ctx` (tools/__init__.py): workspace,
-    chat_id, pins, machine, cron, read_cap, now(), send(text), status(). Made by
-    providers.agent() at start (its settings are attributes: the code that sets them is
-    start-up code, and leaves the heap with providers.py)."""
+    """The assistant. Made by agent/setup.agent() at start: its settings are attributes, so
+    the code that sets them leaves the heap with setup.py.
+
+    It is also the tools' context (`ctx` in tools/): what a tool may use of it is
+    workspace (the folder the file tools are confined to), workspace_quota_kb, chat_id (the
+    turn's chat), read_cap (bytes a read returns), pins and machine (what board.json lets
+    the gpio tools touch, and the board's machine module or None), cron and cron_next (the
+    job store is offered; the next fire time), tz, state_dir, now() (epoch seconds),
+    send(text) (a message to the turn's chat) and status() (or None: heap and uptime)."""
 
     # -- the gateway's hook -------------------------------------------------------------
     def answer(self, gw, u, f):
@@ -236,7 +229,7 @@ class Agent:
     # -- delivering -------------------------------------------------------------------
     def _deliver(self, s, chat_id, path, reply_to, start):
         """Send the answer in file `path`, from piece `start` on: converted into state/out by
-        tgformat (~8 KB of heap as code), then sent by deliver.py, each loaded only for its
+        telegram/format.py (~8 KB of heap as code), then sent by deliver.py, each loaded only for its
         part (that step is a turn's heap peak too). Where Telegram cannot parse the HTML,
         the rest goes again as plain text. The answer is final by now: nothing here runs the
         turn again (deliver.py)."""
@@ -265,7 +258,7 @@ class Agent:
     # -- history upkeep -----------------------------------------------------------------
     def _maybe_compact(self, s):
         """When the session file passes twice its budget, the model summarises the turns
-        that no longer fit and they are replaced by that summary (compact.py)."""
+        that no longer fit and they are replaced by that summary (summary.py)."""
         if s.size() > 2 * self.budget:
             try:
                 load("picoclaw.agent.summary").compact(self, s)

@@ -215,9 +215,9 @@ def start(cfg, sim=None):
 
 
 def agent(cfg, tg=None, conn=None, cron=True):
-    """The Agent (agent.py) for loaded settings, after resolve(): its settings and buffers
+    """The Agent (agent/loop.py) for loaded settings, after resolve(): its settings and buffers
     set here, at start, so the code that sets them leaves the heap with this module. tg:
-    the Telegram client (or the console's stand-in); conn: the httpclient.Connection to the
+    the Telegram client (or the console's stand-in); conn: the net/http.Connection to the
     model (both may be set on it later). On a board the gpio tools get its machine module
     (cfg.machine, set by board/start.py) and the pins board.json allows (cfg.pins)."""
     import os
@@ -228,7 +228,7 @@ def agent(cfg, tg=None, conn=None, cron=True):
 
     a = Agent()
     a.tg = tg
-    a.conn = conn  # httpclient.Connection to the provider's api_base
+    a.conn = conn  # net/http.Connection to the provider's api_base
     a.workspace = cfg.workspace
     a.chat_id = 0  # the turn's chat
     a.pins = getattr(cfg, "pins", None) or {}  # what board.json lets the gpio tools touch

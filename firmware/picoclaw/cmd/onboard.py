@@ -3,7 +3,7 @@
 # The config is PicoClaw's current format (version 3: channel_list, model_list, agents.defaults
 # .model_name) with empty secrets to fill in, written with mode 0600 (it will hold the bot
 # token and the API key; a board's file system has no modes); the workspace holds the files
-# the system prompt is built from (each read with its own cap: see agent.py) and the
+# the system prompt is built from (each read with its own cap: see agent/request.py) and the
 # long-term memory file the model keeps.
 import os
 

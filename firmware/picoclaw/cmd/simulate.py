@@ -1,9 +1,9 @@
 # SIMULATE=1: a scripted Telegram inside the process, speaking real HTTP/1.1 bytes to the
-# real client code (httpclient, jsonstream, telegram, gateway), with no network at all;
+# real client code (net/http, json/, telegram/api, gateway/), with no network at all;
 # with a provider configured, a scripted model (OpenAI Chat Completions) as well, so the
 # agent's whole loop (request from flash, tool calls, answer) runs offline.
 #
-# It stands in for the socket (an `opener` for httpclient.Connection): requests written to
+# It stands in for the socket (an `opener` for net/http.Connection): requests written to
 # it are parsed, answers are produced piece by piece, so even the 4096-character message
 # of the script never sits in RAM whole. Only the first bytes of each reply are kept, to
 # print the conversation.

@@ -15,7 +15,7 @@ def mask(secret):
 
 
 def status(cfg, err=None):
-    """Print the summary, then run the model side's check (providers.pick) that the agent's
+    """Print the summary, then run the model side's check (agent/setup.pick) that the agent's
     start-up runs, unless config.check already found `err`; returns the exit code: 2, with
     the error as the last line, when the gateway would refuse to start."""
     from picoclaw.state import State

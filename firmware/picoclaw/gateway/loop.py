@@ -21,7 +21,7 @@ from picoclaw.json.stream import JsonError
 from picoclaw.net.stream import handshakes
 from picoclaw.telegram.api import APIError, read_inbox, refused
 
-_TRUNCATED = const(1)  # telegram.py's inbox record flags
+_TRUNCATED = const(1)  # telegram/api.py's inbox record flags
 _HAS_TEXT = const(2)
 _FROM_BOT = const(4)
 _BAD_ID = const(8)

@@ -1,8 +1,8 @@
 # One model call: write the request from flash, read the answer to flash.
 #
-# The provider module (llm_openai or llm_anthropic, chosen by config; only that one is
+# The provider module (llm/openai.py or llm/anthropic.py, chosen by config; only that one is
 # loaded) knows the wire shapes; this module owns the connection and the retries, and
-# llm_turn.Turn puts the answer on flash: its text in `<workspace>/state/reply`, each tool
+# llm/answer.Turn puts the answer on flash: its text in `<workspace>/state/reply`, each tool
 # call's arguments in `<workspace>/state/call<i>` (raw JSON), so neither sits in RAM whole.
 import time
 
@@ -41,7 +41,7 @@ def provider_module(name):
 
 
 def call(conn, proto, a, stream, tools, on_text=False):
-    """POST one request for agent `a` and read the answer into a Turn (llm_turn.py), which
+    """POST one request for agent `a` and read the answer into a Turn (llm/answer.py), which
     is returned. Retries 429/5xx and a dropped connection (the request is re-sent from
     flash); raises LLMError. on_text: edit a's placeholder as the text comes. The whole
     call, retries included, ends within a.timeout_s seconds (agents.defaults.request_timeout):
@@ -111,7 +111,7 @@ def write_head(w, a, stream):
 
 def write_tail(w, a, sep, tools):
     """Close the messages array (after a.extra, the summary request's closing instruction,
-    if any), write the tool schemas (tools: the file providers.py wrote them to at start, in the
+    if any), write the tool schemas (tools: the file agent/setup.py wrote them to at start, in the
     provider's shape; None: no tools), close the request object."""
     if a.extra:
         w.write(sep + b'{"role":"user","content":')
