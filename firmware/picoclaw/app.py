@@ -1,5 +1,4 @@
 # Wiring: build the gateway from a config file. The only place that knows every piece.
-import gc
 import os
 
 from micropython import const
@@ -8,6 +7,10 @@ from picoclaw import load, log, unload
 
 _IO_BUF = const(512)  # connection buffer: one TLS read or one request piece at a time (~1/3 of a
 #               TCP segment; bigger buys little since mbedTLS decrypts whole records anyway)
+
+
+# what the gateway keeps loaded besides the agent (cli.prepare loads it before this module)
+_RUNTIME = ("picoclaw.gateway.loop", "picoclaw.net.http", "picoclaw.telegram.api")
 
 
 def build(cfg):
@@ -24,7 +27,7 @@ def build(cfg):
     log.info("polling Telegram at %s" % cfg.base_url)
     llm_base = ""
     if cfg.provider or cfg.providers:  # the agent: its provider, settings and tool schemas
-        a, llm_base = load("picoclaw.agent.setup").start(cfg, sim)
+        a, llm_base = load("picoclaw.agent.setup").start(cfg, sim, _RUNTIME)
         unload("picoclaw.agent.setup", "picoclaw.tools")
     # one SSLContext for Telegram and the model, with the root group each host needs (a board
     # parses each root into its heap), built before the runtime modules are imported, and
@@ -66,19 +69,6 @@ def build(cfg):
         log.info("no model configured (providers.*): echo mode")
     unload("picoclaw.app")
     return gw, sim
-
-
-def report(gw, sim):
-    """The end of Gateway.serve, after its FIGURES line: the summary, the interned names
-    (the tools read n_qstr: the pool grows in steps) and, with SIMULATE=1, the simulated
-    conversation."""
-    import micropython
-
-    log.info("handled %d updates, %d replies, %d denied, %d errors; heap %d used, %d free"
-             % (gw.handled, gw.replies, gw.denied, gw.errors, gc.mem_alloc(), gc.mem_free()))
-    micropython.qstr_info()
-    if sim:
-        sim.report()
 
 
 def split_url(url):

@@ -201,14 +201,13 @@ def write_schemas(w, ctx, anthropic=False):
         t = None
 
 
-def start(cfg, sim=None):
-    """(the Agent, the model's api_base) for the gateway (app.build). The runtime modules
-    load first, so that the Agent, a long-lived object, and its buffers come after them
-    while the heap is still in one piece."""
+def start(cfg, sim=None, runtime=()):
+    """(the Agent, the model's api_base) for the gateway (app.build). The `runtime` modules
+    (the gateway's, named by app.build) load first, so that the Agent, a long-lived object,
+    and its buffers come after them while the heap is still in one piece."""
     from picoclaw import load
 
-    for name in ("picoclaw.agent.loop", "picoclaw.gateway.loop", "picoclaw.net.http",
-                 "picoclaw.telegram.api"):
+    for name in ("picoclaw.agent.loop",) + runtime:
         load(name)
     base = resolve(cfg, sim)
     return agent(cfg), base

@@ -81,9 +81,13 @@ class Gateway:
             log.info("stopped by the user")
         gc.collect()
         print("FIGURES baseline=%d end=%d handshakes=%d" % (base, gc.mem_alloc(), handshakes()))
-        from picoclaw.app import report  # the end: app.py has room again, and this code none
+        log.info("handled %d updates, %d replies, %d denied, %d errors; heap %d used, %d free"
+                 % (self.handled, self.replies, self.denied, self.errors, gc.mem_alloc(), gc.mem_free()))
+        import micropython
 
-        report(self, sim)
+        micropython.qstr_info()  # the interned names (the tools read n_qstr: the pool grows in steps)
+        if sim:
+            sim.report()  # SIMULATE=1: the conversation
         return 0
 
     def cycle(self):
