@@ -14,82 +14,90 @@ from micropython import const
 from picoclaw import Settings
 from picoclaw.json.stream import ARR, END_ARR, NUM, OBJ, STR, JsonError, JsonReader, StreamSource
 
+# parser events with no public name (json/scan.py: _E_TRUE, _E_FALSE, _E_NULL)
+_TRUE = const(8)
+_FALSE = const(9)
+_NULL = const(10)
+
 _MAX_LIST = const(64)  # allow_from entries; a longer list is a mistake, not a use case
 
-# kinds of value (small ints, not one-letter strings: short strings are interned for good)
-_S = const(0)  # a string
-_I = const(1)  # an integer
-_F = const(2)  # a number
-_B = const(3)  # true or false
-_L = const(4)  # a list of user ids or @usernames
-_LS = const(5)  # a list of strings
+# kinds of value (small ints, not strings: docs/memory.md)
+_STRING = const(0)  # a string
+_INT = const(1)  # an integer
+_NUMBER = const(2)  # a number
+_BOOL = const(3)  # true or false
+_USERS = const(4)  # a list of user ids or @usernames
+_STRINGS = const(5)  # a list of strings
+_KIND = const(7)  # the bits above: the kind without the flags below
 _AGENT = const(8)  # added to a kind: only the agent reads it, so echo mode never sets its default
-#                    (each attribute set is a name interned for good, and echo mode sits just
-#                    under a step of the interned-name pool)
+#                    (docs/memory.md)
 _OFF = const(16)  # added to a kind: no default (readers look in cfg.__dict__); a bool is set
 #                   only when false (each attribute is a slot in the settings' dict)
-# The attribute names only some configs set are over 10 characters and no identifier here: a
-# short string constant is interned when this module loads, a long one only once it is set.
+# (The attribute names only some configs set are long on purpose: docs/memory.md.)
+# what a model_list entry's field is (the third item of its _KEYS entry)
+_M_NAME = const(1)  # model_name: the name agents.defaults.model_name picks the entry by
+_M_MODEL = const(2)  # model: "protocol/model"
+_M_KEYS = const(3)  # api_keys: the first one is the api_key
 
 # path -> (attribute, kind, default)
 _KEYS = {
-    "channels.telegram.token": ("token", _S, ""),
-    "channels.telegram.allow_from": ("allow_from", _L, ()),
-    "channels.telegram.base_url": ("base_url", _S, ""),  # "": https://api.telegram.org
-    "channels.telegram.poll_timeout": ("poll_timeout", _I, 30),
-    "channels.telegram.poll_limit": ("poll_limit", _I, 10),
-    "channels.telegram.placeholder": ("placeholder", _B | _AGENT, True),  # "Thinking..." edited into the answer
-    "channels.telegram.typing": ("typing", _B | _AGENT, True),  # the "typing..." action while thinking
-    "channels.telegram.enabled": ("telegram_on", _B | _OFF, True),  # false: the gateway refuses to start
-    "version": ("version", _I | _OFF, 0),  # PicoClaw's format: 3 names channel_list's keys in errors
+    "channels.telegram.token": ("token", _STRING, ""),
+    "channels.telegram.allow_from": ("allow_from", _USERS, ()),
+    "channels.telegram.base_url": ("base_url", _STRING, ""),  # "": https://api.telegram.org
+    "channels.telegram.poll_timeout": ("poll_timeout", _INT, 30),
+    "channels.telegram.poll_limit": ("poll_limit", _INT, 10),
+    "channels.telegram.placeholder": ("placeholder", _BOOL | _AGENT, True),  # "Thinking..." edited into the answer
+    "channels.telegram.typing": ("typing", _BOOL | _AGENT, True),  # the "typing..." action while thinking
+    "channels.telegram.enabled": ("telegram_on", _BOOL | _OFF, True),  # false: the gateway refuses to start
+    "version": ("version", _INT | _OFF, 0),  # PicoClaw's format: 3 names channel_list's keys in errors
     # version 3: channel_list.telegram.{enabled, allow_from, typing, placeholder, settings}
-    "channel_list.telegram.enabled": ("telegram_on", _B | _OFF, True),
-    "channel_list.telegram.allow_from": ("allow_from", _L, ()),
-    "channel_list.telegram.typing.enabled": ("typing", _B | _AGENT, True),
-    "channel_list.telegram.placeholder.enabled": ("placeholder", _B | _AGENT, True),
-    "channel_list.telegram.settings.token": ("token", _S, ""),
-    "channel_list.telegram.settings.base_url": ("base_url", _S, ""),
-    "channel_list.telegram.settings.allow_from": ("allow_from", _L, ()),
-    "channel_list.telegram.settings.poll_timeout": ("poll_timeout", _I, 30),
-    "channel_list.telegram.settings.poll_limit": ("poll_limit", _I, 10),
-    "agents.defaults.workspace": ("workspace", _S, ""),
-    "agents.defaults.provider": ("provider", _S, ""),
-    "agents.defaults.model": ("model", _S | _AGENT, ""),
-    "agents.defaults.model_name": ("model_entry", _S | _AGENT, ""),  # version 3: a model_list entry
+    "channel_list.telegram.enabled": ("telegram_on", _BOOL | _OFF, True),
+    "channel_list.telegram.allow_from": ("allow_from", _USERS, ()),
+    "channel_list.telegram.typing.enabled": ("typing", _BOOL | _AGENT, True),
+    "channel_list.telegram.placeholder.enabled": ("placeholder", _BOOL | _AGENT, True),
+    "channel_list.telegram.settings.token": ("token", _STRING, ""),
+    "channel_list.telegram.settings.base_url": ("base_url", _STRING, ""),
+    "channel_list.telegram.settings.allow_from": ("allow_from", _USERS, ()),
+    "channel_list.telegram.settings.poll_timeout": ("poll_timeout", _INT, 30),
+    "channel_list.telegram.settings.poll_limit": ("poll_limit", _INT, 10),
+    "agents.defaults.workspace": ("workspace", _STRING, ""),
+    "agents.defaults.provider": ("provider", _STRING, ""),
+    "agents.defaults.model": ("model", _STRING | _AGENT, ""),
+    "agents.defaults.model_name": ("model_entry", _STRING | _AGENT, ""),  # version 3: a model_list entry
     # the owner's time zone for cron and get_time: "+02:00", "UTC-5", or a POSIX rule with
     # daylight saving time, "CET-1CEST,M3.5.0,M10.5.0/3" (zone.py); "" is UTC
-    "agents.defaults.timezone": ("timezone_spec", _S | _AGENT, ""),
-    "agents.defaults.max_tokens": ("max_tokens", _I | _AGENT, 1024),
-    "agents.defaults.temperature": ("temperature", _F | _AGENT, 0.7),
-    "agents.defaults.max_tool_iterations": ("max_tool_iterations", _I | _AGENT, 5),
-    "agents.defaults.stream": ("stream", _B | _AGENT, True),  # SSE answers (the placeholder follows the text)
-    "agents.defaults.history_bytes": ("history_bytes", _I | _AGENT, 6144),  # session bytes per request
-    "agents.defaults.max_calls_per_hour": ("max_calls_per_hour", _I | _AGENT, 60),  # model calls (0: no limit)
-    "agents.defaults.max_calls_per_day": ("max_calls_per_day", _I | _AGENT, 500),
+    "agents.defaults.timezone": ("timezone_spec", _STRING | _AGENT, ""),
+    "agents.defaults.max_tokens": ("max_tokens", _INT | _AGENT, 1024),
+    "agents.defaults.temperature": ("temperature", _NUMBER | _AGENT, 0.7),
+    "agents.defaults.max_tool_iterations": ("max_tool_iterations", _INT | _AGENT, 5),
+    "agents.defaults.stream": ("stream", _BOOL | _AGENT, True),  # SSE answers (the placeholder follows the text)
+    "agents.defaults.history_bytes": ("history_bytes", _INT | _AGENT, 6144),  # session bytes per request
+    "agents.defaults.max_calls_per_hour": ("max_calls_per_hour", _INT | _AGENT, 60),  # model calls (0: no limit)
+    "agents.defaults.max_calls_per_day": ("max_calls_per_day", _INT | _AGENT, 500),
     # seconds one model call may take, retries included (PicoClaw's model_list has the same key)
-    "agents.defaults.request_timeout": ("timeout_s", _I | _AGENT, 180),
+    "agents.defaults.request_timeout": ("timeout_s", _INT | _AGENT, 180),
     # KB the tools may fill in the workspace (sessions count, state/ does not); 512 leaves a
     # 2 MB board file system room for the firmware's files, sessions and the flash reserve
-    "agents.defaults.workspace_quota_kb": ("workspace_quota_kb", _I | _AGENT, 512),
-    "heartbeat.enabled": ("heartbeat_enabled", _B | _AGENT, False),
-    "heartbeat.interval": ("heartbeat_interval", _I | _AGENT, 30),
-    "tls.ca_file": ("ca_file", _S, ""),
-    "tls.verify": ("tls_verify", _B, True),
-    "wifi.ssid": ("wifi_ssid", _S, ""),
-    "wifi.password": ("wifi_password", _S, ""),
-    "providers.*.api_key": (None, _S, ""),
-    "providers.*.api_base": (None, _S, ""),
+    "agents.defaults.workspace_quota_kb": ("workspace_quota_kb", _INT | _AGENT, 512),
+    "heartbeat.enabled": ("heartbeat_enabled", _BOOL | _AGENT, False),
+    "heartbeat.interval": ("heartbeat_interval", _INT | _AGENT, 30),
+    "tls.ca_file": ("ca_file", _STRING, ""),
+    "tls.verify": ("tls_verify", _BOOL, True),
+    "wifi.ssid": ("wifi_ssid", _STRING, ""),
+    "wifi.password": ("wifi_password", _STRING, ""),
+    "providers.*.api_key": (None, _STRING, ""),
+    "providers.*.api_base": (None, _STRING, ""),
     # version 3: model_list, one object per model (read in _walk); the third field says what
-    # the value is (1 the name, 2 the model, 3 the keys), as a number, not a key literal
-    "model_list.*.model_name": (None, _S, 1),
-    "model_list.*.model": (None, _S, 2),  # "protocol/model", e.g. "openai/gpt-4o-mini"
-    "model_list.*.provider": (None, _S, 0),  # the protocol, when model has no prefix
-    "model_list.*.api_base": (None, _S, 0),
-    "model_list.*.api_key": (None, _S, 0),
-    "model_list.*.api_keys": (None, _LS, 3),  # PicoClaw rotates them; we use the first
+    # the value is (_M_NAME, _M_MODEL, _M_KEYS; 0: a field kept as it is)
+    "model_list.*.model_name": (None, _STRING, _M_NAME),
+    "model_list.*.model": (None, _STRING, _M_MODEL),  # "protocol/model", e.g. "openai/gpt-4o-mini"
+    "model_list.*.provider": (None, _STRING, 0),  # the protocol, when model has no prefix
+    "model_list.*.api_base": (None, _STRING, 0),
+    "model_list.*.api_key": (None, _STRING, 0),
+    "model_list.*.api_keys": (None, _STRINGS, _M_KEYS),  # PicoClaw rotates them; we use the first
 }
-# Names for error messages, as one string each: short strings and module-level names are
-# interned for good when a module loads (this one is unloaded after start, they are not).
+# names for error messages, by kind and by parser event (json/scan.py), as one string each
+# (docs/memory.md)
 _KIND_NAMES = const("|0:a string|1:an integer|2:a number|3:true or false|4:a list of user ids or @usernames|5:a list of strings|")
 _EVENT_NAMES = "|1:an object|3:a list|6:a string|7:a number|8:a boolean|9:a boolean|10:null|"
 
@@ -138,14 +146,13 @@ def check(cfg, telegram=True, want=None):
     board.json's gc_heap: an ESP32's heap grows on demand from 64 KB at boot to about that;
     its TLS buffers count where mbedTLS allocates them in the GC heap) against what the mode
     needs: a shortfall is one line saying what to do, instead of a MemoryError half-way
-    through the start. (Here and not in a module of its own: a module's names and path are
-    interned at every start, and the echo start sits just under a step of the qstr pool.)"""
+    through the start. (Here, not in a module of its own: docs/memory.md.)"""
     # the keys as this file's format names them
     v3 = cfg.__dict__.get("version", 0) >= 3
     tg = "channel_list.telegram.settings." if v3 else "channels.telegram."
     ch = tg[:22] if v3 else tg  # channel_list.telegram.
     if telegram:
-        # (the instance dict, not getattr: that would intern the name in every echo start)
+        # (the instance dict, not getattr: docs/memory.md)
         if not cfg.__dict__.get("telegram_on", True):
             raise ConfigError("config: %senabled is false, and Telegram is this bot's only channel: "
                               "set it to true (or remove it)" % ch)
@@ -336,7 +343,7 @@ def _walk(p, cfg, prefix):
             elif not (spec[1] & _OFF and value is True):
                 setattr(cfg, spec[0], value)
             continue
-        pre = path + ".*.model_name"  # long literals only (short ones are interned at load)
+        pre = path + ".*.model_name"  # (a long literal: docs/memory.md)
         if pre in _KEYS:  # version 3's model_list
             pre = pre[:-10]  # "model_list.*."
             # [{"model_name": .., "model": "protocol/id", "api_keys": [..], "api_base": ..}, ..]:
@@ -344,10 +351,10 @@ def _walk(p, cfg, prefix):
             # the original format's providers.<name> never has); the first entry of a name is
             # kept (PicoClaw balances the load over repeated names)
             ev = p.next()
-            if ev != ARR and ev != 10:  # null: absent
+            if ev != ARR and ev != _NULL:  # null: absent
                 raise ConfigError("config: %s must be a list of models, got %s" % (path, _lookup(_EVENT_NAMES, ev)))
             n = 0
-            while ev != 10:  # until END_ARR (the array's elements), or none (null)
+            while ev != _NULL:  # until END_ARR (the array's elements), or none (null)
                 ev = p.next()
                 if ev == END_ARR:
                     break
@@ -364,14 +371,14 @@ def _walk(p, cfg, prefix):
                         p.skip()  # thinking_level, rpm, extra_body, ...: not for this bot
                         continue
                     value = _read(p, spec[1], "model_list[%d].%s" % (n, key))
-                    if spec[2] == 3:  # api_keys: the first one is the api_key
+                    if spec[2] == _M_KEYS:  # the first one is the api_key
                         key, value = "api_key", value[0] if value else ""
                         if m.get(key):
                             continue
                     m[key] = value
-                    if spec[2] == 1:
+                    if spec[2] == _M_NAME:
                         name = value
-                    elif spec[2] == 2:
+                    elif spec[2] == _M_MODEL:
                         model = value
                 if not name:
                     raise ConfigError("config: %s[%d] has no model_name (the name "
@@ -398,16 +405,16 @@ def _walk(p, cfg, prefix):
             ev = p.next()
             if ev == OBJ:
                 _walk(p, cfg, path)
-            elif ev != 10:  # null: treat as absent
+            elif ev != _NULL:  # null: treat as absent
                 raise ConfigError("config: %s must be an object, got %s" % (path, _lookup(_EVENT_NAMES, ev)))
         else:
             p.skip()  # unknown key (PicoClaw has many we do not use): ignored
 
 
 def _read(p, kind, path):
-    kind &= 7  # without _AGENT
+    kind &= _KIND  # without _AGENT, _OFF
     ev = p.next()
-    if kind == _LS or kind == _L:  # a list: of strings, or of user ids (numbers or strings)
+    if kind == _STRINGS or kind == _USERS:  # a list: of strings, or of user ids (numbers or strings)
         if ev != ARR:
             _wrong(path, kind, ev)
         items = []
@@ -417,28 +424,28 @@ def _read(p, kind, path):
                 return tuple(items)
             if ev == STR and not p.truncated:
                 items.append(p.text())
-            elif ev == NUM and kind == _L:
+            elif ev == NUM and kind == _USERS:
                 v = p.value(ev)
                 if isinstance(v, float):
                     _wrong(path, kind, ev)
                 items.append(str(v))
-            elif kind == _LS:
+            elif kind == _STRINGS:
                 raise ConfigError("config: %s must be a list of strings" % path)
             else:
                 raise ConfigError("config: %s entries must be user ids or @usernames" % path)
             if len(items) > _MAX_LIST:
                 raise ConfigError("config: %s has more than %d entries" % (path, _MAX_LIST))
-    if ev == STR and kind == _S:
+    if ev == STR and kind == _STRING:
         if p.truncated:
             raise ConfigError("config: %s is too long" % path)
         return p.text()
-    if ev == NUM and (kind == _I or kind == _F):
+    if ev == NUM and (kind == _INT or kind == _NUMBER):
         v = p.value(ev)
-        if kind == _I and not isinstance(v, int):
+        if kind == _INT and not isinstance(v, int):
             _wrong(path, kind, ev)
         return v
-    if ev in (8, 9) and kind == _B:
-        return ev == 8
+    if (ev == _TRUE or ev == _FALSE) and kind == _BOOL:
+        return ev == _TRUE
     _wrong(path, kind, ev)
 
 

@@ -1,6 +1,6 @@
 # The byte-level JSON scanner: one resumable state machine, no allocation, viper on the board.
 #
-# This is the parser's hot loop, kept apart so the rest of jsonstream.py stays plain Python.
+# This is the parser's hot loop, kept apart so the rest of json/stream.py stays plain Python.
 # Measured on the unix port (x86-64, 26 KB getUpdates body): a pure-Python byte loop with
 # a minimal state machine runs at ~7 MB/s, json.loads at ~17 MB/s, the same loop under
 # viper at ~300 MB/s. So the scanner is a viper function; CPython runs the same source as
@@ -69,7 +69,10 @@ _L_N1 = const(25)  # n[u]ll
 _L_N2 = const(26)
 _L_N3 = const(27)
 
-# events returned (errors are negative)
+# events returned (errors are negative). The public ones are the parser's API: json/stream.py
+# passes them on, and callers compare JsonReader.next()'s result with them. true, false and
+# null stay private (JsonReader.value and read_bool turn them into Python values; a module
+# that needs one keeps a private copy): a public name costs the echo start (docs/memory.md).
 _NEED = const(0)  # window consumed: refill and call again
 OBJ = const(1)
 END_OBJ = const(2)
@@ -78,9 +81,9 @@ END_ARR = const(4)
 KEY = const(5)
 STR = const(6)
 NUM = const(7)
-_E_TRUE = const(8)
-_E_FALSE = const(9)
-_E_NULL = const(10)
+_E_TRUE = const(8)  # true
+_E_FALSE = const(9)  # false
+_E_NULL = const(10)  # null
 _PART = const(11)  # out holds a piece of a string value (stream mode); more follows
 _E_EOF = const(12)  # top-level value complete and input exhausted
 _SKIPPED = const(13)  # the value being skipped is complete
@@ -565,7 +568,7 @@ def number(obj, n: int) -> int:
     """The value of the number token in obj[:n] when it is an integer of at most 9 digits
     (an optional "-" first: ids, counts; it fits a 32-bit board's small int), else
     _NOT_SMALL (JsonReader.number then converts it). Allocation-free and without a Python
-    loop per digit: four ids are read per update. (Its name is one already interned.)"""
+    loop per digit: four ids are read per update."""
     out = ptr8(obj)
     i = 0
     if n > 0:

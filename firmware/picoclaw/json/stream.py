@@ -26,20 +26,21 @@ from picoclaw.json.scan import NSLOTS, number, scan
 from picoclaw.json.scan import ARR, END_ARR, END_OBJ, KEY, NUM, OBJ, STR  # noqa: F401 (the events callers name)
 
 _DEFAULT_DEPTH = const(32)  # a Telegram update nests about 8 deep; 32 leaves room, stops bombs
-_KEY = const(5)
-_STR = const(6)
-_NUM = const(7)
-_PART = const(11)
-_EOF = const(12)
-_SKIPPED = const(13)
-_NOT_SMALL = const(0x3FFFFFFF)  # jsonscan.number: not an integer of at most 9 digits
-_OBJ = const(1)
-_END_OBJ = const(2)
-_ARR = const(3)
-_END_ARR = const(4)
-_TRUE = const(8)
-_FALSE = const(9)
-_NULL = const(10)
+_NOT_SMALL = const(0x3FFFFFFF)  # scan.number: not an integer of at most 9 digits
+# scan's events again, as private constants: const() folds only within a module, and these
+# comparisons run for every token
+_OBJ = const(1)  # OBJ
+_END_OBJ = const(2)  # END_OBJ
+_ARR = const(3)  # ARR
+_KEY = const(5)  # KEY
+_STR = const(6)  # STR
+_NUM = const(7)  # NUM
+_TRUE = const(8)  # scan._E_TRUE
+_FALSE = const(9)  # scan._E_FALSE
+_NULL = const(10)  # scan._E_NULL
+_PART = const(11)  # scan._PART: a piece of a streamed string
+_EOF = const(12)  # scan._E_EOF: the input ended after the top-level value
+_SKIPPED = const(13)  # scan._SKIPPED: skip() reached the end of the value
 
 # messages for error codes -1..-7, and names of events 1..12: one string each, cheaper in
 # RAM than a dict or tuple of strings
@@ -206,7 +207,7 @@ class JsonReader:
         n = self.n
         if self.truncated:
             self._fail("number too long")
-        # ids and counts: jsonscan.number (viper, allocation-free); anything else through
+        # ids and counts: scan.number (viper, allocation-free); anything else through
         # int()/float()
         v = number(out, n)
         if v != _NOT_SMALL:

@@ -10,7 +10,7 @@
 # Replies stream the text back from that file through the connection buffer.
 from micropython import const
 
-from picoclaw.json.stream import END_ARR, OBJ, JsonError, JsonReader
+from picoclaw.json.stream import ARR, END_ARR, OBJ, JsonError, JsonReader
 
 _TEXT_CAP = const(12288)  # bytes: 4096 UTF-16 units of BMP text is at most 12288 UTF-8 bytes,
 #                          so no valid Telegram text is cut; anything longer is, and flagged
@@ -239,7 +239,7 @@ class Telegram:
         # Key order inside an update is not fixed, so the text may stream to the file
         # before the ids are known: each record starts with a fixed-width placeholder
         # that is overwritten with the real header once the update has been read.
-        p.expect(3)  # ARR
+        p.expect(ARR)
         count = 0
         u = Update()
         while True:
@@ -277,8 +277,8 @@ class Telegram:
             f.seek(end)
 
     def sink(self, buf, n):
-        # copy_str's sink: a message text, piece by piece, straight to the inbox file. (Names
-        # already interned elsewhere: a new one here would cost echo mode a 3.5 KB qstr pool.)
+        # copy_str's sink: a message text, piece by piece, straight to the inbox file
+        # (named like attributes the echo start has already: docs/memory.md)
         self.stream.write(memoryview(buf)[:n])
 
     def _parse_message(self, p, f, u):

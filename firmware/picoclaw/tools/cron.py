@@ -1,4 +1,4 @@
-# The `cron` tool: the model adds, lists and removes scheduled jobs (store: picoclaw.schedule).
+# The `cron` tool: the model adds, lists and removes scheduled jobs (store: agent/schedule.py).
 #
 # Arguments are read straight from the streaming parser; the job text is copied in pieces
 # into one buffer of at most TEXT_CAP bytes (over it: refused, so nothing is silently cut).
@@ -6,10 +6,10 @@
 # only while the tool runs, and kept small for that moment: one function does the work.
 from micropython import const
 
-_TEXT_CAP = const(512)  # schedule.TEXT_CAP (not imported: loading schedule.py just to
-#                          describe this tool would cost its ~10 KB in every request)
+from picoclaw.json.stream import OBJ
 
-
+_TEXT_CAP = const(512)  # schedule.TEXT_CAP, copied: the schemas below go into every request,
+#                          and importing schedule.py for them would load its code each time
 _PREVIEW = const(60)  # characters of each job's text shown by list
 _SMALL = const(100)  # cap for action, mode, at and cron strings: all short
 _CLOCK_DAY = const(18262)  # 2020-01-01 as days since 1970: earlier means the clock is unset
@@ -92,7 +92,7 @@ def run(name, args, ctx, out):
             s = Schedule(ctx.workspace, getattr(ctx, "tz", ""))  # the owner's zone
         act = at = rel = every = expr = text = mode = jid = None
         cut = False
-        args.expect(1)  # the arguments object
+        args.expect(OBJ)  # the arguments object
         while args.next_key():
             if args.key_is(b"action"):
                 act = args.read_str(_SMALL)

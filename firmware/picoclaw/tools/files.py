@@ -13,6 +13,8 @@ import os
 
 from micropython import const
 
+from picoclaw.json.stream import OBJ
+
 _BUF = const(256)  # bytes per read step
 _PATH_CAP = const(160)  # a longer path is refused: board file systems keep names short
 _LIST_CAP = const(64)  # list_dir shows this many entries and counts the rest
@@ -86,7 +88,7 @@ def read_path(args):
     """The arguments object of a reading tool: (path, offset); other keys are skipped."""
     rel = None
     off = 0
-    args.expect(1)  # OBJ
+    args.expect(OBJ)
     while args.next_key():
         if args.key_is(b"path"):
             rel = args.read_str(_PATH_CAP)

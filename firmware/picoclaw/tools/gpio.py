@@ -3,6 +3,7 @@
 # The board's boards/<BOARD>/board.json lists the pins (ctx.pins); the pins that drive
 # flash, PSRAM or the radio are simply never listed. The hardware comes in as ctx.machine
 # (the `machine` module on a board, a fake in tests, None on the unix port).
+from picoclaw.json.stream import OBJ
 
 
 def _int(v, what):
@@ -18,7 +19,7 @@ def _int(v, what):
 
 def run(name, args, ctx, out):
     pin = val = None
-    args.expect(1)  # OBJ
+    args.expect(OBJ)
     while args.next_key():
         if args.key_is(b"pin"):
             pin = _int(args.value(args.next()), "pin")

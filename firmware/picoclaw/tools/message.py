@@ -5,6 +5,8 @@
 # boundary past that, and the result says so.
 from micropython import const
 
+from picoclaw.json.stream import OBJ
+
 _CAP = const(4096)  # characters
 
 
@@ -12,7 +14,7 @@ def run(name, args, ctx, out):
     send = getattr(ctx, "send", None)
     text = None
     st = [0, False]  # characters taken, cut
-    args.expect(1)  # OBJ
+    args.expect(OBJ)
     while args.next_key():
         if args.key_is(b"text"):
             text = bytearray()

@@ -16,6 +16,7 @@ import os
 from micropython import const
 
 from picoclaw.agent.session import scrub
+from picoclaw.json.stream import OBJ
 from picoclaw.tools.files import STAGING, fs_error, kind, resolve
 
 _BUF = const(256)  # bytes per read/write step
@@ -114,7 +115,7 @@ def _args(args, tmp, cap=_CONTENT_CAP):
     new]. Content goes straight to the staging file `tmp`, whatever the key order, at most
     `cap` bytes of it (a[2] says if it was cut)."""
     a = [None, -1, False, None, None]
-    args.expect(1)  # OBJ
+    args.expect(OBJ)
     while args.next_key():
         if args.key_is(b"path"):
             a[0] = args.read_str(_PATH_CAP)
