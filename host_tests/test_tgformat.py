@@ -303,7 +303,7 @@ def test_heap_does_not_depend_on_answer_length():
     for n in (200, 20000):
         write_answer(n)
         for mode in (True, False):
-            r = tgformat._R(bytearray(512), mode, 4096, 8, 24576)
+            r = tgformat._Renderer(bytearray(512), mode, 4096, 8, 24576)
             r.f = open(TMP + ".in", "rb")
             r.o = open(TMP + ".out", "wb")
             micropython.heap_lock()

@@ -7,50 +7,14 @@
     for off, n in pieces:  # stream n bytes of answer.tg from off as one sendMessage text
         ...
 
-Output file: the pieces back to back, each a complete UTF-8 text for one sendMessage, with
-nothing between them and no index in the file: render() returns the index, a list of
-(offset, byte_length), at most max_pieces long (empty for an empty or blank answer).
-Bytes past the end of the last piece are undefined (a cut rewrites the output in place
-and MicroPython files cannot be truncated).
-
-Limits. Telegram counts its 4096 on the text after entity parsing, so only the visible
-text counts against units_cap, in UTF-16 code units (a character outside the BMP counts 2,
-&amp; counts 1, tags count 0). Send the pieces with no units cap of their own (the
-markup is not text). The markup is bounded separately: each piece's bytes, tags and
-entities included, stay within bytes_cap (default 24 KB: 4096 units of any text with
-ordinary markup fit, even 4096 "&"). Past max_pieces the last piece is cut where
-"\\n[answer cut: too long]" still fits, and ends with it.
-
-Cuts, in order of preference, among the points at least half way into the piece: a blank
-line (also just before a code fence or a heading, and just after a fence, but not just
-after a heading), a line end, a space; else exactly at the cap, between two characters.
-The whitespace at a cut (the newlines of a line cut, the spaces of a space cut) is
-dropped, and so are blank lines and spaces at the start of a piece. So for html=False the
-original text is the pieces with only spaces and newlines put back between them (and
-around them); invalid UTF-8 becomes U+FFFD.
-
-HTML (tags b, i, s, code, pre, a, blockquote only; always balanced in each piece): a tag
-open at a cut is closed at the end of the piece and opened again at the start of the
-next, a fenced block included (same language). A tag is written only just before the
-text it wraps, so no piece holds an empty element.
-  **b** __b__ -> <b>, *i* _i_ -> <i>, ***bi*** -> <b><i>, ~~s~~ -> <s>, `c` -> <code>,
-  ```lang ... ``` -> <pre><code class="language-lang"> (<pre> without a language),
-  [text](url) -> <a href="url"> for http, https, tg and mailto URLs of at most 256 bytes,
-  "# title" (1-6 #) -> <b>title</b>, "> quote" lines -> one <blockquote>,
-  "- x" "* x" "+ x" -> "• x", a backslash before ASCII punctuation keeps it literal.
-Everything else is text with & < > escaped (and " in href); spaces ending a line go.
-Inline markup does not span lines: a marker pairs with the next marker of the same kind
-and length on its line (closers: not after a space; "_" neither next to a letter or digit
-outside, so snake_case stays text); a marker with no partner, or whose partner is more
-than 512 bytes ahead (the input window), is shown as it is. Emphasis does not nest in
-itself and links do not nest; other overlaps are made well nested by closing and
-reopening.
-
-Memory: one 512-byte input window, a 128-byte output buffer, a 32-byte scratch buffer and
-a few int arrays of state (about 4.5 KB a call on the 64-bit unix port), whatever the
-answer's length: rendering allocates nothing after the start. The input is read again
-around a cut (at most one piece's worth), and for a link's URL or a block's language when
-its tag is opened again. Speed: about 2 ms per KB of answer on a PC (unix port, .mpy).
+The pieces lie back to back in the output file (bytes past the last one are undefined);
+render() returns their index. Each piece has at most units_cap visible UTF-16 units (what
+Telegram counts, after entity parsing) and bytes_cap bytes with its markup; past max_pieces
+the last one ends with a "too long" note. A cut goes at a blank line, else a line end, else
+a space, at least half way into the piece. HTML uses b, i, s, code, pre, a and blockquote,
+balanced in every piece (a tag open at a cut is closed, and opened again in the next
+piece); whatever is not well-formed Markdown stays text. Buffers and state are made at the
+start: rendering allocates nothing, whatever the answer's length.
 """
 from array import array
 
@@ -107,8 +71,9 @@ _NP = const(45)  # pieces done
 _HTML = const(46)
 _NALL = const(47)
 
-# every constant byte string, in one object: offsets below
-_K = (b"<b></b><i></i><s></s>"  # 0 3 7 10 14 17
+# every constant byte string (tags, entities, the note, URL schemes) and the tag table, in
+# one object: offsets below
+_MARKUP = (b"<b></b><i></i><s></s>"  # 0 3 7 10 14 17
       b'<pre><code class="language-</code></pre>'  # 21; 48: "</code>", 55: "</pre>"
       b'<code><a href="</a><blockquote></blockquote>">'  # 61 67 76 80 92 105
       b"&amp;&lt;&gt;&quot;"  # 107 112 116 120
@@ -165,7 +130,7 @@ def render(src_path, dst_path, html=True, units_cap=4096, max_pieces=8, bytes_ca
     buf = buf or bytearray(_WIN)
     if units_cap < 32 or bytes_cap < 2048 or max_pieces < 1 or len(buf) < 32:
         raise ValueError("tgformat: units_cap >= 32, bytes_cap >= 2048, max_pieces >= 1, buf >= 32")
-    r = _R(buf, html, units_cap, max_pieces, bytes_cap)
+    r = _Renderer(buf, html, units_cap, max_pieces, bytes_cap)
     r.f = open(src_path, "rb")
     try:
         r.o = open(dst_path, "wb")
@@ -180,7 +145,7 @@ def render(src_path, dst_path, html=True, units_cap=4096, max_pieces=8, bytes_ca
     return [(a[2 * k], a[2 * k + 1]) for k in range(r.st[_NP])]
 
 
-class _R:
+class _Renderer:
     # One rendering. Positions in the state are absolute input/output offsets, so a cut
     # can go back to a candidate by copying its state and reading the input again there.
     # run() allocates nothing (the unix-port test runs it under heap_lock): the buffers,
@@ -271,7 +236,7 @@ class _R:
         st[_NL] = 0
         k = nl
         while k:
-            self._w(_K, _NOTE, 1)  # "\n"
+            self._w(_MARKUP, _NOTE, 1)  # "\n"
             k -= 1
         st[_U] += nl
         if st[_DONE] < st[_DEP]:
@@ -288,7 +253,7 @@ class _R:
             st[_NL] = nl
             self._cut()
         if e:
-            self._w(_K, e, 5 if e == _AMP else 4)
+            self._w(_MARKUP, e, 5 if e == _AMP else 4)
         else:
             self._w(src, i, n)
         st[_U] += u
@@ -312,9 +277,9 @@ class _R:
             d -= 1
             t = st[_STK + 3 * d]
             if t == _PRE and st[_STK + 3 * d + 2]:
-                self._w(_K, _PREC, 13)
+                self._w(_MARKUP, _PREC, 13)
             else:
-                self._w(_K, _K[_TT + 4 * t + 2], _K[_TT + 4 * t + 3])
+                self._w(_MARKUP, _MARKUP[_TT + 4 * t + 2], _MARKUP[_TT + 4 * t + 3])
             st[_DONE] = d
         d = st[_DEP]
         if one:
@@ -346,11 +311,11 @@ class _R:
             t = st[b]
             a = e = 0  # input bytes to copy into the tag: a URL, a language
             if t == _PRE and st[b + 2]:
-                self._w(_K, _PREL, 27)
+                self._w(_MARKUP, _PREL, 27)
                 a = st[b + 1]
                 e = a + st[b + 2]
             else:
-                self._w(_K, _K[_TT + 4 * t], _K[_TT + 4 * t + 1])
+                self._w(_MARKUP, _MARKUP[_TT + 4 * t], _MARKUP[_TT + 4 * t + 1])
                 if t == _A:
                     a = st[b + 1] + 2
                     e = st[b + 1] + st[b + 2] - 1
@@ -364,18 +329,18 @@ class _R:
                     while k < n:
                         c = sb[k]
                         if c == 38:
-                            self._w(_K, _AMP, 5)
+                            self._w(_MARKUP, _AMP, 5)
                         elif c == 34:
-                            self._w(_K, _QUOT, 6)
+                            self._w(_MARKUP, _QUOT, 6)
                         elif c == 60:
-                            self._w(_K, _LT, 4)
+                            self._w(_MARKUP, _LT, 4)
                         elif c == 62:
-                            self._w(_K, _GT, 4)
+                            self._w(_MARKUP, _GT, 4)
                         else:
                             self._w(sb, k, 1)
                         k += 1
                     a += n
-                self._w(_K, _QGT, 2)
+                self._w(_MARKUP, _QGT, 2)
             d += 1
             st[_DONE] = d
 
@@ -414,7 +379,7 @@ class _R:
         st[_DEP] = d  # in force again in the next piece
         k = st[_NP]
         if k + 1 >= st[_MAXP]:
-            self._w(_K, _NOTE, _NOTE_UNITS)
+            self._w(_MARKUP, _NOTE, _NOTE_UNITS)
         self.out[2 * k] = st[_PS]
         self.out[2 * k + 1] = st[_O] - st[_PS]
         st[_NP] = k = k + 1
@@ -464,7 +429,7 @@ class _R:
                             n = 0
                         k += 1
             if not n:
-                self._put(_K, _FFFD, 3, 1)
+                self._put(_MARKUP, _FFFD, 3, 1)
                 st[_P] = p + 1
                 st[_PREV] = c
                 return
@@ -563,7 +528,7 @@ class _R:
                 else:
                     self._char(p, i)
             elif p == st[_BUL]:
-                self._put(_K, _BULLET, 3, 1)
+                self._put(_MARKUP, _BULLET, 3, 1)
                 st[_P] = p + 1
             elif c == 32:
                 self._spaces(p, i)
@@ -733,10 +698,10 @@ class _R:
                         s = _SCH  # allowed schemes, lower case
                         n = 0
                         while n < 4:
-                            m = _K[_SCHN + n]
+                            m = _MARKUP[_SCHN + n]
                             if k - a > m:
                                 q = 0
-                                while q < m and buf[a + q] | 0x20 == _K[s + q]:
+                                while q < m and buf[a + q] | 0x20 == _MARKUP[s + q]:
                                     q += 1
                                 if q == m:
                                     self._push(_A, x, k + 1 - j)
