@@ -1,16 +1,16 @@
 # The command line (run by __main__): arguments, config, and the commands' set-up.
 #   MICROPYPATH=firmware:.frozen micropython -X heapsize=64k -m picoclaw <command> --config FILE
-# Commands: status, gateway. SIMULATE=1 runs the gateway against an in-process scripted
-# Telegram (no network at all). For `gateway`, prepare() returns the settings; __main__
-# drops this module from the heap before building the gateway, so only the loop's own code
-# stays resident.
+# Commands: status, onboard, gateway, agent. SIMULATE=1 runs the gateway (or the agent)
+# against a scripted Telegram (or model), with no network at all. For `gateway`, prepare()
+# returns the settings; __main__ drops this module from the heap before building the
+# gateway, so only the loop's own code stays resident.
 from picoclaw import log
 
 
 def prepare(argv):
     """Run what needs no gateway and return its exit code; for `gateway` return
     (settings, cycles): __main__ builds and runs it once this module has left the heap."""
-    # a local, not a module global: global names are interned strings that stay in RAM
+    # a local, not a module global (docs/memory.md)
     usage = """usage: picoclaw <command> --config FILE [--cycles N]
 commands:
   status    version, config summary (secrets masked), heap figures, saved offset
@@ -18,8 +18,7 @@ commands:
   gateway   run the Telegram long-poll loop (SIMULATE=1: against a scripted Telegram)
   agent     the assistant in this console: -m TEXT for one turn, or a conversation
 picoclaw <command> --help: that command's usage; -v: debug logging"""
-    # each command's usage, for `picoclaw <command> --help` (no short literals: they are
-    # interned for good when this module loads, long ones are not)
+    # each command's usage, for `picoclaw <command> --help`, in one long literal (docs/memory.md)
     helps = """status --config FILE
   the settings (secrets masked) and the gateway's config check (exit 2 if it would refuse)|onboard --config FILE
   write a starter config.json (mode 0600, never overwritten) and the workspace files|gateway --config FILE [--cycles N]

@@ -17,18 +17,17 @@ from picoclaw import log
 from picoclaw.telegram.api import APIError
 
 
-def send(a, s, chat_id, out, p, html, reply_to, start):
-    """Send the pieces `p` [(offset, length)] of file `out` to `chat_id` for agent `a` and
+def send(a, s, chat_id, out, pieces, html, reply_to, start):
+    """Send the `pieces` [(offset, length)] of file `out` to `chat_id` for agent `a` and
     session `s`, from piece `start` on. Returns -1 when all are out, or the index of the
-    piece whose HTML Telegram could not parse (send the rest as plain text from there).
-    (Parameter names are interned for good: `p` is one already in use.)"""
-    if not p:
+    piece whose HTML Telegram could not parse (send the rest as plain text from there)."""
+    if not pieces:
         with open(out, "wb") as f:
             f.write(b"(no answer)")
-        p = [(0, 11)]
+        pieces = [(0, 11)]
     with open(out, "rb") as f:
-        for i in range(start, len(p)):
-            off, n = p[i]
+        for i in range(start, len(pieces)):
+            off, n = pieces[i]
             edit = a._ph if i == 0 else 0
             while True:
                 f.seek(off)

@@ -1,28 +1,19 @@
 # Scheduled jobs (the `cron` tool's store): one-shot, interval and cron-expression jobs,
 # kept on flash in <workspace>/cron/jobs, and the UTC calendar math they need.
 #
-# Times are seconds since 1970-01-01 UTC, given by the caller (`now`): nothing here reads a
-# clock or calls time.gmtime/mktime, whose epoch differs between MicroPython ports (1970 on
-# unix, 2000 on some boards); dates come from day numbers (civil_from_days). Cron fields and
-# "YYYY-MM-DD HH:MM" strings are read in the owner's local time (config
-# agents.defaults.timezone: a fixed offset or a POSIX rule with daylight saving time, see
-# zone.py), UTC if none is set; the file keeps UTC epoch seconds.
+# Times are UTC epoch seconds passed in by the caller (`now`): nothing here reads a clock, and
+# dates come from day numbers (clock.civil_from_days), not time.gmtime/mktime, whose epoch
+# differs between ports. Cron fields and "YYYY-MM-DD HH:MM" are the owner's local time
+# (agents.defaults.timezone, zone.py). Loaded only while a job is added, listed or fired
+# (tools/cron.py, agent/timers.py, /cron), then unloaded; job texts stay on flash, and every
+# change rewrites the file through a temp file and a rename (state.replace).
 #
-# RAM: this module stays loaded while the agent runs, so it is kept small: few module-level
-# names (each is an interned string for good), private const() ints, no tables. The job
-# list holds only small metadata (at most _MAX_JOBS jobs); job texts (up to TEXT_CAP bytes
-# each) stay on flash and are read one line at a time when a job fires or is listed. Every
-# change rewrites the file through a temp file and a rename (state.replace), one line at a
-# time, and updates the list only once the new file is in place.
-#
-# File format, one job per line, 7 fields separated by tabs, "#" lines are comments:
+# File format, one job per line, 7 tab-separated fields ("#" lines are comments; a line that
+# does not parse is skipped with a warning and dropped at the next rewrite):
 #     id  kind  spec  mode  chat_id  next  text
 #     3   cron  0 8 * * *  deliver  123456789  1795507200  Drink water\nthen stretch
-# kind is at|every|cron; spec is the epoch second (at), the interval in seconds (every) or
-# the 5-field expression (cron); mode is agent|deliver; next is the epoch second of the next
-# fire; text is UTF-8 with backslash, newline and carriage return escaped as \\ \n \r.
-# A line that does not parse is skipped with a warning on the console (and dropped at the
-# next rewrite); it never stops the others from loading.
+# kind at|every|cron, spec its epoch second | interval in seconds | 5-field expression, mode
+# agent|deliver, next the next fire (epoch second), text UTF-8 with \\ \n \r escaped.
 import os
 
 from micropython import const
@@ -448,7 +439,7 @@ class Schedule:
                     p = line.split(b"\t", 6)  # the last field keeps the line end
                     if len(p) != 7:
                         raise ValueError("%d fields, not 7" % len(p))
-                    # str() of known bytes returns the interned string: no copy per job
+                    # str() of these known words allocates nothing (docs/memory.md)
                     kind = str(p[1], "utf-8")
                     mode = str(p[3], "utf-8")
                     if kind not in ("at", "every", "cron") or mode not in ("agent", "deliver"):

@@ -89,11 +89,6 @@ class Pairing:
         return True
 
 
-def owner(state_dir):
-    """The paired owner's Telegram id (0 when none)."""
-    return read_int(state_dir + "/owner", 0)
-
-
 def _same(a, b):
     # compares every byte whatever differs first: the reply time tells nothing
     if len(a) != len(b):
