@@ -19,8 +19,7 @@ class Settings:
 #     finally:
 #         unload("picoclaw.gateway.commands")
 #
-# Full dotted names, as __import__ takes them: a literal that long is a string constant of
-# the module, never an interned name (docs/memory.md).
+# Full dotted names, as __import__ takes them (docs/memory.md).
 def load(name):
     """The module `name` ("picoclaw.net.fail"), imported after a collection so that its code
     finds the freed heap in one piece; kept until unload(name)."""
@@ -34,7 +33,7 @@ def load(name):
 
 def unload(*names):
     """Forget the modules named: their code leaves the heap once nothing else
-    refers to it (the names they interned stay, so importing one again interns nothing new).
+    refers to it.
     Collects at once rather than at the next failed allocation: 2 KB less min heap, measured."""
     import gc
     import sys

@@ -17,9 +17,8 @@ def _exists(path):
 
 def status(folder=""):
     """One line about the last crash in `folder` (the board's root: ""), or "" when there was
-    none: its header, the exception's line, and whether the owner was told. (Named like the
-    /status command that shows it: the name is interned already, where a new one would be
-    interned by commands.py at every echo start.)"""
+    none: its header, the exception's line, and whether the owner was told (the /status
+    command shows it)."""
     path = folder + "crash.txt"
     try:
         f = open(path)

@@ -7,7 +7,7 @@
 # On a board, start.py sets `file` to its keep_log, which appends each line to a log on flash
 # that survives resets (the ring of log.txt and log.1.txt: see there). The host CLI leaves it
 # unset: the console only. (The ring's code lives with the board's start-up, which stays
-# loaded on a board anyway: here its names would be interned in every echo start.)
+# loaded on a board anyway: docs/memory.md.)
 import time
 
 from micropython import const
@@ -41,7 +41,7 @@ def scrub(msg):
 def log(at, msg):
     if at >= level:
         t = time.ticks_diff(time.ticks_ms(), _t0)
-        # one string for the level names: short strings are interned for good
+        # one string for the level names (docs/memory.md)
         i = (at // 10 - 1) * 6
         name = "DEBUG INFO  WARN  ERROR "[i:i + 6].rstrip()
         msg = scrub(msg)

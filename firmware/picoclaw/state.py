@@ -8,8 +8,7 @@
 # after Telegram took the sendMessage and before the rename (no idempotency key, no way to ask
 # "did I answer message M?"); host_tests/test_crash.py measures it.
 #
-# Every name in this module is an interned string in echo mode too (the heap budget): hence
-# no stored paths and no short literals beyond ".tmp".
+# Loaded in echo mode too: no stored paths and no short literals beyond ".tmp" (docs/memory.md).
 import os
 
 

@@ -29,7 +29,7 @@ def handshakes():
 class NetError(OSError):
     """A connection could not be made: DNS, refused, timeout, no route, or the TLS handshake
     (the certificate refused, not enough memory). Its message is one line naming host:port
-    and what to check. (One class for all: each class name is interned at every start.)"""
+    and what to check. (One class for all: docs/memory.md.)"""
 
 
 def open_stream(host, port, ctx, timeout_ms):

@@ -6,10 +6,8 @@
 # loaded: the one remembered for it in <workspace>/state/anchors, else the one roots.ALL maps
 # it to (best knowledge), else the table's first. A refused certificate tries the other groups
 # (anchors.py, loaded then only). The context is built once and reused for every reconnect;
-# this module and the roots leave the heap after. Every name here is interned for good (and the
-# echo figure sits near the end of a qstr pool: 15 new names cost 4 KB), so names already in
-# use are reused (ALL, want, what, resolve), and what only a failure or `status` needs lives in
-# anchors.py.
+# this module and the roots leave the heap after. What only a failure or `status` needs lives
+# in anchors.py, and the names here are ones the echo start uses anyway (docs/memory.md).
 import ssl
 from binascii import a2b_base64
 

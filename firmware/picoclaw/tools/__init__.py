@@ -2,8 +2,7 @@
 #
 # Each group of tools is a module (files, writes, system, message, gpio, cron) imported only while
 # one of its tools runs or while its schemas are written, then dropped from sys.modules and
-# from this package, so its code and constants leave the heap (the names it interned stay:
-# qstrs are never freed, but importing it again interns nothing new).
+# from this package, so its code and constants leave the heap.
 #
 #     out = Result(path, 4096)
 #     run("read_file", args, ctx, out)   # args: a JsonReader before the arguments object
