@@ -39,8 +39,23 @@ _TRUE = const(8)  # scan._E_TRUE
 _FALSE = const(9)  # scan._E_FALSE
 _NULL = const(10)  # scan._E_NULL
 _PART = const(11)  # scan._PART: a piece of a streamed string
-_EOF = const(12)  # scan._E_EOF: the input ended after the top-level value
+_E_EOF = const(12)  # scan._E_EOF: the input ended after the top-level value
 _SKIPPED = const(13)  # scan._SKIPPED: skip() reached the end of the value
+# the slots of scan's state array (st) used here, named as in json/scan.py
+_POS = const(0)
+_END = const(1)
+_STATE = const(2)
+_DEPTH = const(3)
+_OLEN = const(4)
+_MODE = const(6)
+_SKIP = const(7)
+_FLAGS = const(11)
+_MAXD = const(12)
+_EOF = const(13)
+_KCAP = const(18)
+_VMODE = const(19)
+_VCAP = const(20)
+_S_DONE = const(6)  # scan's state once the top-level value is complete
 
 # messages for error codes -1..-7, and names of events 1..12: one string each, cheaper in
 # RAM than a dict or tuple of strings
@@ -87,10 +102,10 @@ class JsonReader:
         st = self.st
         for i in range(NSLOTS):
             st[i] = 0
-        st[12] = len(self.stack)  # _MAXD
-        st[18] = len(self.out)  # _KCAP: keys up to the whole of out
-        st[19] = 2  # _VMODE: values truncate...
-        st[20] = len(self.out)  # _VCAP: ...at the size of out
+        st[_MAXD] = len(self.stack)
+        st[_KCAP] = len(self.out)  # keys up to the whole of out
+        st[_VMODE] = 2  # values truncate...
+        st[_VCAP] = len(self.out)  # ...at the size of out
         self.src = src
         self.n = 0
         self.offset = 0  # bytes of input before the current window
@@ -103,35 +118,35 @@ class JsonReader:
             ev = scan(self.src.buf, st, self.out, self.stack)
             if ev:
                 break
-            self.offset += st[1] - self._wstart
+            self.offset += st[_END] - self._wstart
             n = self.src.fill()
             if n <= 0:
-                st[13] = 1  # _EOF
-                st[0] = st[1] = self._wstart = 0
+                st[_EOF] = 1
+                st[_POS] = st[_END] = self._wstart = 0
             else:
                 s = self.src.start
-                st[0] = self._wstart = s
-                st[1] = s + n
+                st[_POS] = self._wstart = s
+                st[_END] = s + n
         if ev < 0:
-            # after the top-level value (state _S_DONE) anything but whitespace is trailing data
-            self._fail("trailing data" if st[2] == 6 else _name(_ERRORS, -ev))
-        self.n = st[4]
+            # after the top-level value anything but whitespace is trailing data
+            self._fail("trailing data" if st[_STATE] == _S_DONE else _name(_ERRORS, -ev))
+        self.n = st[_OLEN]
         return ev
 
     def _fail(self, what):
         st = self.st
-        raise JsonError("JSON %s at byte %d" % (what, self.offset + st[0] - self._wstart))
+        raise JsonError("JSON %s at byte %d" % (what, self.offset + st[_POS] - self._wstart))
 
     @property
     def truncated(self):
-        return bool(self.st[11] & 2)
+        return bool(self.st[_FLAGS] & 2)  # bit 1: the token was truncated
 
     def next(self):
         """Next event; a string value longer than `out` is truncated (see `truncated`)."""
         st = self.st
         ev = scan(self.src.buf, st, self.out, self.stack)  # as in next_key
         if ev > 0:
-            self.n = st[4]
+            self.n = st[_OLEN]
             return ev
         return self._run()
 
@@ -140,7 +155,7 @@ class JsonReader:
         st = self.st
         ev = scan(self.src.buf, st, self.out, self.stack)  # as in next_key
         if ev > 0:
-            self.n = st[4]
+            self.n = st[_OLEN]
         else:
             ev = self._run()
         if ev != want:
@@ -154,7 +169,7 @@ class JsonReader:
         st = self.st
         ev = scan(self.src.buf, st, self.out, self.stack)
         if ev > 0:
-            self.n = st[4]
+            self.n = st[_OLEN]
         else:
             ev = self._run()
         if ev == _KEY:
@@ -170,7 +185,7 @@ class JsonReader:
     def skip(self):
         """Skip the next value, whatever its size, without copying it anywhere."""
         st = self.st
-        st[7] = st[3] + 1  # _SKIP: the value ends when we are back at this depth
+        st[_SKIP] = st[_DEPTH] + 1  # the value ends when we are back at this depth
         ev = scan(self.src.buf, st, self.out, self.stack)  # as in next_key
         if ev <= 0:
             ev = self._run()
@@ -181,7 +196,7 @@ class JsonReader:
         """Skip the rest of a value whose first event `ev` was already read."""
         if ev == _OBJ or ev == _ARR:
             st = self.st
-            st[7] = st[3]  # back at the depth before its opening bracket
+            st[_SKIP] = st[_DEPTH]  # back at the depth before its opening bracket
             self._run()
 
     def value(self, ev):
@@ -237,9 +252,9 @@ class JsonReader:
         the size of out), cut at a character boundary; `truncated` tells."""
         st = self.st
         if cap:
-            st[20] = min(cap, len(self.out))
+            st[_VCAP] = min(cap, len(self.out))
         ev = self._run()
-        st[20] = len(self.out)
+        st[_VCAP] = len(self.out)
         if ev == _NULL:
             return None
         if ev != _STR:
@@ -251,7 +266,7 @@ class JsonReader:
         to `sink(buf, n)` in pieces, at most `cap` bytes in all, cut at a character boundary.
         Returns (bytes, truncated)."""
         st = self.st
-        st[19] = 1  # _VMODE: stream in parts
+        st[_VMODE] = 1  # stream in parts
         total = 0
         cut = False
         try:
@@ -265,22 +280,22 @@ class JsonReader:
                 if total + n > cap:
                     n = utf8_boundary(self.out, cap - total)
                     cut = True
-                    st[6] = 0  # _MODE: discard the rest of this string
+                    st[_MODE] = 0  # discard the rest of this string
                 if n:
                     sink(self.out, n)
                     total += n
                 if ev == _STR:
                     break
-                st[4] = 0  # _OLEN: the piece was taken
+                st[_OLEN] = 0  # the piece was taken
                 ev = self._run()
         finally:
-            st[19] = 2
+            st[_VMODE] = 2
         return total, cut or self.truncated
 
     def finish(self):
         """After the top-level value: only whitespace may follow, to the end of input."""
         ev = self._run()
-        if ev != _EOF:
+        if ev != _E_EOF:
             self._fail("trailing data")
 
 
