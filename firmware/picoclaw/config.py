@@ -114,11 +114,11 @@ def _lookup(table, key):
 _ECHO_KB = const(62)  # below the 64k the burst needs: -X heapsize=64k gives the GC 63 KB (its
 #                        table takes 1/64), and must pass
 _AGENT_KB = const(98)  # below the 100k the burst needs, as for echo (100k gives the GC 98.4 KB)
-_SIM_KB = const(8)
+_SIM_KB = const(8)  # SIMULATE=1: simulate.py's code and script, loaded besides
 _RUN_ECHO = const(72)  # -X heapsize=<this>k advised: 64k is the echo burst's edge, with TLS past it
-_RUN_AGENT = const(128)
+_RUN_AGENT = const(128)  # the same for agent mode: its burst's edge is 100k
 _RUN_SIM_ECHO = const(96)  # SIMULATE=1, with room
-_RUN_SIM_AGENT = const(160)
+_RUN_SIM_AGENT = const(160)  # SIMULATE=1 in agent mode, with room
 _WORD32 = const(70)  # percent: a 32-bit board's figures against the 64-bit port's (DESIGN.md)
 
 

@@ -1,5 +1,6 @@
 # The one module that touches the board's hardware: Wi-Fi, network time, the watchdog, the
-# status LED and resets. main.py wires it to the gateway; nothing else imports it.
+# status LED and resets. board/start.py (run by main.py) wires it to the gateway; nothing
+# else imports it.
 #
 # Board(info, machine, network, ntptime) takes the modules as arguments (hardware(info)
 # imports the real ones), so the host tests hand it fakes. What a runtime lacks is probed,
