@@ -109,7 +109,7 @@ def _lookup(table, key):
 
 # Heap the modes need on the 64-bit unix port, measured (tools/bench.py, docs/figures.md):
 # a 100-message echo burst completes in 64 KB, a tool-calling agent burst in 100 KB; SIMULATE=1
-# keeps simulate.py's code and script loaded besides. The advice rounds up to the heap the
+# keeps cmd/simulate.py's code and script loaded besides. The advice rounds up to the heap the
 # README's commands give, which leaves room.
 _ECHO_KB = const(62)  # below the 64k the burst needs: -X heapsize=64k gives the GC 63 KB (its
 #                        table takes 1/64), and must pass
@@ -139,7 +139,7 @@ def check(cfg, telegram=True, want=None):
     """Errors a command cannot start with, each one line naming the key and the fix: the
     gateway's (telegram=True: the channel and tls.ca_file) or the agent command's
     (tls.ca_file). The model side (which model, where, the time zone) is checked by
-    providers.pick, at the agent's start-up and by `status`.
+    agent/setup.pick, at the agent's start-up and by `status`.
 
     want: (agent mode, SIMULATE=1) for the gateway and the agent command (not `status`): the
     start-up heap check too, while the heap is still in one piece. This heap (on a board,

@@ -4,7 +4,7 @@
 # characters: a provider's error may quote the request's Authorization header), are masked
 # in every file on its way to a chat, a session or a model: scrub.py.
 #
-# On a board, start.py sets `file` to its keep_log, which appends each line to a log on flash
+# On a board, board/start.py sets `file` to its keep_log, which appends each line to a log on flash
 # that survives resets (the ring of log.txt and log.1.txt: see there). The host CLI leaves it
 # unset: the console only. (The ring's code lives with the board's start-up, which stays
 # loaded on a board anyway: docs/memory.md.)

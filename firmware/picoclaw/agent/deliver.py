@@ -1,5 +1,5 @@
 # Sending the agent's answer once tgformat has written it to <workspace>/state/out as
-# Telegram texts of at most 4096 characters each (agent.Agent._deliver): each piece sent
+# Telegram texts of at most 4096 characters each (agent/loop.Agent._deliver): each piece sent
 # from that file, the first one edited into the "Thinking..." placeholder when there is one.
 #
 # The answer is final by now, so nothing that happens here runs the turn again:

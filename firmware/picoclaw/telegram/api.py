@@ -23,7 +23,8 @@ _ID_MAX = const(0x7FFFFFFF)  # update_id and message_id are 32-bit in the Bot AP
 _TRIES = const(5)  # a request meets 429 (and waits retry_after) this often before giving up
 _FLOOD_WAIT_MAX = const(60)  # seconds: a longer retry_after is not waited out inside a send
 
-# record flags (gateway.py has the same constants: const() folds only within a module)
+# record flags (gateway/loop.py and gateway/pairing.py have copies: const() folds only
+# within a module)
 _TRUNCATED = const(1)  # the text was longer than _TEXT_CAP and was cut
 _HAS_TEXT = const(2)
 _FROM_BOT = const(4)
