@@ -1,5 +1,5 @@
 # The model's wire formats, without a network: SSE framing, both providers' answers (plain
-# and streamed) parsed into a Turn on flash at every split point, and requests written from
+# and streamed) parsed into an Answer on flash at every split point, and requests written from
 # a session file. Runs on CPython and on the unix port.
 import json
 import os
@@ -10,7 +10,7 @@ from picoclaw.llm import call as llm
 from picoclaw.llm import anthropic as llm_anthropic
 from picoclaw.llm import openai as llm_openai
 from picoclaw.json.stream import JsonReader
-from picoclaw.llm.answer import Turn
+from picoclaw.llm.answer import Answer
 from picoclaw.agent.session import Session
 from picoclaw.json.files import FileOut, LineSource
 from picoclaw.net.sse import SseSource
@@ -48,7 +48,7 @@ class _Conn:
 
 def _parse(proto, body, stream, sizes):
     conn = _Conn(body, sizes)
-    t = Turn(_dir())
+    t = Answer(_dir())
     proto.parse(JsonReader(conn, bytearray(128)), conn, t, stream)
     t.close()
     calls = [(c[0], c[1], _read(c[2])) for c in t.calls]

@@ -82,7 +82,7 @@ def resume(a, s, note):
 
 
 def _read_calls(p, state_dir, calls):
-    # "c": [[id, name, "args JSON"], ...]: the args back into call<i> files, as llm/answer.Turn writes them
+    # "c": [[id, name, "args JSON"], ...]: the args back into call<i> files, as llm/answer.Answer writes them
     p.expect(ARR)
     while p.next() == ARR:
         cid = p.read_str(64)

@@ -18,7 +18,7 @@ _EDIT_MS = const(2000)  # streaming: at most one placeholder edit per 2 s (Teleg
 _TEXT_CAP = const(32768)  # bytes of answer text kept; the rest is cut (and said so)
 
 
-class Turn:
+class Answer:
     """What one model call produced, on flash. calls: [(id, name, args_path)]."""
 
     def __init__(self, state_dir, a=None):

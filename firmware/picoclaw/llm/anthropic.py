@@ -10,7 +10,7 @@ from picoclaw.json.stream import ARR, END_ARR, END_OBJ, KEY, NUM, OBJ, STR
 from picoclaw.llm.call import copy_string, write_head, write_tail
 
 PATH = b"/messages"
-_BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm/answer.Turn caps answers
+_BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm/answer.Answer caps what is kept
 # json/scan's private events and JsonReader state slots that _copy_value works with
 _TRUE = const(8)
 _FALSE = const(9)
@@ -90,16 +90,16 @@ def body(w, a, stream, tools):
     write_tail(w, a, sep, tools)
 
 
-def parse(p, conn, turn, stream):
+def parse(p, conn, answer, stream):
     if not stream:
         p.expect(OBJ)
         while p.next_key():
             if p.key_is(b"content"):
                 p.expect(ARR)
                 while p.next() == OBJ:
-                    _block(p, turn)
+                    _block(p, answer)
             elif p.key_is(b"stop_reason"):
-                turn.stop = p.read_str(32) or ""
+                answer.stop = p.read_str(32) or ""
             elif p.key_is(b"error"):
                 from picoclaw.llm.errors import stream_error  # errors are rare: loaded for one
 
@@ -117,16 +117,16 @@ def parse(p, conn, turn, stream):
         while p.next_key():
             if p.key_is(b"content_block"):
                 p.expect(OBJ)
-                _block(p, turn, True)
+                _block(p, answer, True)
             elif p.key_is(b"delta"):
                 p.expect(OBJ)
                 while p.next_key():
                     if p.key_is(b"text"):
-                        p.copy_str(turn.text, _BIG)
+                        p.copy_str(answer.text, _BIG)
                     elif p.key_is(b"partial_json"):
-                        p.copy_str(turn.args, _BIG)
+                        p.copy_str(answer.args, _BIG)
                     elif p.key_is(b"stop_reason"):
-                        turn.stop = p.read_str(32) or turn.stop
+                        answer.stop = p.read_str(32) or answer.stop
                     else:
                         p.skip()
             elif p.key_is(b"error"):
@@ -139,34 +139,34 @@ def parse(p, conn, turn, stream):
         pass
 
 
-def _block(p, turn, streaming=False):
+def _block(p, answer, streaming=False):
     """One content block (its `{` already read): text, or a tool_use with id/name/input."""
     started = False
     while p.next_key():
         if p.key_is(b"text"):
-            p.copy_str(turn.text, _BIG)
+            p.copy_str(answer.text, _BIG)
         elif p.key_is(b"id") or p.key_is(b"name") or p.key_is(b"input"):
             if not started:
-                started = turn.call(None, None)
+                started = answer.call(None, None)
             if p.key_is(b"input"):
                 if streaming:
                     p.skip()  # "{}": the input follows as input_json_delta pieces
                 else:
-                    _copy_value(p, turn)
+                    _copy_value(p, answer)
             elif p.key_is(b"id"):
-                turn.set_call(cid=p.read_str(64))
+                answer.set_call(cid=p.read_str(64))
             else:
-                turn.set_call(name=p.read_str(64))
+                answer.set_call(name=p.read_str(64))
         else:
             p.skip()
 
 
-def _copy_value(p, turn):
+def _copy_value(p, answer):
     """Re-serialise the next JSON value into the current call's arguments file, strings
     in pieces (a tool input can hold a whole file's content)."""
     from picoclaw.json.files import FileOut
 
-    out = FileOut(turn.args_file, bytearray(128))
+    out = FileOut(answer.args_file, bytearray(128))
     st = p.st
     st[_VMODE] = 1
     try:
@@ -209,6 +209,6 @@ def _copy_value(p, turn):
             if depth == 0:
                 break
         out._flush()
-        turn.args_len += out.size
+        answer.args_len += out.size
     finally:
         st[_VMODE] = 2

@@ -2,7 +2,7 @@
 #
 # The provider module (llm/openai.py or llm/anthropic.py, chosen by config; only that one is
 # loaded) knows the wire shapes; this module owns the connection and the retries, and
-# llm/answer.Turn puts the answer on flash: its text in `<workspace>/state/reply`, each tool
+# llm/answer.Answer puts the answer on flash: its text in `<workspace>/state/reply`, each tool
 # call's arguments in `<workspace>/state/call<i>` (raw JSON), so neither sits in RAM whole.
 import time
 
@@ -17,7 +17,7 @@ _TRIES = const(3)  # tries for 429 and 5xx answers
 
 
 class Enough(Exception):
-    """Raised by the Turn when an answer reaches its cap: reading stops there (a stream
+    """Raised by the Answer when it reaches its cap: reading stops there (a stream
     that never ends is not read to its end), and the answer so far is the answer."""
 
 
@@ -41,7 +41,7 @@ def provider_module(name):
 
 
 def call(conn, proto, a, stream, tools, on_text=False):
-    """POST one request for agent `a` and read the answer into a Turn (llm/answer.py), which
+    """POST one request for agent `a` and read the answer into an Answer (llm/answer.py), which
     is returned. Retries 429/5xx and a dropped connection (the request is re-sent from
     flash); raises LLMError. on_text: edit a's placeholder as the text comes. The whole
     call, retries included, ends within a.timeout_s seconds (agents.defaults.request_timeout):
@@ -58,7 +58,7 @@ def call(conn, proto, a, stream, tools, on_text=False):
         left = time.ticks_diff(end, time.ticks_ms())
         if left <= 0:
             break
-        turn = None
+        answer = None
         try:
             conn.request(b"POST", proto.PATH, body=lambda w: proto.body(w, a, stream, tools),
                          headers=proto.headers(a.api_key), timeout_ms=left)
@@ -68,28 +68,28 @@ def call(conn, proto, a, stream, tools, on_text=False):
                 raise from_response(conn)
             # the answer's side only now: writing the request (system prompt, history) is
             # the model call's heap peak, and does not need it
-            from picoclaw.llm.answer import Turn
+            from picoclaw.llm.answer import Answer
 
-            turn = Turn(a.state_dir, a if on_text else None)
+            answer = Answer(a.state_dir, a if on_text else None)
             p = JsonReader(conn, a.small)
             try:
-                proto.parse(p, conn, turn, stream)
+                proto.parse(p, conn, answer, stream)
                 conn.done()
             except Enough:
                 conn.close()  # the rest of the answer is not wanted: not read, not kept
-            turn.close()
-            return turn
+            answer.close()
+            return answer
         except LLMError as e:
             conn.done()
-            if turn:
-                turn.close()
+            if answer:
+                answer.close()
             if e.status != 429 and e.status < 500:
                 raise
             err = e
         except (HTTPError, OSError, JsonError) as e:
             conn.close()
-            if turn:
-                turn.close()
+            if answer:
+                answer.close()
             err = LLMError(0, str(e))
             if isinstance(e, NetError):
                 raise err  # no connection at all (DNS, refused, TLS): says why; a retry seconds

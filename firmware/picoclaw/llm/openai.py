@@ -1,14 +1,14 @@
 # OpenAI-compatible Chat Completions (OpenAI, OpenRouter, Groq, DeepSeek, Ollama, llama.cpp).
 #
 # body() writes the request while reading the session from flash; parse() reads a plain JSON
-# answer or an SSE stream of chat.completion.chunk events into an llm/answer.Turn.
+# answer or an SSE stream of chat.completion.chunk events into an llm/answer.Answer.
 from micropython import const
 
 from picoclaw.json.stream import ARR, END_ARR, OBJ
 from picoclaw.llm.call import copy_string, write_head, write_tail
 
 PATH = b"/chat/completions"
-_BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm/answer.Turn caps answers
+_BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm/answer.Answer caps what is kept
 
 
 def headers(key):
@@ -67,9 +67,9 @@ def body(w, a, stream, tools):
     write_tail(w, a, b",", tools)
 
 
-def parse(p, conn, turn, stream):
+def parse(p, conn, answer, stream):
     if not stream:
-        _choices_doc(p, turn, False)
+        _choices_doc(p, answer, False)
         p.finish()
         return
     from picoclaw.net.sse import SseSource
@@ -77,12 +77,12 @@ def parse(p, conn, turn, stream):
     src = SseSource(conn)
     while src.next_event():
         p.reset(src)
-        _choices_doc(p, turn, True)
+        _choices_doc(p, answer, True)
     while conn.fill():  # read to the end of the body so the connection can be kept
         pass
 
 
-def _choices_doc(p, turn, stream):
+def _choices_doc(p, answer, stream):
     p.expect(OBJ)
     while p.next_key():
         if p.key_is(b"choices"):
@@ -90,9 +90,9 @@ def _choices_doc(p, turn, stream):
             while p.next() == OBJ:
                 while p.next_key():
                     if p.key_is(b"message") or p.key_is(b"delta"):
-                        _message(p, turn, stream)
+                        _message(p, answer, stream)
                     elif p.key_is(b"finish_reason"):
-                        turn.stop = p.read_str(32) or turn.stop
+                        answer.stop = p.read_str(32) or answer.stop
                     else:
                         p.skip()
         elif p.key_is(b"error"):
@@ -103,11 +103,11 @@ def _choices_doc(p, turn, stream):
             p.skip()
 
 
-def _message(p, turn, stream):
+def _message(p, answer, stream):
     p.expect(OBJ)
     while p.next_key():
         if p.key_is(b"content"):
-            p.copy_str(turn.text, _BIG)
+            p.copy_str(answer.text, _BIG)
         elif p.key_is(b"tool_calls"):
             if p.next() != ARR:
                 continue  # null
@@ -116,12 +116,12 @@ def _message(p, turn, stream):
                 index = -1
                 started = not stream  # streaming: a call starts when its index is new
                 if not stream:
-                    turn.call(None, None)
+                    answer.call(None, None)
                 while p.next_key():
                     if p.key_is(b"index"):
                         index = p.read_int()
-                        if stream and index >= len(turn.calls):
-                            started = turn.call(None, None)
+                        if stream and index >= len(answer.calls):
+                            started = answer.call(None, None)
                     elif p.key_is(b"id"):
                         cid = p.read_str(64)
                     elif p.key_is(b"function"):
@@ -130,14 +130,14 @@ def _message(p, turn, stream):
                             if p.key_is(b"name"):
                                 name = p.read_str(64)
                             elif p.key_is(b"arguments"):
-                                if stream and index < 0 and not turn.calls:
-                                    turn.call(None, None)
-                                p.copy_str(turn.args, _BIG)
+                                if stream and index < 0 and not answer.calls:
+                                    answer.call(None, None)
+                                p.copy_str(answer.args, _BIG)
                             else:
                                 p.skip()
                     else:
                         p.skip()
                 if started or cid or name:
-                    turn.set_call(cid, name)
+                    answer.set_call(cid, name)
         else:
             p.skip()
