@@ -134,8 +134,8 @@ def render(found):
         "# ALL: (group, its roots, the hosts whose chains end at one of them), in the order a",
         "# host outside the map tries them. The map is best knowledge of the providers' chains",
         "# (2025-2026); a host whose CA changed verifies through the others (trust.py), and the",
-        "# group that did is remembered in <workspace>/state/anchors. bytes, not str: never interned.",
-        "# (ALL, the name the group modules use too: a new module-level name is interned for good.)",
+        "# group that did is remembered in <workspace>/state/anchors. Bytes, and the name ALL that",
+        "# the group modules use too: see docs/memory.md.",
         "ALL = (",
     ]
     total = 0

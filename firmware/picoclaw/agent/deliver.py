@@ -28,7 +28,7 @@ def send(a, s, chat_id, out, pieces, html, reply_to, start):
     with open(out, "rb") as f:
         for i in range(start, len(pieces)):
             off, n = pieces[i]
-            edit = a._ph if i == 0 else 0
+            edit = a.placeholder_id if i == 0 else 0
             while True:
                 f.seek(off)
                 try:
@@ -51,5 +51,5 @@ def send(a, s, chat_id, out, pieces, html, reply_to, start):
                     log.info("placeholder not editable (%s): the answer comes as a new message" % d)
                     edit = 0
             if s is not None:
-                s.note(a._ph, i + 1)
+                s.note(a.placeholder_id, i + 1)
     return -1

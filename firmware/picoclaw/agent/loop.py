@@ -94,19 +94,19 @@ class Agent:
         self.chat_id = chat_id
         steps, calls, done, sent = resume[:4] if resume else (0, (), False, 0)
         if resume:
-            self._ph = resume[4]
+            self.placeholder_id = resume[4]
         else:
-            self._ph = 0
+            self.placeholder_id = 0
             # "typing..." and the "Thinking..." placeholder: a network failure costs only the
             # courtesy; a refusal (blocked, kicked) is raised, and the update is over
             try:
                 if self.typing and silent is None:
                     self.tg.send_action(chat_id)
                 if self.placeholder and silent is None:
-                    self._ph = self.tg.send_message(chat_id, "Thinking\u2026", reply_to)
+                    self.placeholder_id = self.tg.send_message(chat_id, "Thinking\u2026", reply_to)
                     self._edited = time.ticks_ms()
                     self._edit_len = 0
-                    s.note(self._ph, 0)  # a retried update edits this one, not a new one
+                    s.note(self.placeholder_id, 0)  # a retried update edits this one, not a new one
             except APIError as e:
                 if refused(e):
                     raise
@@ -177,7 +177,7 @@ class Agent:
         try:
             self.calls += 1
             t = llm.call(self.conn, proto, self, self.stream, self.schemas if tools else None,
-                         self.stream and self._ph)
+                         self.stream and self.placeholder_id)
         except llm.LLMError as e:
             log.error("model call failed: %s" % e)
             self._say("Sorry, I could not reach the model (%s). Try again in a moment." % e.message)

@@ -284,7 +284,7 @@ def agent(cfg, tg=None, conn=None, cron=True):
     a.limit = (cfg.max_calls_per_hour, cfg.max_calls_per_day)
     a.timeout_s = max(10, cfg.timeout_s)  # one model call, retries included
     a.workspace_quota_kb = cfg.workspace_quota_kb  # what the file tools may fill
-    a._ph = 0
+    a.placeholder_id = 0  # the "Thinking..." message of the turn (edited into the answer), or 0
     a._edited = 0
     a._edit_len = 0
     return a

@@ -10,8 +10,7 @@ from picoclaw.state import replace
 
 
 def compact(a, s):
-    """Summarise and cut session `s` for agent `a` (its budget: s.budget). (One function:
-    each name a module defines stays interned for good, and the agent is near a qstr step.)"""
+    """Summarise and cut session `s` for agent `a` (its budget: s.budget)."""
     s.turn_start = -1
     keep = s.history_start()
     first = s.summary_end()

@@ -57,12 +57,12 @@ class Answer:
         a._edit_len = self.text_len
         try:
             with open(self.reply_path, "rb") as f:
-                a.tg.send_message(a.chat_id, None, text_file=f, text_len=self.text_len, edit=a._ph)
+                a.tg.send_message(a.chat_id, None, text_file=f, text_len=self.text_len, edit=a.placeholder_id)
         except Exception as e:  # noqa: BLE001 - Telegram's or the network's: the answer still comes
             log.debug("progress edit: %s" % e)
             if getattr(e, "code", 0) and refused(e) and "not modified" not in e.description:
                 self.on_text = None  # gone or not editable: the answer comes as a new message
-                a._ph = 0
+                a.placeholder_id = 0
 
     def call(self, cid, name):
         """Start a new tool call. Returns False once _MAX_CALLS were started."""

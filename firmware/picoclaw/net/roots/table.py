@@ -5,8 +5,8 @@
 # ALL: (group, its roots, the hosts whose chains end at one of them), in the order a
 # host outside the map tries them. The map is best knowledge of the providers' chains
 # (2025-2026); a host whose CA changed verifies through the others (trust.py), and the
-# group that did is remembered in <workspace>/state/anchors. bytes, not str: never interned.
-# (ALL, the name the group modules use too: a new module-level name is interned for good.)
+# group that did is remembered in <workspace>/state/anchors. Bytes, and the name ALL that
+# the group modules use too: see docs/memory.md.
 ALL = (
     (b"google", b"GTS Root R1, GTS Root R2, GTS Root R3, GTS Root R4, GlobalSign Root CA",
      b"generativelanguage.googleapis.com api.openai.com api.anthropic.com openrouter.ai api.groq.com"),
