@@ -48,9 +48,9 @@ def from_response(conn):
     status = conn.status
     if (msg is None or not msg and status == 404) and status < 500 and status != 429:
         # not JSON at all (an HTML 404 page): the URL is wrong, not the key or the model
-        from picoclaw.net.stream import _fail
+        from picoclaw.net.stream import failure
 
-        return LLMError(status, _fail(3, conn, status, 1, 0))
+        return LLMError(status, failure(3, conn, status, 1, 0))
     if status == 401 or status == 403:
         msg = "the provider refused the API key (%s)" % (msg or status)
     return LLMError(status, msg or "HTTP %d" % status, conn.retry_after)

@@ -41,14 +41,14 @@ def open_stream(host, port, ctx, timeout_ms):
     try:
         ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
     except OSError as e:  # MicroPython: OSError(-2) "addrinfo error"; CPython: socket.gaierror
-        raise _fail(0, e, host, port, timeout_ms)
+        raise failure(0, e, host, port, timeout_ms)
     s = socket.socket(ai[0], socket.SOCK_STREAM)
     try:
         s.settimeout(timeout_ms / 1000)
         try:
             s.connect(ai[-1])
         except OSError as e:
-            raise _fail(1, e, host, port, timeout_ms)
+            raise failure(1, e, host, port, timeout_ms)
         try:
             # requests go out in buffer-sized pieces: with Nagle's algorithm the last piece
             # waits for the peer's delayed ACK (40 ms on Linux) before it is sent
@@ -60,18 +60,18 @@ def open_stream(host, port, ctx, timeout_ms):
                 _handshakes[0] += 1
                 s = ctx.wrap_socket(s, server_hostname=host)
             except (OSError, ValueError) as e:  # MicroPython: a refused certificate is a ValueError
-                raise _fail(2, e, host, port, timeout_ms)
+                raise failure(2, e, host, port, timeout_ms)
     except BaseException:
         s.close()
         raise
     return Stream(s)
 
 
-def _fail(step, e, host, port, timeout_ms):
+def failure(step, e, host, port, timeout_ms):
     """The error to raise for a failed step (0 DNS, 1 connect, 2 TLS): NetError
     with one line naming host:port and what to check; step 3: the line for an answer that is
     not the API's (e: the Connection, host: the status, port: 1 for a model's api_base).
-    The wording is in netfail.py, loaded only now (a failure) and dropped after."""
+    The wording is in net/fail.py, loaded only now (a failure) and dropped after."""
     from picoclaw import load, unload
 
     try:

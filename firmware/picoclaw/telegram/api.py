@@ -204,9 +204,9 @@ class Telegram:
             if ok:
                 return result
             if not api:  # not the Bot API at all: a wrong URL, a captive portal's page
-                from picoclaw.net.stream import _fail
+                from picoclaw.net.stream import failure
 
-                raise APIError(method.decode(), -status, _fail(3, conn, status, 0, 0))
+                raise APIError(method.decode(), -status, failure(3, conn, status, 0, 0))
             code = code or status
             tries -= 1
             if code != 429 or tries <= 0 or retry_after > _FLOOD_WAIT_MAX:
