@@ -19,9 +19,10 @@ from micropython import const
 from picoclaw import load, log, unload
 from picoclaw.json.stream import JsonError
 from picoclaw.net.stream import handshakes
-from picoclaw.telegram.api import APIError, read_inbox, refused
+from picoclaw.telegram.api import APIError, refused
+from picoclaw.telegram.inbox import read_inbox
 
-_TRUNCATED = const(1)  # telegram/api.py's inbox record flags
+_TRUNCATED = const(1)  # telegram/inbox.py's record flags
 _HAS_TEXT = const(2)
 _FROM_BOT = const(4)
 _BAD_ID = const(8)

@@ -17,7 +17,7 @@ from picoclaw.state import read_int, write_atomic
 _DIGITS = const(6)  # typed by hand from the console; with _MAX_TRIES, 1 in 200,000 per start
 _MAX_TRIES = const(5)  # wrong codes in all before pairing is off until a restart
 _HEAD = const(40)  # bytes of a message read to find "/pair@botname 123456"
-_HAS_TEXT = const(2)  # telegram/api.py's inbox record flag
+_HAS_TEXT = const(2)  # telegram/inbox.py's record flag
 
 
 def attach(gw):

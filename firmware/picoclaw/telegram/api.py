@@ -1,16 +1,13 @@
-# Telegram Bot API channel: long-poll getUpdates into a flash inbox, send messages.
+# Telegram Bot API client: long-poll getUpdates into the inbox on flash, send messages.
 #
 # A getUpdates body (up to `limit` updates of up to 4096 characters each) is never held in
-# RAM: it is parsed as it arrives and each update becomes a record in `inbox` on flash,
-# a header line plus the message text as raw UTF-8:
-#
-#     <update_id> <kind> <chat_id> <chat_type> <from_id> <message_id> <text_len> <flags> <username>\n
-#     <text_len bytes of text>\n
-#
-# Replies stream the text back from that file through the connection buffer.
+# RAM: it is parsed as it arrives and each update becomes a record of the inbox
+# (telegram/inbox.py). Replies stream the text back from that file through the connection
+# buffer.
 from micropython import const
 
 from picoclaw.json.stream import ARR, END_ARR, OBJ, JsonError, JsonReader
+from picoclaw.telegram.inbox import BLANK_HEADER, Update
 
 _TEXT_CAP = const(12288)  # bytes: 4096 UTF-16 units of BMP text is at most 12288 UTF-8 bytes,
 #                          so no valid Telegram text is cut; anything longer is, and flagged
@@ -19,23 +16,17 @@ _NAME_CAP = const(32)  # Telegram usernames are at most 32 characters
 _DESC_CAP = const(200)  # error descriptions kept for the log
 _POLL_MARGIN_MS = const(10000)  # read timeout beyond the long-poll time: then the poll is stalled
 
-_ID_MAX = const(0x7FFFFFFF)  # update_id and message_id are 32-bit in the Bot API
 _TRIES = const(5)  # a request meets 429 (and waits retry_after) this often before giving up
 _FLOOD_WAIT_MAX = const(60)  # seconds: a longer retry_after is not waited out inside a send
 
-# record flags (gateway/loop.py and gateway/pairing.py have copies: const() folds only
-# within a module)
-_TRUNCATED = const(1)  # the text was longer than _TEXT_CAP and was cut
+_TRUNCATED = const(1)  # telegram/inbox.py's record flags
 _HAS_TEXT = const(2)
 _FROM_BOT = const(4)
-_BAD_ID = const(8)  # an id outside the Bot API's range: the update is skipped, never confirmed
 
 KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "callback_query",
          "my_chat_member", "chat_member", "other")
 _KIND_KEYS = const((b"message", b"edited_message", b"channel_post", b"edited_channel_post",
                     b"callback_query", b"my_chat_member", b"chat_member"))
-_HEADER = const(160)  # fixed record header width: the longest header is ~125 bytes
-_BLANK_HEADER = b" " * (_HEADER - 1) + b"\n"
 
 
 class APIError(Exception):
@@ -50,90 +41,11 @@ class APIError(Exception):
         self.retry_after = retry_after
 
 
-class Update:
-    """One inbox record (text stays on flash: see `text_offset`, `text_len`)."""
-
-    def __init__(self):
-        self.update_id = 0
-        self.kind = "other"
-        self.chat_id = 0
-        self.chat_type = ""
-        self.from_id = 0
-        self.username = ""
-        self.message_id = 0
-        self.text_len = 0
-        self.flags = 0
-        self.text_offset = 0
-
-    def header(self):
-        """The record header's fields, space-separated (the caller pads to _HEADER)."""
-        # ids out of range are flagged and zeroed: a 26-digit id would push the fields past
-        # the fixed header width, and an offset taken from it would skip every later update
-        # (chat and user ids "have at most 52 significant bits")
-        if not (0 <= self.update_id <= _ID_MAX and 0 <= self.message_id <= _ID_MAX
-                and -(1 << 53) < self.chat_id < 1 << 53 and 0 <= self.from_id < 1 << 53):
-            self.flags |= _BAD_ID
-            self.update_id = self.message_id = self.chat_id = self.from_id = 0
-        # each field must stay one token: the names picked from the update (chat type,
-        # username) are checked by _name() (the private chat type, the common case, needs no
-        # check), and the ids are numbers
-        t = self.chat_type
-        return ("%d %s %d %s %d %d %d %d %s" % (
-            self.update_id, self.kind, self.chat_id, t if t == "private" else _name(t),
-            self.from_id, self.message_id, self.text_len, self.flags, _name(self.username))).encode()
-
-
-def _name(s):
-    """s as one header field: "-" when empty; every character but a letter, a digit or "_"
-    (a space, a control character, anything split() breaks at) made "_". Telegram's
-    usernames and chat types never have one, so most names come back as they are."""
-    if not s:
-        return "-"
-    if s.isalpha():
-        return s  # letters only (ASCII: MicroPython's test knows no other): nothing to check
-    b = None
-    for i in range(len(s)):
-        c = ord(s[i])
-        if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c == 95):
-            if b is None:
-                b = list(s)
-            b[i] = "_"
-    return s if b is None else "".join(b)
-
-
 def refused(e):
     """Is Telegram's error `e` final for the message it was about? Any 4xx but 429: the user
     blocked the bot (403), it was removed from the group (403), the chat or the message is
     gone (400). Retrying cannot change the answer."""
     return 400 <= e.code < 500 and e.code != 429
-
-
-def read_inbox(f):
-    """Yield the Update records of an inbox file opened in binary mode. The caller may
-    move the file position between records (to stream a text): each record is found by
-    its absolute position."""
-    nxt = 0
-    while True:
-        f.seek(nxt)
-        line = f.readline()
-        if not line:
-            return
-        parts = line.split()
-        if len(parts) != 9:  # every field is one token (_token), so this is a damaged file
-            raise ValueError("damaged inbox record")
-        u = Update()
-        u.update_id = int(parts[0])
-        u.kind = parts[1].decode()
-        u.chat_id = int(parts[2])
-        u.chat_type = parts[3].decode()
-        u.from_id = int(parts[4])
-        u.message_id = int(parts[5])
-        u.text_len = int(parts[6])
-        u.flags = int(parts[7])
-        u.username = "" if parts[8] == b"-" else parts[8].decode()
-        u.text_offset = f.tell()
-        nxt = u.text_offset + u.text_len + 1  # the text and its newline
-        yield u
 
 
 class Telegram:
@@ -252,7 +164,7 @@ class Telegram:
             count += 1
             u.__init__()
             start = f.tell()
-            f.write(_BLANK_HEADER)
+            f.write(BLANK_HEADER)
             key_is = p.key_is  # (a local: see _parse_message)
             kinds = _KIND_KEYS
             while p.next_key():
