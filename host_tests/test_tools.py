@@ -282,7 +282,7 @@ def test_module_of_names_each_tool_and_nothing_else():
 
 
 def _schemas(ctx, anthropic):
-    from picoclaw.agent.setup import write_schemas
+    from picoclaw.tools.offer import write_schemas
 
     w = io.BytesIO()
     write_schemas(w, ctx, anthropic)

@@ -13,7 +13,7 @@ from micropython import const
 
 _RESULT_CAP = const(4096)  # bytes of one tool result the model reads (bigger ones are cut, said so)
 
-# tool:module pairs, grouped by module (agent/setup.write_schemas loads each module once, in
+# tool:module pairs, grouped by module (tools/offer.write_schemas loads each module once, in
 # this order). One string, not a dict: a dict would keep a key object per tool on the heap.
 NAMES = ("read_file:files write_file:writes append_file:writes edit_file:writes list_dir:files "
          "get_time:system system_status:system message:message "

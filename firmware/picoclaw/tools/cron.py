@@ -9,7 +9,7 @@ from micropython import const
 from picoclaw.json.stream import OBJ
 
 _TEXT_CAP = const(512)  # schedule.TEXT_CAP, copied: importing schedule.py here would load its
-#                          code also when only SCHEMAS is read (agent/setup.write_schemas)
+#                          code also when only SCHEMAS is read (tools/offer.write_schemas)
 _PREVIEW = const(60)  # characters of each job's text shown by list
 _SMALL = const(100)  # cap for action, mode, at and cron strings: all short
 _CLOCK_DAY = const(18262)  # 2020-01-01 as days since 1970: earlier means the clock is unset

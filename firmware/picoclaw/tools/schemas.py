@@ -1,5 +1,5 @@
 # JSON schemas of the built-in tools (files, system, message, gpio) for
-# agent/setup.write_schemas, which runs once, at start.
+# tools/offer.write_schemas, which runs once, at start.
 #
 # One module of constants, apart from the tool code: writing the schemas loads this module
 # alone instead of every tool module in turn, and running a tool does not load schemas. A tool module not described
