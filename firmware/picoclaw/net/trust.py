@@ -29,21 +29,31 @@ def load_ca_file(path):
             yield der
             return
         f.seek(0)
-        b64 = None  # base64 of the certificate being read, None outside one
+        start = -1  # file offset of the base64 of the certificate being read, -1 outside one
         found = 0
-        for line in f:
+        while True:
+            at = f.tell()
+            line = f.readline()
+            if not line:
+                break
             line = line.strip()
             if line == b"-----BEGIN CERTIFICATE-----":
-                b64 = bytearray()
-            elif line == b"-----END CERTIFICATE-----" and b64 is not None:
-                found += 1
-                yield a2b_base64(b64)
-                b64 = None
-            elif b64 is not None:
-                b64 += line
-                if len(b64) > _MAX_CERT * 4 // 3 + 4:
+                start = f.tell()
+            elif line == b"-----END CERTIFICATE-----" and start >= 0:
+                # the base64 read back in one piece and decoded in one (line breaks are
+                # skipped): a buffer grown line by line would leave holes at start-up
+                if at - start > _MAX_CERT * 3 // 2:  # base64 is 4/3 of it, plus the line breaks
                     raise ValueError("certificate over %d bytes" % _MAX_CERT)
-        if b64 is not None:
+                f.seek(start)
+                b64 = f.read(at - start)
+                f.readline()  # the END line again
+                found += 1
+                der = a2b_base64(b64)
+                b64 = None
+                yield der
+                der = None
+                start = -1
+        if start >= 0:
             raise ValueError("unterminated certificate in PEM")
         if not found:
             raise ValueError("no certificate found (want PEM or DER)")
