@@ -632,6 +632,31 @@ def test_malformed_http_is_400_and_close(oai_plain):
     assert got.startswith(b"HTTP/1.1 400 ") and b"malformed HTTP request" in got
 
 
+def test_tls_chain_is_leaf_and_intermediate_and_the_gateway_bundle_holds_each_root_once(oai):
+    # the LLM fake presents leaf + intermediate (RSA-2048) under the root in its ca.pem; the
+    # Telegram fake shares that root, so the bundle gatewayrun writes for tls.ca_file holds it once
+    from cryptography import x509
+    from fakes.httpserve import presented_chain
+    from fakes.telegram_server import FakeTelegram
+    import gatewayrun
+    leaf, inter = [x509.load_der_x509_certificate(d) for d in presented_chain(oai.port)]
+    with open(oai.ca_pem_path, "rb") as f:
+        (root,) = x509.load_pem_x509_certificates(f.read())
+    leaf.verify_directly_issued_by(inter)
+    inter.verify_directly_issued_by(root)
+    assert [c.public_key().key_size for c in (leaf, inter, root)] == [2048] * 3
+    with FakeTelegram() as tg:
+        with open(gatewayrun.write_config(tg, llm=oai)) as f:
+            bundle = json.load(f)["tls"]["ca_file"]
+        with open(bundle, "rb") as f:
+            assert [c.subject for c in x509.load_pem_x509_certificates(f.read())] == [root.subject]
+        with FakeTelegram(key_type="ecdsa") as tg_ec:   # two roots: both, each once
+            with open(gatewayrun.write_config(tg_ec, llm=oai)) as f:
+                bundle = json.load(f)["tls"]["ca_file"]
+            with open(bundle, "rb") as f:
+                assert len(x509.load_pem_x509_certificates(f.read())) == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # validation, like the real APIs
 

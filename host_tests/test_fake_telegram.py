@@ -471,6 +471,57 @@ def test_tls_unknown_ca_fails_verification():
         assert fake.connections == 0 and fake.handshake_errors
 
 
+def _certs(ders_or_pem):
+    from cryptography import x509
+    if isinstance(ders_or_pem, bytes):
+        return x509.load_pem_x509_certificates(ders_or_pem)
+    return [x509.load_der_x509_certificate(d) for d in ders_or_pem]
+
+
+def _is_ca(cert):
+    from cryptography import x509
+    return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+
+
+@pytest.mark.parametrize("key_type", ["rsa", "ecdsa"])
+def test_tls_presents_leaf_and_intermediate_and_ca_pem_holds_the_root_alone(key_type):
+    # like api.telegram.org: leaf + intermediate, RSA-2048 (ECDSA P-256 when asked), and
+    # the client's trust file holds the root alone
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from fakes.httpserve import presented_chain
+    with FakeTelegram(key_type=key_type) as fake:
+        chain = _certs(presented_chain(fake.port))
+        with open(fake.ca_pem_path, "rb") as f:
+            roots = _certs(f.read())
+        with open(fake.ca_der_path, "rb") as f:
+            der = f.read()
+        assert ok(fake, "getMe")["is_bot"] is True   # and it verifies with ca.pem
+    assert len(roots) == 1 and len(chain) == 2, (len(roots), len(chain))
+    (root,), (leaf, inter) = roots, chain
+    assert der == root.public_bytes(Encoding.DER)   # ca.der: the same root, alone
+    assert not _is_ca(leaf) and _is_ca(inter) and _is_ca(root)
+    leaf.verify_directly_issued_by(inter)   # raises if not: leaf first, then its issuer
+    inter.verify_directly_issued_by(root)
+    assert inter.subject != root.subject and leaf.issuer == inter.subject
+    for c in (leaf, inter, root):
+        k = c.public_key()
+        if key_type == "rsa":
+            assert isinstance(k, rsa.RSAPublicKey) and k.key_size == 2048
+        else:
+            assert isinstance(k, ec.EllipticCurvePublicKey) and k.curve.name == "secp256r1"
+
+
+def test_tls_unknown_ca_chain_is_real_shaped_under_a_root_nobody_trusts():
+    from fakes.httpserve import presented_chain
+    with FakeTelegram(unknown_ca=True) as fake:
+        leaf, inter = _certs(presented_chain(fake.port))
+        with open(fake.ca_pem_path, "rb") as f:
+            (root,) = _certs(f.read())
+    leaf.verify_directly_issued_by(inter)
+    assert inter.issuer != root.subject
+
+
 def test_plain_http_mode(plain):
     assert plain.base_url == "http://localhost:%d" % plain.port
     assert ok(plain, "getMe")["id"] == 123456

@@ -10,7 +10,7 @@ DEFAULT_HEAP = "128k"  # integration runs; the figures (tools/figures.py) bisect
 
 def write_config(fake, allow=("111",), llm=None, agent=None, **telegram):
     """config.json for the fake Telegram (and a fake LLM: providers.<kind>, with `agent`
-    overriding agents.defaults); tls.ca_file bundles the fakes' CAs."""
+    overriding agents.defaults); tls.ca_file bundles the fakes' roots, each once."""
     d = tempfile.mkdtemp(prefix="picoclaw-")
     tg = {"token": fake.token, "base_url": fake.base_url, "allow_from": list(allow), "poll_timeout": 1}
     tg.update(telegram)
@@ -24,15 +24,25 @@ def write_config(fake, allow=("111",), llm=None, agent=None, **telegram):
             cas.append(llm.ca_pem_path)
     defaults.update(agent or {})
     if cas:
-        bundle = d + "/ca.pem"
-        with open(bundle, "wb") as out:
-            for c in cas:
-                with open(c, "rb") as f:
-                    out.write(f.read())
-        cfg["tls"] = {"ca_file": bundle}
+        cfg["tls"] = {"ca_file": write_bundle(d + "/ca.pem", cas)}
     path = d + "/config.json"
     with open(path, "w") as f:
         json.dump(cfg, f)
+    return path
+
+
+def write_bundle(path, cas):
+    """Write the PEM files `cas` into one trust file at path, each CA once: the fakes of one
+    key type share a root, and a real trust file does not list a root twice (the device would
+    parse and keep it twice). Returns path."""
+    seen = []
+    with open(path, "wb") as out:
+        for c in cas:
+            with open(c, "rb") as f:
+                pem = f.read()
+            if pem.strip() not in seen:
+                seen.append(pem.strip())
+                out.write(pem)
     return path
 
 

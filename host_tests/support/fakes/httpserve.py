@@ -2,7 +2,10 @@
 
 What this module owns:
 - TLS material: throwaway CAs and leaf certificates (trustme), cached per process, so one CA
-  file trusts every fake of the same key type (_ca, _leaf).
+  file trusts every fake of the same key type (_ca, _intermediate, _leaf). Like
+  api.telegram.org, a fake presents leaf + intermediate (RSA-2048 unless key_type=ECDSA), so a
+  client verifies a real-shaped chain; the files it writes for clients hold the root only.
+  presented_chain(port) reads back the chain a server sends (for the fakes' own tests).
 - Conn: one accepted connection with the strict HTTP/1.1 request reader (CRLF line endings,
   Host header, no Content-Length + Transfer-Encoding together, chunked bodies, size limits),
   peer_gone() for long polls, send_raw() and a close() that never sends a TLS close_notify.
@@ -63,7 +66,12 @@ _cas = {}
 _leaves = {}
 
 
+_intermediates = {}
+
+
 def _ca(which, key_type):
+    """The root of `which` ("trusted": in every fake's ca.pem; "unknown": in no file at all).
+    trustme's RSA keys are 2048-bit, as api.telegram.org's."""
     with _tls_lock:
         k = (which, key_type)
         if k not in _cas:
@@ -71,13 +79,82 @@ def _ca(which, key_type):
         return _cas[k]
 
 
+def _intermediate(which, key_type):
+    """The intermediate CA under _ca(which, key_type) that issues the leaves: real servers
+    send leaf + intermediate, and the client's trust file holds only the root."""
+    root = _ca(which, key_type)
+    with _tls_lock:
+        k = (which, key_type)
+        if k not in _intermediates:
+            _intermediates[k] = root.create_child_ca(key_type=key_type)  # trustme's default is ECDSA
+        return _intermediates[k]
+
+
 def _leaf(which, hosts, key_type):
-    ca = _ca(which, key_type)
+    """A leaf for hosts issued by the intermediate; its configure_cert(ctx) loads the chain
+    leaf + intermediate (trustme leaves the root out), which the handshake sends."""
+    ca = _intermediate(which, key_type)
     with _tls_lock:
         k = (which, tuple(hosts), key_type)
         if k not in _leaves:
             _leaves[k] = ca.issue_cert(*hosts, key_type=key_type)
         return _leaves[k]
+
+
+def presented_chain(port, host="localhost", timeout=5.0):
+    """The DER certificates a TLS server on 127.0.0.1:port sends in its handshake, in the
+    order sent (leaf first), unverified. For tests of the fakes: CPython before 3.13 has no
+    SSLSocket.get_unverified_chain(), so this runs a TLS 1.2 handshake (whose Certificate
+    message is not encrypted, unlike TLS 1.3's) through memory BIOs and parses the server's
+    handshake records itself.
+
+        ders = presented_chain(fake.port)   # [leaf, intermediate]
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname=host)
+    got = bytearray()
+    with socket.create_connection(("127.0.0.1", port), timeout) as sock:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(out.read())
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectionError("server closed during the handshake")
+                got += data
+                inc.write(data)
+        sock.sendall(out.read())
+    # TLS records: type(1) version(2) length(2); the handshake (22) bytes before the server's
+    # ChangeCipherSpec (20) are plaintext, and one message may span records
+    hs = bytearray()
+    i = 0
+    while i + 5 <= len(got) and got[i] != 20:
+        n = int.from_bytes(got[i + 3:i + 5], "big")
+        if got[i] == 22:
+            hs += got[i + 5:i + 5 + n]
+        i += 5 + n
+    # handshake messages: type(1) length(3); Certificate (11) = list length(3), then per
+    # certificate length(3) + DER
+    i = 0
+    while i + 4 <= len(hs):
+        n = int.from_bytes(hs[i + 1:i + 4], "big")
+        if hs[i] == 11:
+            body = hs[i + 4:i + 4 + n]
+            end = 3 + int.from_bytes(body[:3], "big")
+            ders, j = [], 3
+            while j < end:
+                m = int.from_bytes(body[j:j + 3], "big")
+                ders.append(bytes(body[j + 3:j + 3 + m]))
+                j += 3 + m
+            return ders
+        i += 4 + n
+    raise ValueError("no Certificate message in the server's handshake")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,7 +368,7 @@ class Server:
 
         self._dir = tempfile.mkdtemp(prefix="fake-%s-" % name)
         self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
-        pem = _ca("trusted", key_type).cert_pem.bytes()
+        pem = _ca("trusted", key_type).cert_pem.bytes()   # the root alone: one CA per file
         self.ca_pem_path = os.path.join(self._dir, "ca.pem")
         self.ca_der_path = os.path.join(self._dir, "ca.der")
         with open(self.ca_pem_path, "wb") as f:
