@@ -187,26 +187,34 @@ def _queue(tg, llm, scn, n):
             _script(llm, scn, i)
 
 
-def run_ours(scn, heap_kb, n, driver=False, timeout=600, romfs=None):
+def run_ours(scn, heap_kb, n, driver=False, timeout=600, romfs=None, board=None, idle_s=60.0):
     """Run scenario `scn` with n messages on our gateway at heap_kb; a dict of figures, or
     None if it did not complete. romfs: (image path, its size) to run the code from that image
-    (romfs_driver.py); heap_kb and the heap figures then leave the image out."""
+    (romfs_driver.py); heap_kb and the heap figures then leave the image out. board: a folder
+    of boards/ whose memory profile the run has (its board.json beside config.json, and TLS
+    standing in the heap as there: net/tlsheap.py). idle_s: the fake Telegram closes a
+    connection idle that long (real servers: about 5 minutes), so the gateway reconnects."""
     llm = _llm_for(scn)
-    with TimedTelegram() as tg:
+    with TimedTelegram(idle_timeout=idle_s) as tg:
         if llm:
             llm.start()
         try:
             _queue(tg, llm, scn, n)
             cfg = gatewayrun.write_config(tg, llm=llm, agent=AGENT if llm else None, poll_limit=10,
                                           poll_timeout=0)
-            cycles = n // 10 + 2
+            # a connection dropped just as a request goes out costs a cycle (a network retry)
+            cycles = n // 10 + 2 + (n // 20 if idle_s < 1 else 0)
             script = [os.path.join(MP, "heap_driver.py")] if driver else ["-m", "picoclaw"]
             path, image = unixport.build() + ":.frozen", 0
             if romfs:
                 script, path, image = [os.path.join(MP, "romfs_driver.py"), romfs[0]], ".frozen", romfs[1]
             try:
+                env = {}
+                if board:
+                    shutil.copy(os.path.join(ROOT, "boards", board, "board.json"), os.path.dirname(cfg))
+                    env["PICOCLAW_TLS_STAND_IN"] = "1"
                 r = mp_run(script + ["gateway", "--config", cfg, "--cycles", str(cycles)], heap_kb, timeout,
-                           path, image)
+                           path, image, env)
             finally:
                 shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
             m = FIGRE.search(r.stdout)
@@ -219,7 +227,10 @@ def run_ours(scn, heap_kb, n, driver=False, timeout=600, romfs=None):
                     "tg_conns": tg.connections,
                     "llm_conns": llm.connections if llm else 0, "samples": _samples(r.stdout),
                     "cycles": [int(x) for x in re.findall(r"^CYCLE (\d+)$", r.stdout, re.M)],
-                    "peak": int(pk.group(1)) if pk else None, "qstrs": int(q.group(1)) if q else None}
+                    "peak": int(pk.group(1)) if pk else None, "qstrs": int(q.group(1)) if q else None,
+                    "tls_single": "one connection at a time" in r.stdout,
+                    "tls_reserve_missed": "no room for the" in r.stdout,
+                    "tls_out_of_memory": r.stdout.count("ran out of memory"), "errors": _errors(r.stdout)}
         finally:
             if llm:
                 llm.stop()
@@ -235,14 +246,15 @@ def _blocks(n):
     return (n + 31) // 32 * 32
 
 
-def mp_run(args, heap_kb, timeout, path, image=0):
+def mp_run(args, heap_kb, timeout, path, image=0, env=None):
     """The unix port on args; stopped at the first sign of running out of heap (the gateway
     survives a MemoryError and backs off, which would make every failed bisection step slow).
     image: bytes of a ROMFS image the run keeps in its heap (a board keeps it in flash): the
     heap is made that much bigger, plus the allocation tables' share (3 bytes per 256)."""
     heap = heap_kb * 1024 + _blocks(image) * 259 // 256
     proc = subprocess.Popen([unixport.micropython(), "-X", "heapsize=%d" % heap] + args, cwd=ROOT,
-                            env=unixport.env(path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=unixport.env(path, **(env or {})), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     lines = []
@@ -258,6 +270,11 @@ def mp_run(args, heap_kb, timeout, path, image=0):
         proc.stdout.close()
     out = "".join(lines)
     return _Result(proc.returncode if "out of memory" not in out else 1, out, "")
+
+
+def _errors(out):
+    m = re.search(r"replies, \d+ denied, (\d+) errors", out)  # the gateway's summary line
+    return int(m.group(1)) if m else None
 
 
 def _samples(out):
@@ -321,6 +338,36 @@ def min_heap(runner, scn, n_bisect, n_full, lo=24, hi=512, cap=4096):
         if res:
             return kb, res
     return None, None
+
+
+def board_figures(board, scn, n):
+    """Scenario `scn` under `board`'s memory profile: the smallest heap on this (64-bit) port,
+    and what it means on the board: the TLS part (what the connections hold, the reserve or a
+    handshake's peak: the same bytes on both) plus 0.70x the rest (a 32-bit board's objects,
+    measured), against board.json's gc_heap."""
+    with open(os.path.join(ROOT, "boards", board, "board.json")) as f:
+        info = json.load(f)
+    kb, r = min_heap(functools.partial(run_ours, board=board), scn, min(10 if scn == "burst" else 40, n), n)
+    fig = {"min_heap_kb": kb, "gc_heap_kb": info["gc_heap"] // 1024}
+    if not r:
+        return fig
+    tls = info.get("tls") or {}
+    held, handshake = tls.get("held", 0), tls.get("handshake", 0)
+    n_open = 1 if scn == "burst" or r["tls_single"] else 2  # connections open at once
+    # TLS's bytes at their most: the connections and, beside them, the reserve of one
+    # connection's blocks (held while connections stay side by side, or while the only one is
+    # open in echo mode), or during a handshake the others and its peak (net/tlsheap.py)
+    reserve = held if info.get("tls_in_gc_heap") and not r["tls_single"] else 0
+    part = max(n_open * held + reserve, (n_open - 1) * held + handshake)
+    board_kb = (part + (kb * 1024 - part) * 0.70) / 1024
+    fig.update(one_connection_at_a_time=r["tls_single"], tls_kb=round(part / 1024, 1),
+               board_need_kb=round(board_kb, 1), board_spare_kb=round(info["gc_heap"] / 1024 - board_kb, 1),
+               handshakes_per_100=(r["tg_conns"] + r["llm_conns"]) * 100.0 / n, qstrs=r.get("qstrs"),
+               start_up=r["baseline"])
+    if info.get("gc_heap_boot"):  # an ESP32: the GC heap outside TLS, against what it starts with
+        fig["gc_heap_without_tls_board_kb"] = round((kb * 1024 - part) * 0.70 / 1024, 1)
+        fig["gc_heap_boot_kb"] = info["gc_heap_boot"] // 1024
+    return fig
 
 
 def romfs_image(out):
@@ -578,6 +625,9 @@ def main(argv=None):
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--romfs", action="store_true", help="scenarios: our code from a ROMFS image (executes in "
                                                          "place, as from a board's flash), the image left out")
+    ap.add_argument("--board", default="", help="scenarios under these boards' memory profiles (folders of "
+                                                "boards/, comma-separated; 'all': every one): TLS standing in the "
+                                                "heap as on the board, and the figure stated for the board")
     a = ap.parse_args(argv)
     parts = set((a.only or "import,scenarios,parser,overhead,boot,soak,picture").split(","))
     q = a.quick
@@ -613,6 +663,8 @@ def main(argv=None):
                     continue
                 if who == "ours" and romfs:
                     runner = functools.partial(run_ours, romfs=romfs)
+                if who == "ours" and a.board:
+                    continue  # the board profiles below
                 kb, r = min_heap(runner, scn, min(nb, n), n)
                 fig = {"min_heap_kb": kb}
                 if r:
@@ -627,6 +679,16 @@ def main(argv=None):
                 entry[who] = fig
                 say("%s %s: %r" % (scn, who, fig))
             res["scenarios"][scn] = entry
+    if "scenarios" in parts and a.board:
+        names = sorted(os.listdir(os.path.join(ROOT, "boards"))) if a.board == "all" else a.board.split(",")
+        res["boards"] = {}
+        for board in names:
+            for scn in a.scenarios.split(","):
+                if scn not in ("burst", "tools"):
+                    continue
+                fig = board_figures(board, scn, n_msgs)
+                res["boards"].setdefault(board, {})[scn] = fig
+                say("%s %s: %r" % (board, scn, fig))
     if "parser" in parts:
         tmp = tempfile.mkdtemp(prefix="bench-parse-")
         try:

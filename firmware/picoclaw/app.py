@@ -7,6 +7,10 @@ from picoclaw import load, log, unload
 
 _IO_BUF = const(512)  # connection buffer: one TLS read or one request piece at a time (~1/3 of a
 #               TCP segment; bigger buys little since mbedTLS decrypts whole records anyway)
+# the heap a poll cycle works in above the start-up heap (64-bit port, tools/bench.py: min heap
+# less start-up), which TLS in the heap must leave free
+_WORKING_ECHO = const(12 * 1024)
+_WORKING_AGENT = const(27 * 1024)
 
 
 # what the gateway keeps loaded besides the agent (cli.prepare loads it before this module)
@@ -67,6 +71,18 @@ def build(cfg):
         log.info("agent: %s, model %s at %s" % (cfg.provider_kind, cfg.model, llm_base))
     else:
         log.info("no model configured (providers.*): echo mode")
+    tls = cfg.__dict__.get("tls_profile")  # board.json's "tls": what a connection costs there
+    if tls and ctx is not None:
+        conns = [c for c in (conn, llm_base and a.conn) if c and c.ctx is not None]
+        import sys
+
+        working = _WORKING_AGENT if llm_base else _WORKING_ECHO
+        if sys.maxsize < 1 << 32:
+            working = working * 7 // 10  # a 32-bit board's objects: 0.7x the 64-bit port's
+        getenv = getattr(os, "getenv", None)  # a board has none: its own mbedTLS is the real one
+        stand_in = bool(getenv) and getenv("PICOCLAW_TLS_STAND_IN") == "1"
+        Connection.tls_plan = load("picoclaw.net.tlsheap").start(tls[0], tls[1], stand_in, conns, working,
+                                                                 a if llm_base else None)
     unload("picoclaw.app")
     return gw, sim
 

@@ -204,13 +204,19 @@ def check(cfg, telegram=True, want=None):
                 info = json.load(f)
         except (OSError, ValueError):
             pass
-        keys = "gc_heap tls_heap tls_in_gc_heap".split()  # one long literal, split at run time
+        keys = "gc_heap tls_heap tls_in_gc_heap tls".split()  # one long literal, split at run time
         board = info.get(keys[0]) if isinstance(info, dict) else None
         tls = 0
+        plan = info.get(keys[3]) if isinstance(info, dict) else None
+        if isinstance(plan, dict) and not sim:  # what TLS costs this board (net/tlsheap.py plans it)
+            setattr(cfg, "tls_profile", (plan, bool(info.get(keys[2]))))  # for app.build
         if isinstance(board, int) and board > 0:
             have = board
             t = info.get(keys[1])
-            if info.get(keys[2]) and isinstance(t, int) and not sim:
+            if info.get(keys[2]) and isinstance(plan, dict) and not sim:
+                # one connection open and the room for the next handshake (at worst one at a time)
+                tls = (plan.get("held", 0) + plan.get("handshake", 0)) // 1024
+            elif info.get(keys[2]) and isinstance(t, int) and not sim:
                 tls = (t // 1024) * ((1 if cfg.base_url.startswith("https://") else 0) + (1 if agent else 0))
         else:
             board = None

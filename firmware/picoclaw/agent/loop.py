@@ -177,7 +177,7 @@ class Agent:
         try:
             self.calls += 1
             t = llm.call(self.conn, proto, self, self.stream, self.schemas if tools else None,
-                         self.stream and self.placeholder_id)
+                         self.stream and self.live_edits and self.placeholder_id)
         except llm.LLMError as e:
             log.error("model call failed: %s" % e)
             self._say("Sorry, I could not reach the model (%s). Try again in a moment." % e.message)

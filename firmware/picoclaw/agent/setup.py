@@ -207,6 +207,7 @@ def agent(cfg, tg=None, conn=None, cron=True):
     a.timeout_s = max(10, cfg.timeout_s)  # one model call, retries included
     a.workspace_quota_kb = cfg.workspace_quota_kb  # what the file tools may fill
     a.placeholder_id = 0  # the "Thinking..." message of the turn (edited into the answer), or 0
+    a.live_edits = True  # a streamed answer edits the placeholder as it comes (not with one TLS connection at a time)
     a._edited = 0
     a._edit_len = 0
     return a

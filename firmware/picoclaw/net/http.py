@@ -73,6 +73,7 @@ class Connection(JsonWriter):
     # (tls.ca_file, workspace) for anchors.handle, set by app for https with tls.verify on; None:
     # a refused certificate is final. A class default: only those connections set their own
     trust = None
+    tls_plan = None  # net/tlsheap.Plan where TLS shares the heap (app.build), else None
 
     def __init__(self, url, buf, ctx=None, opener=None):
         """url: (scheme, host, port, path prefix) as app.split_url gives; ctx: the
@@ -110,12 +111,17 @@ class Connection(JsonWriter):
         if self.stream is not None:
             self.stream.close()
             self.stream = None
+            if self.tls_plan is not None:
+                self.tls_plan.close(self)
         self._open = False
 
     def _connect(self):
         self.close()
+        plan = self.tls_plan if self.ctx is not None else None
+        # TLS in the heap: room made for the handshake (net/tlsheap.py)
+        ctx = self.ctx if plan is None else plan.open(self, self.ctx)
         try:
-            self.stream = self.opener(self.host, self.port, self.ctx, _CONNECT_MS)
+            self.stream = self.opener(self.host, self.port, ctx, _CONNECT_MS)
         except NetError as e:
             if self.trust is None:
                 raise
@@ -123,6 +129,9 @@ class Connection(JsonWriter):
             from picoclaw import load
 
             load("picoclaw.net.anchors").handle(self, e, _CONNECT_MS)
+        finally:
+            if plan is not None:
+                plan.done(self)
         self.connects += 1
 
     # -- writing the request body -------------------------------------------------------
