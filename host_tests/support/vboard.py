@@ -54,6 +54,9 @@ def board_env(folder, extra=None):
     """The environment the unix port runs a board folder with (also for a direct main.py run)."""
     env = dict(os.environ)
     env["MICROPYPATH"] = ":".join([folder, os.path.join(folder, "lib"), SHIM, ".frozen"])
+    # the board's memory: its TLS connections take what they take there (board.json's "tls",
+    # net/tlsheap.py), inside this heap
+    env["PICOCLAW_TLS_STAND_IN"] = "1"
     env.update(extra or {})
     return env
 
