@@ -340,14 +340,14 @@ def min_heap(runner, scn, n_bisect, n_full, lo=24, hi=512, cap=4096):
     return None, None
 
 
-def board_figures(board, scn, n):
+def board_figures(board, scn, n, romfs=None):
     """Scenario `scn` under `board`'s memory profile: the smallest heap on this (64-bit) port,
     and what it means on the board: the TLS part (what the connections hold, the reserve or a
     handshake's peak: the same bytes on both) plus 0.70x the rest (a 32-bit board's objects,
     measured), against board.json's gc_heap."""
     with open(os.path.join(ROOT, "boards", board, "board.json")) as f:
         info = json.load(f)
-    kb, r = min_heap(functools.partial(run_ours, board=board), scn, min(10 if scn == "burst" else 40, n), n)
+    kb, r = min_heap(functools.partial(run_ours, board=board, romfs=romfs), scn, min(10 if scn == "burst" else 40, n), n)
     fig = {"min_heap_kb": kb, "gc_heap_kb": info["gc_heap"] // 1024}
     if not r:
         return fig
@@ -686,7 +686,7 @@ def main(argv=None):
             for scn in a.scenarios.split(","):
                 if scn not in ("burst", "tools"):
                     continue
-                fig = board_figures(board, scn, n_msgs)
+                fig = board_figures(board, scn, n_msgs, romfs)
                 res["boards"].setdefault(board, {})[scn] = fig
                 say("%s %s: %r" % (board, scn, fig))
     if "parser" in parts:
