@@ -6,7 +6,8 @@
 # "tx"), and "handshake" bytes above what was in use while it is made. At start (app.build)
 # the plan decides whether two kept-alive connections (Telegram's long poll and the model's)
 # fit beside the working heap; where they do not, the idle one is closed before the other
-# is opened. Where TLS is inside the GC heap a reserve of "held" bytes (the blocks a
+# is opened. Right before any handshake, if the receive buffer's block is not there after a
+# collection, whatever idle connection there is gets closed too. Where TLS is inside the GC heap a reserve of "held" bytes (the blocks a
 # connection keeps, its receive buffer in one piece) is held for exactly that moment:
 # released just before mbedTLS allocates and taken again after the handshake (with one
 # connection at a time, when none is open), so a reconnect after hours of messages finds the
@@ -70,6 +71,12 @@ class Plan:
         if self.single and not self.busy and not self._any_open():
             self._take()
 
+    def close_idle(self, conn):
+        """Close the connections other than conn that are not reading an answer."""
+        for c in self.conns:
+            if c is not conn and c.stream is not None and not c._open:
+                c.close()
+
     def _any_open(self):
         for c in self.conns:
             if c.stream is not None:
@@ -99,11 +106,14 @@ class _Handshake:
         p = self.plan
         p.busy = True
         if p.single:  # the other connection, if idle, makes way (never one mid-answer)
-            for c in p.conns:
-                if c is not self.conn and c.stream is not None and not c._open:
-                    c.close()
+            p.close_idle(self.conn)
         p.reserve = None  # the room, released just before mbedTLS allocates
         gc.collect()
+        try:  # the receive buffer's block exists? (a heap aged by hours of messages)
+            bytearray(p.rx)
+        except MemoryError:
+            p.close_idle(self.conn)  # then whatever can be closed is
+            gc.collect()
         if p.stand_in:
             held = _stand_in(p)
         s = self.ctx.wrap_socket(sock, server_hostname=server_hostname)
