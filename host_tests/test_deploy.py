@@ -19,6 +19,7 @@ import time
 import pytest
 
 import fwimages
+import gatewayrun
 import unixport
 import vboard
 from fakes.telegram_server import FakeTelegram
@@ -563,10 +564,7 @@ def agent_host_config(tg, llm, folder, **defaults):
     """config.json on the host for agent mode: the fake Telegram and the fake LLM, their CAs
     in one bundle beside it (deploy copies it), the workspace <folder>/workspace."""
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "cas.pem"), "wb") as out:
-        for c in (tg.ca_pem_path, llm.ca_pem_path):
-            with open(c, "rb") as f:
-                out.write(f.read())
+    gatewayrun.write_bundle(os.path.join(folder, "cas.pem"), (tg.ca_pem_path, llm.ca_pem_path))  # each CA once
     cfg = vboard.config_for(tg)
     cfg["tls"]["ca_file"] = "cas.pem"  # relative: beside config.json
     cfg["providers"] = {"openai": {"api_key": llm.api_key, "api_base": llm.base_url}}
