@@ -299,7 +299,8 @@ def _check_schema(params, desc):
 
 
 def test_schemas_parse_in_both_shapes_and_name_every_tool():
-    ctx = Ctx(send=lambda t: None, pins=PINS, machine=_fake_machine(), cron=object())
+    ctx = Ctx(send=lambda t: None, pins=PINS, machine=_fake_machine(), cron=object(),
+              web=(0, (), ("searxng", "", "http://127.0.0.1:1", 5)))
     want = [p.split(":")[0] for p in tools.NAMES.split()]
     if not _cron_present():
         want.remove("cron")

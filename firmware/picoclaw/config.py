@@ -85,6 +85,28 @@ _KEYS = {
     "tls.verify": ("tls_verify", _BOOL, True),
     "wifi.ssid": ("wifi_ssid", _STRING, ""),
     "wifi.password": ("wifi_password", _STRING, ""),
+    # voice notes (agent/media.py): voice.model_name names a model_list entry (or, in the
+    # original format, providers.groq) whose /audio/transcriptions endpoint transcribes them
+    "voice.model_name": ("voice_model_entry", _STRING | _OFF, ""),
+    "voice.echo_transcription": ("voice_echo_transcript", _BOOL | _AGENT, False),  # "I heard: ..." first
+    # media from Telegram (voice notes, photos): bytes one file may have (past it the user is
+    # told), and KB all of them may keep on flash (the oldest dropped first)
+    "agents.defaults.max_media_size": ("max_media_size", _INT | _OFF, 655360),
+    "agents.defaults.media_quota_kb": ("media_quota_kb", _INT | _OFF, 1024),
+    # live drafts (sendMessageDraft) in private chats; false: the placeholder is edited instead
+    "channels.telegram.streaming.enabled": ("draft_streaming", _BOOL | _OFF, True),
+    "channel_list.telegram.settings.streaming.enabled": ("draft_streaming", _BOOL | _OFF, True),
+    # the web tools (tools/fetch.py, tools/search.py), in PicoClaw's tools.web shape
+    "tools.web.enabled": ("web_tools_enabled", _BOOL | _OFF, True),
+    "tools.web.provider": ("web_search_provider", _STRING | _OFF, "auto"),  # "auto": the first enabled backend
+    "tools.web.fetch_limit_bytes": ("web_fetch_limit", _INT | _OFF, 0),  # bytes web_fetch reads (0: tools/fetch's own)
+    "tools.web.private_host_whitelist": ("web_private_hosts", _STRINGS | _OFF, ()),  # hosts/IPs the SSRF guard lets through
+    # tools.web.<backend>.* (brave, tavily, searxng, duckduckgo, ...): cfg.web_backends[name]
+    "tools.web.*.enabled": ("web_backends", _BOOL | _OFF, False),
+    "tools.web.*.api_key": ("web_backends", _STRING | _OFF, ""),
+    "tools.web.*.api_keys": ("web_backends", _STRINGS | _OFF, ()),  # the first one is the api_key
+    "tools.web.*.base_url": ("web_backends", _STRING | _OFF, ""),
+    "tools.web.*.max_results": ("web_backends", _INT | _OFF, 5),
     "providers.*.api_key": (None, _STRING, ""),
     "providers.*.api_base": (None, _STRING, ""),
     # version 3: model_list, one object per model (read in _walk); the third field says what
@@ -130,6 +152,9 @@ def secrets(cfg):
     """Every secret value set, for the log scrubber."""
     out = [s for s in (cfg.token, cfg.wifi_password) if s]
     for p in cfg.providers.values():
+        if p.get("api_key"):
+            out.append(p["api_key"])
+    for p in cfg.__dict__.get("web_backends", {}).values():
         if p.get("api_key"):
             out.append(p["api_key"])
     return out
@@ -340,12 +365,23 @@ def _walk(p, cfg, prefix):
         norm = path
         if path.startswith("providers.") and path.count(".") == 2:
             norm = "providers.*." + key
+        elif path.startswith("tools.web.") and path.count(".") == 3:
+            norm = "tools.web.*." + key
         spec = _KEYS.get(norm)
         if spec:
             value = _read(p, spec[1], path)
             if not spec[0]:
                 name = path.split(".")[1]
                 cfg.providers.setdefault(name, {})[key] = value
+            elif norm != path:  # tools.web.<backend>.<key>: {"enabled": .., "api_key": ..}
+                if not hasattr(cfg, spec[0]):
+                    setattr(cfg, spec[0], {})
+                b = getattr(cfg, spec[0]).setdefault(path.split(".")[2], {})
+                if key == "api_keys":
+                    key, value = "api_key", value[0] if value else ""
+                    if b.get(key):
+                        continue
+                b[key] = value
             elif not (spec[1] & _OFF and value is True):
                 setattr(cfg, spec[0], value)
             continue
@@ -400,6 +436,8 @@ def _walk(p, cfg, prefix):
         if path.startswith("providers.") and path.count(".") == 1:
             known = True
             cfg.providers.setdefault(key, {})  # "ollama": {} names a provider too
+        elif path.startswith("tools.web.") and path.count(".") == 2:
+            known = True  # a search backend's object
         else:
             dotted = path + "."  # a prefix of a known key: walk into it
             known = False

@@ -17,6 +17,7 @@ from picoclaw.clock import now
 from picoclaw.agent.session import Session, scrub
 from picoclaw.telegram.api import APIError, refused
 
+_MEDIA = const(16)  # the inbox record's flag (telegram/inbox.py): a voice note, audio or image
 _TURN_BYTES = const(131072)  # session bytes one turn may add (tool calls carry their arguments,
 #                              up to 8 x 16 KB per answer): past it the turn stops, so one task
 #                              cannot fill the flash
@@ -36,7 +37,9 @@ class Agent:
     workspace (the folder the file tools are confined to), workspace_quota_kb, chat_id (the
     turn's chat), read_cap (bytes a read returns), pins and machine (what board.json lets
     the gpio tools touch, and the board's machine module or None), cron and cron_next (the
-    job store is offered; the next fire time), tz, state_dir, now() (epoch seconds),
+    job store is offered; the next fire time), web (agent/setup.web: the web tools'
+    settings), media (agent/setup.media: media caps and the transcription endpoint), tz,
+    state_dir, now() (epoch seconds),
     send(text) (a message to the turn's chat) and status() (or None: heap and uptime)."""
 
     # -- the gateway's hook -------------------------------------------------------------
@@ -61,8 +64,21 @@ class Agent:
                 if v:
                     self.turn(s, u.chat_id, u.message_id, resume=v)
                     return
-            f.seek(u.text_offset)
-            s.append_user(f, u.text_len, self.buf, update_id=u.update_id)
+            if u.flags & _MEDIA:
+                # a voice note, an audio file, a photo or an image document: fetched from
+                # Telegram by agent/media.py, which appends the user's line (a transcript, a
+                # caption with its image) or answers itself (too big, not served) and
+                # returns False
+                try:
+                    go = load("picoclaw.agent.media").intake(self, s, u, f)
+                finally:
+                    unload("picoclaw.agent.media")
+                if not go:
+                    s.end_turn()
+                    return
+            else:
+                f.seek(u.text_offset)
+                s.append_user(f, u.text_len, self.buf, update_id=u.update_id)
             self.turn(s, u.chat_id, u.message_id)
         except (APIError, OSError) as e:
             # Telegram refused the answer for good (the user blocked the bot, the chat is

@@ -111,6 +111,8 @@ def resolve(cfg, sim=None):
     (Chat Completions over plain HTTP) stands in for the provider. Raises ValueError naming
     the missing key."""
     base = pick(cfg, sim)
+    cfg.web = web(cfg)
+    cfg.media = media(cfg)
     if sim:
         base = _SIMULATED
         cfg.provider_kind = "openai"
@@ -121,6 +123,65 @@ def resolve(cfg, sim=None):
     finally:
         unload("picoclaw.tools.offer", "picoclaw.tools")
     return base
+
+
+# the search backends tools.web may enable, in the order "auto" tries them (PicoClaw's
+# order, for those this firmware speaks), and what each needs: a key, a base_url, nothing
+_SEARCH = "brave:key searxng:base_url tavily:key duckduckgo:-"
+
+
+def web(cfg):
+    """The web tools' settings (Agent.web): None when tools.web.enabled is false, else
+    (fetch_limit_bytes or 0, private_host_whitelist, search) with search the backend
+    web_search uses, (name, api_key, base_url, max_results), or None when none is ready:
+    tools.web.provider when it is ready, else the first ready one of _SEARCH."""
+    d = cfg.__dict__
+    if not d.get("web_tools_enabled", True):
+        return None
+    backends = d.get("web_backends", {})
+    want = d.get("web_search_provider", "auto").strip().lower()
+    ready = []
+    for pair in _SEARCH.split():
+        name, need = pair.split(":")
+        b = backends.get(name, {})
+        if b.get("enabled") and (need == "-" or b.get("api_key" if need == "key" else need)):
+            ready.append((name, b.get("api_key", ""), b.get("base_url", "").rstrip("/"),
+                          max(1, min(10, b.get("max_results", 5)))))
+    search = None
+    for r in ready:
+        if r[0] == want or search is None:
+            search = r
+    return (max(0, d.get("web_fetch_limit", 0)), d.get("web_private_hosts", ()), search)
+
+
+def media(cfg):
+    """The media settings (Agent.media): (max_media_size bytes, media_quota_kb, voice,
+    echo_transcription) with voice the transcription endpoint, (api_base, api_key, model),
+    or None: voice.model_name's model_list entry, else (the original format) a
+    providers.groq entry, with Groq's whisper-large-v3-turbo."""
+    d = cfg.__dict__
+    voice = None
+    name = d.get("voice_model_entry", "")
+    if name:
+        m = cfg.providers.get(name)
+        if m is None or "model" not in m:
+            raise ValueError('config: voice.model_name "%s" is not in model_list (its model_name '
+                             'entries: %s)' % (name, _names([n for n in cfg.providers if "model" in cfg.providers[n]])))
+        model = m["model"]
+        i = model.find("/")
+        proto, model = ("openai", model) if i < 0 else (model[:i], model[i + 1:])
+        base = (m.get("api_base") or default_base(m.get("provider") or proto)).rstrip("/")
+        if not base:
+            raise ValueError('config: model_list entry %s (voice.model_name): unknown provider "%s": '
+                             "set its api_base to the provider's OpenAI-compatible URL" % (name, proto))
+        voice = (base, m.get("api_key", ""), model)
+    else:
+        g = cfg.providers.get("groq")
+        if g and g.get("api_key") and "model" not in g:
+            voice = ((g.get("api_base") or default_base("groq")).rstrip("/"), g["api_key"],
+                     "whisper-large-v3-turbo")
+    return (max(1024, d.get("max_media_size", 655360)), max(64, d.get("media_quota_kb", 1024)),
+            voice, getattr(cfg, "voice_echo_transcript", False))
 
 
 def start(cfg, sim=None, runtime=()):
@@ -208,6 +269,10 @@ def agent(cfg, tg=None, conn=None, cron=True):
     a.workspace_quota_kb = cfg.workspace_quota_kb  # what the file tools may fill
     a.placeholder_id = 0  # the "Thinking..." message of the turn (edited into the answer), or 0
     a.live_edits = True  # a streamed answer edits the placeholder as it comes (not with one TLS connection at a time)
+    # live drafts (sendMessageDraft) in private chats, else placeholder edits (deliver.py)
+    a.drafts = cfg.__dict__.get("draft_streaming", True)
+    a.web = getattr(cfg, "web", None)  # web(): the web tools' settings, None: not offered
+    a.media = getattr(cfg, "media", None) or (655360, 1024, None, False)  # media(): caps, voice
     a._edited = 0
     a._edit_len = 0
     return a

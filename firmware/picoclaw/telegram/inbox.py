@@ -17,6 +17,7 @@ _TRUNCATED = const(1)  # the text was longer than telegram/api's cap and was cut
 _HAS_TEXT = const(2)
 _FROM_BOT = const(4)
 _BAD_ID = const(8)  # an id outside the Bot API's range: the update is skipped, never confirmed
+_MEDIA = const(16)  # a voice note, audio, a photo or an image document (agent/media.py fetches it)
 
 _HEADER = const(160)  # fixed record header width: the longest header is ~125 bytes
 BLANK_HEADER = b" " * (_HEADER - 1) + b"\n"  # written first, overwritten by Update.header()

@@ -1,6 +1,6 @@
 # Agent tool registry: tool names, their JSON schemas for the LLM request, and running one.
 #
-# Each group of tools is a module (files, writes, system, message, gpio, cron) imported only while
+# Each group of tools is a module (files, writes, system, message, gpio, cron, fetch, search) imported only while
 # one of its tools runs or while its schemas are written, then dropped from sys.modules and
 # from this package, so its code and constants leave the heap.
 #
@@ -17,7 +17,7 @@ _RESULT_CAP = const(4096)  # bytes of one tool result the model reads (bigger on
 # this order). One string, not a dict: a dict would keep a key object per tool on the heap.
 NAMES = ("read_file:files write_file:writes append_file:writes edit_file:writes list_dir:files "
          "get_time:system system_status:system message:message "
-         "gpio_read:gpio gpio_write:gpio adc_read:gpio cron:cron")
+         "gpio_read:gpio gpio_write:gpio adc_read:gpio web_fetch:fetch web_search:search cron:cron")
 
 
 def module_of(name):
@@ -40,6 +40,11 @@ def _on(name, mod, ctx):
         return getattr(ctx, "send", None) is not None
     if mod == "cron":
         return getattr(ctx, "cron", None) is not None
+    if mod == "fetch" or mod == "search":
+        # ctx.web: None when tools.web.enabled is false, else (fetch limit, private hosts,
+        # search backend or None: agent/setup.web)
+        w = getattr(ctx, "web", None)
+        return w is not None and (mod == "fetch" or w[2] is not None)
     if mod == "gpio":
         p = getattr(ctx, "pins", None) or {}
         if name == "gpio_write":

@@ -9,8 +9,9 @@ class _Device:
     # and cron; gpio depends on the pins)
     send = cron = True
 
-    def __init__(self, pins):
+    def __init__(self, pins, cfg):
         self.pins = pins
+        self.web = getattr(cfg, "web", None)  # agent/setup.web
 
 
 def offer(cfg):
@@ -25,7 +26,7 @@ def offer(cfg):
     pins = _pins(cfg)
     makedirs(cfg.workspace + "/state")
     with open(cfg.workspace + "/state/tools", "wb") as f:
-        write_schemas(f, _Device(pins), cfg.provider_kind == "anthropic")
+        write_schemas(f, _Device(pins, cfg), cfg.provider_kind == "anthropic")
     return pins
 
 

@@ -1,4 +1,4 @@
-# JSON schemas of the built-in tools (files, system, message, gpio) for
+# JSON schemas of the built-in tools (files, system, message, gpio, web) for
 # tools/offer.write_schemas, which runs once, at start.
 #
 # One module of constants, apart from the tool code: writing the schemas loads this module
@@ -65,4 +65,19 @@ SCHEMAS = (
      b" Only pins allowed by the board configuration.",
      b'{"type":"object","properties":{"pin":{"type":"integer","description":"GPIO number"}},'
      b'"required":["pin"]}'),
+    # fetch
+    (b"web_fetch",
+     b"Fetch a web page (http or https) and read it as plain text: HTML is turned into text"
+     b" with its links kept, JSON and text come as they are. Long pages are cut at max_chars."
+     b" Addresses on the local network are refused.",
+     b'{"type":"object","properties":{"url":{"type":"string","description":"the full URL,'
+     b' http:// or https://"},"max_chars":{"type":"integer","description":"characters of'
+     b' text to return (default and at most 4000)"}},"required":["url"]}'),
+    # search
+    (b"web_search",
+     b"Search the web: up to count results, each with its title, URL and a snippet. Read a"
+     b" result in full with web_fetch.",
+     b'{"type":"object","properties":{"query":{"type":"string","description":"what to search'
+     b' for"},"count":{"type":"integer","description":"results wanted (default 5, at most'
+     b' 10)"}},"required":["query"]}'),
 )
