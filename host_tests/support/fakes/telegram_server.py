@@ -552,6 +552,8 @@ class FakeTelegram(Server):
 
         # public state (read under no lock is fine: lists only grow)
         self.sent = []
+        self.drafts = []             # sendMessageDraft calls: {chat_id, draft_id, text, entities}
+        self.commands = []           # setMyCommands' list (getMyCommands returns it)
         self.requests = []
         self.poll_conflicts = 0
         self.filtered = []           # updates dropped because of allowed_updates
@@ -1040,6 +1042,36 @@ class FakeTelegram(Server):
         self._messages[(chat["id"], msg["message_id"])] = msg
         self._record("editMessageText", dict(p, chat_id=chat["id"]), msg["message_id"], msg)
         return copy.deepcopy(msg)
+
+    def _m_sendMessageDraft(self, p, conn):
+        # Bot API 10.1: a 30-second preview in a private chat, persisted by a later
+        # sendMessage; an empty text shows "Thinking...". Returns True.
+        chat = self._resolve_chat(p["chat_id"])
+        if chat.get("type") != "private":
+            raise _bad("TEXTDRAFT_PEER_INVALID")
+        if not p["draft_id"]:
+            raise _bad("DRAFT_ID_INVALID")
+        text, entities = self._format_text(p) if p.get("text") else ("", None)
+        self.drafts.append({"chat_id": chat["id"], "draft_id": p["draft_id"], "text": text,
+                            "entities": entities})
+        self._cond.notify_all()  # not in `sent`: a draft is no message
+        return True
+
+    def _m_setMyCommands(self, p, conn):
+        cmds = p["commands"]
+        if len(cmds) > 100:
+            raise _bad("too many commands")
+        for c in cmds:
+            if not re.match(r"[a-z0-9_]{1,32}\Z", c["command"]):
+                raise _bad("BOT_COMMAND_INVALID")
+            if not 1 <= len(c["description"]) <= 256:
+                raise _bad("BOT_COMMAND_DESCRIPTION_INVALID")
+        self.commands = [dict(c) for c in cmds]
+        self._record("setMyCommands", dict(p), None, True)
+        return True
+
+    def _m_getMyCommands(self, p, conn):
+        return [dict(c) for c in self.commands]
 
     def _m_sendChatAction(self, p, conn):
         chat = self._resolve_chat(p["chat_id"])
