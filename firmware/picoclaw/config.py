@@ -365,8 +365,8 @@ def _walk(p, cfg, prefix):
         norm = path
         if path.startswith("providers.") and path.count(".") == 2:
             norm = "providers.*." + key
-        elif path.startswith("tools.web.") and path.count(".") == 3:
-            norm = "tools.web.*." + key
+        elif path.count(".") == 3 and path.startswith("tools.web.*."[:10]):  # (a long literal: docs/memory.md)
+            norm = path[:10] + "*." + key
         spec = _KEYS.get(norm)
         if spec:
             value = _read(p, spec[1], path)
@@ -436,7 +436,7 @@ def _walk(p, cfg, prefix):
         if path.startswith("providers.") and path.count(".") == 1:
             known = True
             cfg.providers.setdefault(key, {})  # "ollama": {} names a provider too
-        elif path.startswith("tools.web.") and path.count(".") == 2:
+        elif path.count(".") == 2 and path.startswith("tools.web.*."[:10]):
             known = True  # a search backend's object
         else:
             dotted = path + "."  # a prefix of a known key: walk into it

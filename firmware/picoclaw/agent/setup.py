@@ -125,32 +125,26 @@ def resolve(cfg, sim=None):
     return base
 
 
-# the search backends tools.web may enable, in the order "auto" tries them (PicoClaw's
-# order, for those this firmware speaks), and what each needs: a key, a base_url, nothing
-_SEARCH = "brave:key searxng:base_url tavily:key duckduckgo:-"
-
-
 def web(cfg):
     """The web tools' settings (Agent.web): None when tools.web.enabled is false, else
     (fetch_limit_bytes or 0, private_host_whitelist, search) with search the backend
     web_search uses, (name, api_key, base_url, max_results), or None when none is ready:
-    tools.web.provider when it is ready, else the first ready one of _SEARCH."""
+    tools.web.provider when it is ready, else the first ready one in the order "auto" tries
+    them (PicoClaw's, for the backends this firmware speaks), each with the key it needs."""
     d = cfg.__dict__
     if not d.get("web_tools_enabled", True):
         return None
     backends = d.get("web_backends", {})
-    want = d.get("web_search_provider", "auto").strip().lower()
-    ready = []
-    for pair in _SEARCH.split():
-        name, need = pair.split(":")
-        b = backends.get(name, {})
-        if b.get("enabled") and (need == "-" or b.get("api_key" if need == "key" else need)):
-            ready.append((name, b.get("api_key", ""), b.get("base_url", "").rstrip("/"),
-                          max(1, min(10, b.get("max_results", 5)))))
+    want = d.get("web_search_provider", "").strip().lower()  # "auto" picks none by name
+    order = "brave api_key searxng base_url tavily api_key duckduckgo enabled".split()
     search = None
-    for r in ready:
-        if r[0] == want or search is None:
-            search = r
+    for i in range(0, len(order), 2):
+        b = backends.get(order[i], {})
+        if b.get("enabled") and b.get(order[i + 1]):
+            r = (order[i], b.get("api_key", ""), b.get("base_url", "").rstrip("/"),
+                 max(1, min(10, b.get("max_results", 5))))
+            if r[0] == want or search is None:
+                search = r
     return (max(0, d.get("web_fetch_limit", 0)), d.get("web_private_hosts", ()), search)
 
 
@@ -176,9 +170,10 @@ def media(cfg):
                              "set its api_base to the provider's OpenAI-compatible URL" % (name, proto))
         voice = (base, m.get("api_key", ""), model)
     else:
-        g = cfg.providers.get("groq")
+        name = "providers.groq"[10:]  # (a long literal: docs/memory.md)
+        g = cfg.providers.get(name)
         if g and g.get("api_key") and "model" not in g:
-            voice = ((g.get("api_base") or default_base("groq")).rstrip("/"), g["api_key"],
+            voice = ((g.get("api_base") or default_base(name)).rstrip("/"), g["api_key"],
                      "whisper-large-v3-turbo")
     return (max(1024, d.get("max_media_size", 655360)), max(64, d.get("media_quota_kb", 1024)),
             voice, getattr(cfg, "voice_echo_transcript", False))

@@ -40,11 +40,11 @@ def _on(name, mod, ctx):
         return getattr(ctx, "send", None) is not None
     if mod == "cron":
         return getattr(ctx, "cron", None) is not None
-    if mod == "fetch" or mod == "search":
+    if "web_fetch web_search".find(name) >= 0:  # (a long literal: docs/memory.md)
         # ctx.web: None when tools.web.enabled is false, else (fetch limit, private hosts,
         # search backend or None: agent/setup.web)
         w = getattr(ctx, "web", None)
-        return w is not None and (mod == "fetch" or w[2] is not None)
+        return w is not None and (len(name) == 9 or w[2] is not None)  # 9: web_fetch
     if mod == "gpio":
         p = getattr(ctx, "pins", None) or {}
         if name == "gpio_write":
