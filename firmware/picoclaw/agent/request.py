@@ -2,7 +2,10 @@
 # it carries, both streamed from flash. Loaded with the model side (agent.loop._MODEL_SIDE)
 # and dropped with it; the provider modules (llm/openai.py, llm/anthropic.py) reach it
 # through Agent.write_system and Agent.history.
-from picoclaw.clock import iso, now
+import os
+
+from picoclaw import load, unload
+from picoclaw.clock import civil_from_days, iso, now
 from picoclaw.json.files import LineSource
 from micropython import const
 
@@ -35,16 +38,34 @@ def history(a):
 
 def write_system(a, w):
     """The system prompt, as JSON string content: who we are, the time, the workspace
-    files (each capped) and the summary of older turns."""
+    files (each capped), today's and yesterday's notes, the skills and the summary of older
+    turns."""
     # bytes, not str: a constant the escaper reads in place (a str would be encoded, a
-    # 300-byte copy for each of the two passes over the request)
+    # 600-byte copy for each of the two passes over the request)
     w.json_part(b"You are PicoClaw, a personal assistant living on a microcontroller "
                 b"(MicroPython), talking with your owner on Telegram. Be brief. You can "
                 b"use Markdown. Your workspace holds files you can read and write with "
                 b"your tools; keep long-term notes in memory/MEMORY.md (read it when the "
-                b"past matters, add durable facts). ")
-    w.json_part("Time now: %s UTC. Chat id: %d." % (iso(now()), a.chat_id))
+                b"past matters, add durable facts) and the day's notes (what happened, what "
+                b"is to do) in memory/YYYYMM/YYYYMMDD.md, the owner's date (today's and "
+                b"yesterday's are below when they exist). Skills are instructions in "
+                b"skills/<name>/SKILL.md: when one listed below fits the task, read it with "
+                b"read_file first. ")
+    t = now()
+    w.json_part("Time now: %s UTC. Chat id: %d." % (iso(t), a.chat_id))
+    day = t
+    if a.tz:  # the owner's date (agents.defaults.timezone; config.py checked the spec)
+        z = load("picoclaw.zone")
+        try:
+            day += z.offset(z.parse(a.tz), t)
+        finally:
+            unload("picoclaw.zone")
     caps = _FILE_CAPS.split()
+    for d in (day // 86400, day // 86400 - 1):  # a pass at midnight and the next differ: the
+        y, m, n = civil_from_days(d)  # body changed, and the call sends it again (llm/call.py)
+        # today's and yesterday's notes, PicoClaw's memory/YYYYMM/YYYYMMDD.md, 1 KB each (a
+        # literal in place: a module-level name would be interned)
+        caps += ("memory/%04d%02d/%04d%02d%02d.md 1024" % (y, m, y, m, n)).split()
     for i in range(0, len(caps), 2):
         try:
             f = open("%s/%s" % (a.workspace, caps[i]), "rb")
@@ -53,6 +74,16 @@ def write_system(a, w):
         with f:
             w.json_part("\n\n## %s\n" % caps[i])
             _stream_capped(f, w, int(caps[i + 1]), a.linebuf)
+    m = "picoclaw.agent.skills"
+    try:  # "skills" sliced from the module's name: a literal that short would be interned
+        os.stat("%s/%s" % (a.workspace, m[15:]))
+    except OSError:
+        pass  # no skills folder: the skills code is not loaded at all
+    else:
+        try:
+            load(m).write(a, w)
+        finally:
+            unload(m)
     s = a.session
     if s is not None and s.summary_end():
         with open(s.path, "rb") as f:
@@ -64,7 +95,7 @@ def write_system(a, w):
 
 
 def _stream_capped(f, w, cap, buf):
-    while cap > 0:
+    while True:  # on past the cap by one read: a file of exactly the cap is not cut
         n = f.readinto(buf)
         if not n:
             return
