@@ -26,6 +26,7 @@ _TRUNCATED = const(1)  # telegram/inbox.py's record flags
 _HAS_TEXT = const(2)
 _FROM_BOT = const(4)
 _BAD_ID = const(8)
+_MEDIA = const(16)
 _BACKOFF_CAP_MS = const(60000)  # a long outage is retried every minute or so, never hammered
 
 
@@ -204,14 +205,17 @@ class Gateway:
             log.info("update %d: %s chat %d skipped (answered only if allow_from lists the group and "
                      "the message mentions me)" % (u.update_id, u.chat_type, u.chat_id))
             return
-        if not u.flags & _HAS_TEXT:
+        # a voice note or a photo (its caption is no command) goes to the agent, which
+        # fetches it (agent/media.py); with no model it is skipped, as any non-text message
+        media = u.flags & _MEDIA and self.answer
+        if not (u.flags & _HAS_TEXT or media):
             log.info("update %d: non-text message from %d skipped" % (u.update_id, u.from_id))
             return
         f.seek(u.text_offset)
         head = f.read(min(u.text_len, 16))
         f.seek(u.text_offset)
         done = False
-        if head[:1] == b"/":
+        if head[:1] == b"/" and not media:
             # /start, /help, /status, /cron: answered without a model call, so they work at
             # any call limit; commands.py is loaded for this message and dropped after it
             try:

@@ -22,12 +22,10 @@ _FLOOD_WAIT_MAX = const(60)  # seconds: a longer retry_after is not waited out i
 _TRUNCATED = const(1)  # telegram/inbox.py's record flags
 _HAS_TEXT = const(2)
 _FROM_BOT = const(4)
+_MEDIA = const(16)
 
 KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "callback_query",
          "my_chat_member", "chat_member", "other")
-_KIND_KEYS = const((b"message", b"edited_message", b"channel_post", b"edited_channel_post",
-                    b"callback_query", b"my_chat_member", b"chat_member"))
-
 
 class APIError(Exception):
     """Telegram answered ok=false (or not JSON). code: error_code or HTTP status; negative
@@ -165,20 +163,18 @@ class Telegram:
             u.__init__()
             start = f.tell()
             f.write(BLANK_HEADER)
-            key_is = p.key_is  # (a local: see _parse_message)
-            kinds = _KIND_KEYS
             while p.next_key():
-                if key_is(b"update_id"):
+                if p.key_is(b"update_id"):
                     u.update_id = p.read_int()
                     continue
-                kind = 0  # index in KINDS of the kind this key names ("other" if none)
-                while kind < len(kinds) and not key_is(kinds[kind]):
-                    kind += 1
-                if kind == len(kinds) or u.kind != "other":
+                # the payload's key as a str, one per update, looked up in KINDS: a table of
+                # the keys as bytes would hold ~0.5 KB of heap for good (docs/memory.md)
+                kind = p.text()
+                if u.kind != "other" or kind not in KINDS:
                     p.skip()  # an unknown key, or a second payload: the first one counts
                     continue
-                u.kind = KINDS[kind]
-                if kind < 3:  # message, edited_message, channel_post: read what we need
+                u.kind = kind
+                if KINDS.index(kind) < 3:  # message, edited_message, channel_post: read what we need
                     self._parse_message(p, f, u)
                 else:
                     p.skip()
@@ -200,16 +196,27 @@ class Telegram:
         next_key = p.next_key
         key_is = p.key_is
         skip = p.skip
+        media = None  # a file's descriptor line (telegram/files.py)
         p.expect(OBJ)
         while next_key():
             n = p.n
             if n == 10 and key_is(b"message_id"):
                 u.message_id = p.read_int()
+            elif n == 5 or n == 7 or n == 8 and p.out[0] == 100:
+                # voice, audio, photo, caption, document (d): the file message's parts, by
+                # telegram/files.py, loaded only for them (other keys of those lengths it skips)
+                from picoclaw import load, unload
+
+                name = "picoclaw.telegram.files"
+                try:
+                    media = load(name).read(p, self, u, f, media)
+                finally:
+                    unload(name)
             elif n != 4:
                 skip()
             elif key_is(b"text"):
-                if u.flags & _HAS_TEXT:
-                    skip()  # a second "text" key: the first one is the message's
+                if u.flags & _HAS_TEXT or u.text_len:
+                    skip()  # a second text (or a caption): the first one is the message's
                     continue
                 self.stream = f
                 u.text_len, cut = p.copy_str(self.sink, _TEXT_CAP)
@@ -239,6 +246,10 @@ class Telegram:
                         skip()
             else:
                 skip()
+        if media:  # after the caption, whichever key came first
+            f.write(media)
+            u.text_len += len(media)
+            u.flags |= _MEDIA
 
     # -- sending ----------------------------------------------------------------------
     def send_message(self, chat_id, text, reply_to=0, text_file=None, text_len=0, units_cap=_MAX_UNITS,
