@@ -180,20 +180,17 @@ def _tls(ctx, host):
 
 
 def run(name, args, ctx, out):
-    from picoclaw import load, unload
+    from picoclaw import unload
 
     url, chars = _args(args)
     web = getattr(ctx, "web", None) or (0, (), None)
-    limit = web[0] or _LIMIT
-    allow = web[1]
-    guard = load("picoclaw.net.guard")
     try:
-        _fetch(url, chars, limit, allow, guard, ctx, out)
+        _fetch(url, chars, web[0] or _LIMIT, web[1], ctx, out)
     finally:
-        unload("picoclaw.net.guard", "picoclaw.tools.html")
+        unload("picoclaw.tools.html")
 
 
-def _fetch(url, chars, limit, allow, guard, ctx, out):
+def _fetch(url, chars, limit, allow, ctx, out):
     start = time.ticks_ms()
     total = getattr(ctx, "fetch_ms", 0) or _TIME_MS
     buf = bytearray(_BUF)
@@ -202,7 +199,13 @@ def _fetch(url, chars, limit, allow, guard, ctx, out):
     first = url
 
     def opener(host, port, c, timeout_ms):
-        return guard.connect(host, port, c, timeout_ms, allow)
+        # the guard's code only while a connection is made: the page's converter comes after
+        from picoclaw import load, unload
+
+        try:
+            return load("picoclaw.net.guard").connect(host, port, c, timeout_ms, allow)
+        finally:
+            unload("picoclaw.net.guard")
 
     while True:
         https, host, port, target = split(url)
@@ -316,8 +319,13 @@ def _body(conn, url, chars, limit, ctx, out, start, total):
         else:
             text.end()
     if text.full:
-        out.write("\n[cut at %d characters: ask again with a larger max_chars (at most %d) for more]" % (
-            text.n, _CHARS) if text.n < _CHARS else "\n[cut at %d characters, the most web_fetch returns]" % text.n)
+        if text.n < chars:  # the result's bytes ran out first (text beyond ASCII takes more)
+            out.write("\n[cut at %d characters, the most one tool result holds]" % text.n)
+        elif chars < _CHARS:
+            out.write("\n[cut at %d characters: ask again with a larger max_chars (at most %d) for more]"
+                      % (chars, _CHARS))
+        else:
+            out.write("\n[cut at %d characters, the most web_fetch returns]" % chars)
     elif end:
         out.write("\n" + end)
     elif not text.n:
