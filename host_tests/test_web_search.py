@@ -59,7 +59,8 @@ class _Borrowed:
 class Ctx:
     def __init__(self, fake, backend, key=None, base=None, count=5, **kw):
         self.web = (0, (), (backend, KEYS[backend] if key is None else key,
-                            fake.base_url + PATHS[backend] if base is None else base, count))
+                            # as agent/setup.web gives it: config drops a base_url's last "/"
+                            (fake.base_url + PATHS[backend]).rstrip("/") if base is None else base, count))
         self.conn = _Borrowed(fake.ca_pem_path)
         self.small = bytearray(128)
         self.timeout_s = 10
@@ -290,7 +291,7 @@ def _mp(fake, backend, heap, query=b'{"query": "python board"}'):
     drv = os.path.join(d, "drv.py")
     with open(drv, "w") as f:
         f.write(DRIVER)
-    r = unixport.run([drv, backend, KEYS[backend], fake.base_url + PATHS[backend], fake.ca_pem_path,
+    r = unixport.run([drv, backend, KEYS[backend], (fake.base_url + PATHS[backend]).rstrip("/"), fake.ca_pem_path,
                       query.decode(), heap], heap=heap, path=unixport.build() + ":.frozen", timeout=60)
     return r
 
@@ -315,7 +316,8 @@ def test_on_unix_port_the_page_size_does_not_matter(fake):
 
 
 # -- end to end: the gateway, the fake Telegram, the fake LLM and the search backend ----------
-def test_gateway_agent_calls_web_search(fake):
+@pytest.mark.parametrize("backend", ["brave", "duckduckgo"])
+def test_gateway_agent_calls_web_search(fake, backend):
     with FakeTelegram() as tg, FakeLLM("openai") as llm:
         alice = tg.user(111, "Alice", "alice")
         tg.send_text(alice, "what is micropython?")
@@ -324,9 +326,11 @@ def test_gateway_agent_calls_web_search(fake):
         cfg_path = gatewayrun.write_config(tg, llm=llm, agent={"stream": False})
         with open(cfg_path) as f:
             cfg = json.load(f)
+        # brave first: "auto" picks it; duckduckgo named by tools.web.provider
         cfg["tools"] = {"web": {"brave": {"enabled": True, "api_key": BRAVE_KEY,
                                           "base_url": fake.base_url + PATHS["brave"]},
-                                "duckduckgo": {"enabled": True}}}
+                                "duckduckgo": {"enabled": True, "base_url": fake.base_url + "/html/"},
+                                "provider": "auto" if backend == "brave" else backend}}
         cfg["tls"]["ca_file"] = gatewayrun.write_bundle(cfg["tls"]["ca_file"], [cfg["tls"]["ca_file"], fake.ca_pem_path])
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
@@ -336,11 +340,12 @@ def test_gateway_agent_calls_web_search(fake):
         assert len(llm.requests) == 2
         assert any("web_search" in json.dumps(t) for t in llm.requests[0]["body"]["tools"])
         tool_msg = [m for m in llm.requests[1]["body"]["messages"] if m["role"] == "tool"][-1]
-        assert tool_msg["content"].startswith("Results for: micropython (via brave)\n"
+        assert tool_msg["content"].startswith("Results for: micropython (via %s)\n"
                                               "1. MicroPython - Python for microcontrollers\n"
-                                              "   https://micropython.org/\n"), tool_msg
+                                              "   https://micropython.org/\n" % backend), tool_msg
         assert "2. PicoClaw" in tool_msg["content"] and "3. " not in tool_msg["content"]
     req = fake.requests[-1]
-    assert req["backend"] == "brave" and req["query"] == {"q": "micropython", "count": "2"}
+    assert req["backend"] == backend and req["query"] == ({"q": "micropython", "count": "2"} if backend == "brave"
+                                                         else {"q": "micropython"})
     texts = [s["params"].get("text") for s in tg.sent if s["method"] in ("sendMessage", "editMessageText")]
     assert texts[-1] == "MicroPython is Python for microcontrollers (micropython.org)."

@@ -62,6 +62,8 @@ def run(name, args, ctx, out):
         base = e[e.index(backend) + 1]
     elif backend == "searxng":
         base += "/search"
+    elif backend == "duckduckgo":
+        base += "/"  # config drops a base_url's last "/": DuckDuckGo's page is /html/
     https, host, port, path = _split(base)
     borrowed = getattr(ctx, "conn", None)
     tls = None
