@@ -222,6 +222,25 @@ def test_unreachable_backend_and_bad_arguments(fake):
     assert search(c, {"query": "q"}) == "error: tool web_search is not available on this device"
 
 
+# -- trust: the model's roots first, the other groups when refused, then the one remembered -----
+def test_a_refused_certificate_tries_the_other_groups_and_is_remembered(fake, tmp_path, monkeypatch):
+    from picoclaw.net.http import Connection
+
+    ws = str(tmp_path / "ws")
+    os.makedirs(ws)
+    monkeypatch.setattr(Connection, "trust", (fake.ca_pem_path, ws))  # app sets it (tls.ca_file, workspace)
+    c = Ctx(fake, "brave", workspace=ws)
+    c.conn.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # the model's roots: not the backend's
+    c.conn.ctx.load_default_certs()
+    errors = len(fake.handshake_errors)
+    assert search(c, {"query": "python board"}) == _expected("brave")
+    assert len(fake.handshake_errors) == errors + 1  # refused once, then the fallback verified
+    with open(os.path.join(ws, "state", "anchors")) as f:
+        assert f.read().split()[0] == "localhost"
+    assert search(c, {"query": "python board"}) == _expected("brave")
+    assert len(fake.handshake_errors) == errors + 1  # the remembered group first: no refusal
+
+
 # -- tools.web: which backend "auto" picks (agent/setup.web, from a real config file) ----------
 def _web(tmp_path, web):
     p = tmp_path / "config.json"

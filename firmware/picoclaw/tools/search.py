@@ -66,11 +66,7 @@ def run(name, args, ctx, out):
         base += "/"  # config drops a base_url's last "/": DuckDuckGo's page is /html/
     https, host, port, path = _split(base)
     borrowed = getattr(ctx, "conn", None)
-    tls = None
-    if https:
-        tls = borrowed.ctx if borrowed is not None else None
-        if tls is None:  # the model is reached over plain http: a context of our own
-            tls = _context(host, ctx)
+    tls = _tls(host, ctx, borrowed) if https else None
     conn = Connection(("https" if https else "http", host, port, ""),
                       borrowed.buf if borrowed is not None else bytearray(_IO), tls)
     wait = min(getattr(ctx, "timeout_s", _WAIT_S), _WAIT_S) * 1000
@@ -357,14 +353,31 @@ def _split(url):
     return https, host, port, path.encode()
 
 
-def _context(host, ctx):
+def _tls(host, ctx, borrowed):
+    """The SSLContext for the backend: the model connection's (its roots and tls.ca_file's:
+    no new context, no roots parsed) unless net/anchors.py remembered another root group for
+    this host in state/anchors (its certificate was refused with those once), or the model
+    has no TLS; then one with the host's roots (_context)."""
+    ws = getattr(ctx, "workspace", None)
+    try:
+        with open(ws + "/state/anchors") as f:  # "host group" lines
+            for line in f:
+                if line.split()[:1] == [host]:
+                    return _context(host, ws)
+    except (OSError, TypeError):  # none yet, or no workspace
+        pass
+    t = borrowed.ctx if borrowed is not None else None
+    return t if t is not None else _context(host, ws)
+
+
+def _context(host, ws):
     """An SSLContext for the backend's host (the roots of its group, and tls.ca_file's)."""
     from picoclaw import unload
     from picoclaw.net import trust
 
     try:
         ca = Connection.trust[0] if Connection.trust else None
-        return trust.context(ca, True, (host,), getattr(ctx, "workspace", None))
+        return trust.context(ca, True, (host,), ws)
     finally:
         trust.unload()
         unload("picoclaw.net.trust")
