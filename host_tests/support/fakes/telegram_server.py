@@ -52,8 +52,15 @@ What a client should know (all deliberate, stricter than api.telegram.org):
 - Endless faults (one-shot, never finish by themselves): "endless_body" sends a chunked 200
   whose body never ends (whitespace chunks every 20 ms), "endless_headers" a status line and
   then header lines forever, "drip"(seconds) the real response one byte every `seconds`.
+- Files: send_voice / send_audio / send_photo / send_document queue messages whose files
+  (bytes the test gives) the bot can fetch as the real one does: getFile returns a File
+  (file_id, file_unique_id, file_size, file_path; 400 "Bad Request: invalid file_id" for an
+  unknown id, 400 "Bad Request: file is too big" past 20 MB: add_file(size=...) makes one
+  without bytes), then GET /file/bot<token>/<file_path> sends the bytes
+  (application/octet-stream; 404 for an unknown path or token). Each download is recorded in
+  .downloads; .file_faults (a list of HTTP statuses) answers the next downloads with them.
 - Methods: getMe, getUpdates, sendMessage, editMessageText, sendChatAction, deleteWebhook,
-  setWebhook, getWebhookInfo are implemented; other spec methods returning Boolean answer true
+  setWebhook, getWebhookInfo, getFile are implemented; other spec methods returning Boolean answer true
   after validation; any other spec method is 400 "... is not implemented by the fake ...".
 """
 import collections
@@ -575,6 +582,9 @@ class FakeTelegram(Server):
         self.allowed_updates = self._default_allowed
         self._polling = 0
         self._chats = {}       # id -> Chat
+        self.files = {}        # file_id -> {"file_unique_id", "data" (bytes or None), "size", "file_path"}
+        self.downloads = []    # GET /file/bot<token>/<path>: {"path", "status", "bytes"}
+        self.file_faults = []  # HTTP statuses for the next downloads, in order
         self._messages = {}    # (chat_id, message_id) -> Message
         self._last_msg = {}    # user id -> last message id in the private chat
 
@@ -631,15 +641,98 @@ class FakeTelegram(Server):
             msg["entities"] = [{"offset": 0, "length": utf16_len(cmd.group(0)), "type": "bot_command"}]
         return self.send_update("message", msg)
 
-    def send_photo(self, user, caption=None):
-        uid = "%08x" % random.getrandbits(32)
-        sizes = [{"file_id": "AgACAgIAAxkBAAI%s%s" % (uid, s), "file_unique_id": "AQAD%s%s" % (uid, s),
-                  "file_size": fs, "width": w, "height": h}
-                 for s, w, h, fs in (("s", 90, 67, 1231), ("m", 320, 240, 14876), ("x", 800, 600, 61234))]
-        extra = {"photo": sizes}
+    # ----- files (getFile and the file server)
+    _MAX_DOWNLOAD = 20 * 1024 * 1024  # what getFile serves to bots
+
+    def add_file(self, data=None, folder="documents", ext="bin", size=None, prefix="BQACAgIAAxkBAAI"):
+        """Store a file the bot may fetch; returns (file_id, file_unique_id). data None with
+        `size`: a file known by its size only (getFile over 20 MB, never downloaded)."""
+        uid = "%012x" % random.getrandbits(48)
+        fid = prefix + uid + "AAQ" + "%08x" % random.getrandbits(32)
+        unique = "AgAD" + uid[:8]
+        n = len(data) if data is not None else int(size)
+        with self._cond:
+            path = "%s/file_%d.%s" % (folder, len(self.files), ext)
+            self.files[fid] = {"file_unique_id": unique, "data": data, "size": n, "file_path": path}
+        return fid, unique
+
+    def send_voice(self, user, data, duration=3, mime_type="audio/ogg", caption=None, file_size=True):
+        """A voice note (OGG/Opus as Telegram stores it: .oga) with these bytes. file_size=False
+        leaves the optional field out, an int states it (a lie, to test the checks)."""
+        fid, unique = self.add_file(data, "voice", "oga", prefix="AwACAgIAAxkBAAI")
+        voice = {"file_id": fid, "file_unique_id": unique, "duration": duration, "mime_type": mime_type}
+        if file_size is not False:
+            voice["file_size"] = len(data) if file_size is True else file_size
+        extra = {"voice": voice}
         if caption is not None:
             extra["caption"] = caption
         return self.send_update("message", self._message(user, **extra))
+
+    def send_audio(self, user, data, file_name="song.mp3", mime_type="audio/mpeg", duration=30, caption=None):
+        fid, unique = self.add_file(data, "music", file_name.rsplit(".", 1)[-1], prefix="CQACAgIAAxkBAAI")
+        audio = {"file_id": fid, "file_unique_id": unique, "duration": duration, "file_name": file_name,
+                 "mime_type": mime_type, "file_size": len(data)}
+        extra = {"audio": audio}
+        if caption is not None:
+            extra["caption"] = caption
+        return self.send_update("message", self._message(user, **extra))
+
+    def send_document(self, user, data, file_name="picture.png", mime_type="image/png", caption=None):
+        fid, unique = self.add_file(data, "documents", file_name.rsplit(".", 1)[-1])
+        doc = {"file_id": fid, "file_unique_id": unique, "file_name": file_name, "mime_type": mime_type,
+               "file_size": len(data)}
+        extra = {"document": doc}
+        if caption is not None:
+            extra["caption"] = caption
+        return self.send_update("message", self._message(user, **extra))
+
+    def send_photo(self, user, caption=None, sizes=None):
+        """A photo: `sizes` is a list of bytes, smallest first (Telegram's 90, 320, 800, 1280
+        px versions), each fetchable; by default three of random bytes (1231, 14876, 61234)."""
+        if sizes is None:
+            sizes = [os.urandom(n) for n in (1231, 14876, 61234)]
+        dims = ((90, 67), (320, 240), (800, 600), (1280, 960), (2560, 1920))
+        photo = []
+        for i, data in enumerate(sizes):
+            fid, unique = self.add_file(data, "photos", "jpg", prefix="AgACAgIAAxkBAAI")
+            w, h = dims[min(i, len(dims) - 1)]
+            photo.append({"file_id": fid, "file_unique_id": unique, "file_size": len(data), "width": w,
+                          "height": h})
+        extra = {"photo": photo}
+        if caption is not None:
+            extra["caption"] = caption
+        return self.send_update("message", self._message(user, **extra))
+
+    def _m_getFile(self, p, conn):
+        f = self.files.get(p["file_id"])
+        if f is None:
+            raise _bad("invalid file_id")
+        if f["size"] > self._MAX_DOWNLOAD:
+            raise _bad("file is too big")
+        return {"file_id": p["file_id"], "file_unique_id": f["file_unique_id"], "file_size": f["size"],
+                "file_path": f["file_path"]}
+
+    def _download(self, conn, token, path, verb, close):
+        """GET /file/bot<token>/<file_path>: the bytes, as Telegram's file server sends them."""
+        with self._cond:
+            f = next((x for x in self.files.values() if x["file_path"] == path), None)
+            status = self.file_faults.pop(0) if self.file_faults else 200
+            if token != self.token or f is None or f["data"] is None:
+                status = 404
+            entry = {"path": path, "status": status, "bytes": 0}
+            self.downloads.append(entry)
+            self._cond.notify_all()
+        body = f["data"] if status == 200 else _dumps({"ok": False, "error_code": status,
+                                                       "description": _REASONS.get(status, "Error")})
+        ctype = "application/octet-stream" if status == 200 else "application/json"
+        head = ["HTTP/1.1 %d %s" % (status, _REASONS.get(status, "Unknown")), "Server: nginx/1.18.0",
+                "Date: " + formatdate(usegmt=True), "Content-Type: " + ctype,
+                "Content-Length: %d" % len(body), "Connection: " + ("close" if close else "keep-alive")]
+        conn.send_raw(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        if verb == "GET":
+            conn.send_raw(body)
+            entry["bytes"] = len(body)
+        return not close
 
     def send_sticker(self, user):
         uid = "%08x" % random.getrandbits(32)
@@ -788,6 +881,11 @@ class FakeTelegram(Server):
         try:
             if verb not in ("GET", "POST"):
                 raise ApiError(405, "Method Not Allowed")
+            fm = re.match(r"/file/bot([^/]*)/(.+)\Z", path)
+            if fm:
+                entry["method"] = "file"
+                entry["status"] = 200
+                return self._download(conn, fm.group(1), fm.group(2), verb, close)
             m = re.match(r"/bot([^/]*)/([^/]*)\Z", path)
             if not m:
                 raise ApiError(404, "Not Found")

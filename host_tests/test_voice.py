@@ -1,0 +1,214 @@
+"""Voice notes end to end (issue 16 item 1): the real gateway on the MicroPython unix port
+(from .mpy) against the fake Telegram (getFile and its file server), the fake transcription
+endpoint and the fake LLM, all on loopback over TLS.
+
+A voice note is fetched, uploaded byte for byte as multipart/form-data, and its transcript
+is the model's user turn; what cannot be done (no transcription configured, over the cap,
+getFile 400, a transcription that fails) is one line to the user, and the next update is
+answered. Both PicoClaw config shapes: providers.groq (the original format) and
+voice.model_name naming a model_list entry (version 3). The official openai SDK is checked
+against the fake endpoint.
+"""
+import json
+import os
+
+import pytest
+
+import gatewayrun
+from fakes.llm_server import FakeLLM
+from fakes.telegram_server import FakeTelegram
+from fakes.transcribe_server import FakeTranscriber
+
+ALICE = 111
+HEAP = "128k"
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram() as t:
+        yield t
+
+
+@pytest.fixture
+def stt():
+    with FakeTranscriber() as s:
+        yield s
+
+
+def _ogg(n, seed=1):
+    """n bytes that look like an OGG/Opus voice note (the header, then noise)."""
+    r = bytearray(b"OggS\x00\x02" + bytes(22) + b"\x01\x13OpusHead\x01\x01")
+    x = seed
+    while len(r) < n:
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        r.append(x >> 16 & 0xFF)
+    return bytes(r[:n])
+
+
+def _config(tg, llm, stt=None, shape="groq", echo=False, agent=None):
+    """config.json for the fakes: the LLM as providers.<kind>, and the transcription endpoint
+    as providers.groq ("groq"), or the whole file in version 3's shape with voice.model_name
+    ("model_list"), or none (shape None)."""
+    path = gatewayrun.write_config(tg, llm=llm, agent=dict({"stream": False}, **(agent or {})))
+    with open(path) as f:
+        cfg = json.load(f)
+    if shape == "groq":
+        cfg["providers"]["groq"] = {"api_key": stt.api_key, "api_base": stt.base_url}
+        cfg["voice"] = {"echo_transcription": echo}
+    elif shape == "model_list":
+        tgc = cfg["channels"].pop("telegram")
+        defaults = cfg["agents"]["defaults"]
+        for k in ("provider", "model"):
+            defaults.pop(k)
+        defaults["model_name"] = "chat"
+        cfg = {"version": 3, "agents": cfg["agents"], "tls": cfg["tls"],
+               "channel_list": {"telegram": {"enabled": True, "type": "telegram",
+                                             "allow_from": tgc.pop("allow_from"), "settings": tgc}},
+               "model_list": [{"model_name": "chat", "model": "openai/test-model", "api_base": llm.base_url,
+                               "api_keys": [llm.api_key]},
+                              {"model_name": "whisper", "model": "groq/whisper-large-v3-turbo",
+                               "api_base": stt.base_url, "api_keys": [stt.api_key]}],
+               "voice": {"model_name": "whisper", "echo_transcription": echo}}
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
+def _run(path, cycles=3):
+    r = gatewayrun.run(path, cycles=cycles, heap=HEAP)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "Traceback" not in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-2000:]
+    return r
+
+
+def _texts(tg):
+    """Each bot message's last text, in order (edits applied)."""
+    last = {}
+    for s in tg.sent:
+        if s["method"] in ("sendMessage", "editMessageText"):
+            last[s["message_id"]] = s["result"]["text"]
+    return [last[k] for k in sorted(last)]
+
+
+def _user_turns(llm):
+    return [json.dumps(m["content"], ensure_ascii=False) for m in llm.requests[-1]["body"]["messages"]
+            if m["role"] == "user"]
+
+
+@pytest.mark.parametrize("shape,echo", [("groq", True), ("model_list", False)])
+def test_a_voice_note_becomes_the_turn(tg, stt, shape, echo):
+    note = _ogg(20 * 1024)
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_voice(alice, note)
+        stt.reply_text("What is the weather like on Mars?")
+        llm.reply_text("Cold and dusty, about minus 60 degrees.")
+        tg.send_text(alice, "and on Venus?")
+        llm.reply_text("Hot enough to melt lead.")
+        path = _config(tg, llm, stt, shape, echo)
+        _run(path)
+        assert not llm.errors and not stt.errors, (llm.errors, stt.errors)
+        first = llm.requests[0]["body"]["messages"]
+        assert first[-1]["role"] == "user"
+        assert "[voice] What is the weather like on Mars?" in json.dumps(first[-1])
+        assert "[voice] What is the weather like on Mars?" in json.dumps(llm.requests[1]["body"]["messages"])
+    (up,) = stt.uploads
+    assert up["data"] == note  # bytes in equal bytes out
+    assert up["model"] == "whisper-large-v3-turbo" and up["response_format"] == "json"
+    assert up["filename"].endswith(".ogg") and up["content_type"] == "audio/ogg"
+    assert int(up["headers"]["content-length"]) == up["length"]
+    (dl,) = tg.downloads
+    assert dl["status"] == 200 and dl["bytes"] == len(note) and dl["path"].startswith("voice/")
+    texts = _texts(tg)
+    heard = [t for t in texts if t.startswith("I heard: ")]
+    assert heard == (["I heard: What is the weather like on Mars?"] if echo else [])
+    assert texts[-2:] == ["Cold and dusty, about minus 60 degrees.", "Hot enough to melt lead."]
+    ws = os.path.join(os.path.dirname(path), "ws", "media")
+    (name,) = os.listdir(ws)
+    with open(os.path.join(ws, name), "rb") as f:
+        assert f.read() == note  # on flash, for the record (the media quota drops it in time)
+    assert not tg.pending_updates()  # every update confirmed
+
+
+def test_what_cannot_be_done_is_said_and_the_next_update_is_answered(tg, stt):
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_voice(alice, _ogg(40 * 1024))  # over the 32 KB cap: not fetched at all
+        tg.send_voice(alice, _ogg(1000), file_size=False)  # Telegram's 20 MB limit (below)
+        big = list(tg.files)[-1]
+        tg.files[big].update(data=None, size=25 * 1024 * 1024)
+        tg.send_voice(alice, _ogg(2000, 2))
+        stt.reply_error(500, "Internal server error", "server_error")
+        tg.send_voice(alice, _ogg(2000, 3))
+        stt.reply_raw(200, b"<html><body>Bad gateway</body></html>", "text/html")
+        tg.send_voice(alice, _ogg(2000, 4))
+        stt.reply_error(400, "file must be one of the following types: [flac mp3 mp4 ogg wav webm]")
+        tg.send_voice(alice, _ogg(2000, 5))
+        stt.reply_text("")
+        tg.send_text(alice, "hello")
+        llm.reply_text("Hi Alice.")
+        path = _config(tg, llm, stt, agent={"max_media_size": 32 * 1024})
+        _run(path, cycles=3)
+        assert len(llm.requests) == 1  # only the text reached the model
+    texts = _texts(tg)
+    assert texts[0] == "Sorry, this voice note is 40 KB, and I take files of up to 32 KB " \
+                       "(agents.defaults.max_media_size)."
+    assert texts[1] == "Sorry, Telegram lets bots download files of up to 20 MB only, and this voice note is bigger."
+    assert texts[2].startswith("Sorry, I could not transcribe your voice note: the transcription service "
+                               "answered HTTP 500: Internal server error")
+    assert texts[3].startswith("Sorry, I could not transcribe your voice note: the transcription service "
+                               "answered HTTP 200 with something that is not a transcript")
+    assert texts[4].startswith("Sorry, I could not transcribe your voice note: the transcription service "
+                               "answered HTTP 400: file must be one of")
+    assert texts[5] == "I could not make out any words in your voice note."
+    assert texts[6] == "Hi Alice."
+    assert len(stt.uploads) == 4 and not stt.pending_replies()
+    assert not tg.pending_updates()  # the offset moved past every one of them
+
+
+def test_no_transcription_configured_and_a_dead_endpoint(tg, stt):
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_voice(alice, _ogg(3000))
+        tg.send_text(alice, "ping")
+        llm.reply_text("pong")
+        path = _config(tg, llm, shape=None)
+        _run(path, cycles=2)
+        assert _texts(tg) == ["Sorry, I cannot listen to voice notes: no transcription model is configured "
+                              "(voice.model_name naming a model_list entry, or providers.groq).", "pong"]
+        assert not tg.downloads  # nothing fetched for it
+        # an endpoint that is not there (the fake stopped): one line, the offset moves on
+        tg.sent.clear()
+        tg.send_voice(alice, _ogg(3000, 7))
+        tg.send_text(alice, "ping again")
+        llm.reply_text("pong again")
+        path = _config(tg, llm, stt)
+        stt.stop()
+        _run(path, cycles=2)
+    texts = _texts(tg)
+    assert texts[0].startswith("Sorry, I could not transcribe your voice note: I could not reach the "
+                               "transcription service at localhost")
+    assert texts[1] == "pong again"
+
+
+def test_the_openai_sdk_transcribes_through_the_fake(stt, tmp_path):
+    openai = pytest.importorskip("openai")
+    import ssl
+
+    import httpx
+
+    note = _ogg(5000)
+    p = tmp_path / "note.ogg"
+    p.write_bytes(note)
+    stt.reply_text("hello from the SDK")
+    trust = ssl.create_default_context(cafile=stt.ca_pem_path)
+    client = openai.OpenAI(api_key=stt.api_key, base_url=stt.base_url, http_client=httpx.Client(verify=trust))
+    with open(p, "rb") as f:
+        t = client.audio.transcriptions.create(model="whisper-large-v3-turbo", file=f)
+    assert t.text == "hello from the SDK"
+    (up,) = stt.uploads
+    assert up["data"] == note and up["filename"] == "note.ogg" and not stt.errors
+    bad = openai.OpenAI(api_key="wrong", base_url=stt.base_url, http_client=httpx.Client(verify=trust),
+                        max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.audio.transcriptions.create(model="whisper-large-v3-turbo", file=("n.ogg", note, "audio/ogg"))
