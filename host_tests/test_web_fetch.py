@@ -125,6 +125,7 @@ def _pages(w):
     w.redirect("/loop/a", "/loop/b")
     w.redirect("/loop/b", "/loop/a")
     w.redirect("/away", "http://127.0.0.2:%d/small.html" % w.port)
+    w.redirect("/long", "/small.html?" + "x" * 600)  # longer than net/http keeps of a header line
     w.endless("/endless", b"<div>" + b"x" * 1019 + b"</div>")
     w.endless("/endless-script", b"<script>" + b"y" * 1000 + b"</script>")
     w.stall("/stall", b"<p>The beginning of the page</p>", 30)
@@ -159,6 +160,7 @@ def test_redirect_loop_and_too_many_redirects(web):
     assert r.startswith("error: redirect loop: ") and web.url("/loop/a") in r and "\n" not in r, r
     r = fetch(web.url("/six/1"))
     assert r == "error: more than 5 redirects, the last to %s" % web.url("/small.html"), r
+    assert fetch(web.url("/long")) == "error: %s redirects to a URL too long to follow" % web.url("/long")
 
 
 def test_every_redirect_hop_is_guarded(web):

@@ -44,8 +44,8 @@ class _Page(Connection):
         if n == 12 and _ieq(b, s, b"content-type"):
             self.ctype = bytes(b[v:min(e, v + _TYPE_CAP)])
         elif n == 8 and _ieq(b, s, b"location"):
-            # a header line longer than net/http's line buffer arrives cut: not followed
-            self.location = None if b is self._line and e >= len(b) else bytes(b[v:e])
+            # a header line longer than net/http's line buffer arrives cut: b"", not followed
+            self.location = b"" if b is self._line and e >= len(b) else bytes(b[v:e])
 
 
 def split(url):
@@ -230,6 +230,8 @@ def _fetch(url, chars, limit, allow, ctx, out):
                 raise ValueError("fetching %s failed: %s" % (url[:200], e))
             st = conn.status
             if st in (301, 302, 303, 307, 308) and conn.location is not None:
+                if not conn.location:
+                    raise ValueError("%s redirects to a URL too long to follow" % url[:200])
                 seen.append(url)
                 url = join(url, conn.location.decode())
                 if url in seen:
