@@ -6,6 +6,7 @@
 # tool input arrives as pieces of JSON text (input_json_delta).
 from micropython import const
 
+from picoclaw import load
 from picoclaw.json.stream import ARR, END_ARR, END_OBJ, KEY, NUM, OBJ, STR
 from picoclaw.llm.call import copy_string, write_head, write_tail
 
@@ -14,6 +15,7 @@ _BIG = const(1 << 20)  # no cap here: our files were capped when written, and ll
 # json/scan's private events and JsonReader state slots that _copy_value works with
 _TRUE = const(8)
 _FALSE = const(9)
+_NULL = const(10)
 _PART = const(11)  # a piece of a long string; more follows
 _OLEN = const(4)  # bytes of the current string in p.out (0: the piece was taken)
 _VMODE = const(19)  # 1: string values arrive in pieces; 2: cut at their cap
@@ -53,7 +55,23 @@ def body(w, a, stream, tools):
             group = False
         if p.key_is(b"u"):
             w.write(sep + b'{"role":"user","content":')
-            copy_string(p, w)
+            # the value in pieces: the text, or for a photo an array (llm/image.py, loaded
+            # only then): its first event tells which
+            st = p.st
+            st[_VMODE] = 1
+            ev = p.next()
+            if ev == ARR:
+                st[_VMODE] = 2
+                load("picoclaw.llm.image").write(a, p, w)
+            else:
+                w.json_begin()
+                if ev != _NULL:
+                    w.json_part(p.out, p.n)
+                if ev == _PART:
+                    st[_OLEN] = 0  # the piece was taken
+                    p.copy_str(w.json_part, _BIG)  # the rest of the text
+                st[_VMODE] = 2
+                w.json_end()
             w.write(b"}")
         elif p.key_is(b"n"):
             n = p.read_int()

@@ -4,11 +4,17 @@
 # answer or an SSE stream of chat.completion.chunk events into an llm/answer.Answer.
 from micropython import const
 
+from picoclaw import load
 from picoclaw.json.stream import ARR, END_ARR, OBJ
 from picoclaw.llm.call import copy_string, write_head, write_tail
 
 PATH = b"/chat/completions"
 _BIG = const(1 << 20)  # no cap here: our files were capped when written, and llm/answer.Answer caps what is kept
+# json/scan's private events and JsonReader state slots that a user line's value is read with
+_NULL = const(10)
+_PART = const(11)  # a piece of a long string; more follows
+_OLEN = const(4)  # bytes of the current string in p.out (0: the piece was taken)
+_VMODE = const(19)  # 1: string values arrive in pieces; 2: cut at their cap
 
 
 def headers(key):
@@ -28,7 +34,23 @@ def body(w, a, stream, tools):
             continue
         if p.key_is(b"u"):
             w.write(b',{"role":"user","content":')
-            copy_string(p, w)
+            # the value in pieces: the text, or for a photo an array (llm/image.py, loaded
+            # only then): its first event tells which
+            st = p.st
+            st[_VMODE] = 1
+            ev = p.next()
+            if ev == ARR:
+                st[_VMODE] = 2
+                load("picoclaw.llm.image").write(a, p, w)
+            else:
+                w.json_begin()
+                if ev != _NULL:
+                    w.json_part(p.out, p.n)
+                if ev == _PART:
+                    st[_OLEN] = 0  # the piece was taken
+                    p.copy_str(w.json_part, _BIG)  # the rest of the text
+                st[_VMODE] = 2
+                w.json_end()
         elif p.key_is(b"n"):
             n = p.read_int()
             p.next_key()  # "a"

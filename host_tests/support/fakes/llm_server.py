@@ -60,6 +60,15 @@ Validation (400, invalid_request_error), first failure reported:
   tool_use is answered in the next message; tools {"name", "description"?, "input_schema"
   (object schema)} with unique names; temperature 0..1; stream a boolean.
 
+Images (vision): an openai user part {"type": "image_url", "image_url": {"url": "data:<type>;base64,...",
+"detail"?}} or an anthropic user block {"type": "image", "source": {"type": "base64", "media_type",
+"data"}}, the type one of image/jpeg, png, gif, webp, the base64 strict (padded, no line breaks), the
+bytes an image of that kind (Anthropic also refuses bytes of another kind than media_type says):
+otherwise the API's 400. Each request's entry has "images": [{where, media_type, data (the decoded
+bytes)}], in order, for the tests to compare byte for byte. FakeLLM(kind, vision=False) is a model
+without vision: a request with an image gets the real 400 (NO_VISION_OPENAI / NO_VISION_ANTHROPIC)
+and consumes no reply.
+
 Faults: llm.inject(action, **kw) queues a one-shot fault for the next request to the endpoint
 (FIFO). "drop_at", "stall", "cut_sse" and "sse_error" perform the request (auth, validation, a
 reply consumed) and mangle only its delivery; "malformed" and "status" replace it (nothing
@@ -84,6 +93,8 @@ validated or consumed). The server never sends a TLS close_notify when it closes
   provider's error JSON for that status; dict -> JSON; str/bytes -> sent as is (text/html
   unless content_type says otherwise).
 """
+import base64
+import binascii
 import json
 import random
 import re
@@ -94,6 +105,11 @@ from email.utils import formatdate
 from .httpserve import Conn, Server, _Closed, wants_close
 
 DEFAULT_TEXT = "(no scripted reply)"
+# what a model without vision answers to an image (400, invalid_request_error): OpenAI's for
+# gpt-3.5-turbo and the like; the Anthropic-compatible servers' (Ollama's for a text model)
+NO_VISION_OPENAI = "Invalid content type. image_url is only supported by certain models."
+NO_VISION_ANTHROPIC = "this model does not support image input"
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 ARG_PIECE = 7           # characters of tool-call arguments JSON per streamed delta
 PING_EVERY = 8          # anthropic: a ping event every this many deltas (plus one at the start)
 
@@ -274,15 +290,16 @@ class FakeLLM(Server):
     Attributes: kind, tls, port, base_url ("https://localhost:PORT/v1", http:// when tls=False),
     origin (base_url without /v1: the anthropic SDK's base_url), api_key, ca_pem_path,
     ca_der_path, requests (dicts: method, path, headers (lower-case names), body (parsed JSON or
-    None), raw, stream, conn, status, fault, reply), connections (TCP connections accepted and
+    None), raw, stream, conn, status, fault, reply, images (see Images above)), connections (TCP connections accepted and
     handshaken), handshake_errors, errors (bugs in the fake; should stay empty), delta_chars
     (characters per streamed text delta, default 20).
     """
 
-    def __init__(self, kind, tls=True, api_key=None, require_key=True, idle_timeout=60.0):
+    def __init__(self, kind, tls=True, api_key=None, require_key=True, idle_timeout=60.0, vision=True):
         if kind not in ("openai", "anthropic"):
             raise ValueError("kind must be 'openai' or 'anthropic', not %r" % (kind,))
         self.kind = kind
+        self.vision = vision  # False: a model without vision, refusing every image with the real 400
         # tls, idle_timeout, connections, handshake_errors, errors, port, base_url, ca_*_path
         Server.__init__(self, "llm", tls, idle_timeout)
         self.api_key = api_key or (("sk-fake-" if kind == "openai" else "sk-ant-fake-") + _rand(32))
@@ -408,6 +425,10 @@ class FakeLLM(Server):
                 _validate_openai(body)
             else:
                 _validate_anthropic(body)
+            entry["images"] = _images(self.kind, body)
+            if entry["images"] and not self.vision:
+                raise ApiError(400, _oai(NO_VISION_OPENAI, entry["images"][0]["where"] + ".type")
+                               .payload if self.kind == "openai" else _ant(NO_VISION_ANTHROPIC).payload)
             with self._cond:
                 reply = self._replies.pop(0) if self._replies else \
                     {"kind": "text", "text": DEFAULT_TEXT, "calls": [], "truncated": False}
@@ -1152,3 +1173,117 @@ def _validate_anthropic(b):
     if "stop_sequences" in b and not (isinstance(b["stop_sequences"], list)
                                       and all(isinstance(x, str) for x in b["stop_sequences"])):
         raise _ant("stop_sequences: Input should be a valid list of strings")
+
+
+# ---------------------------------------------------------------------------------------------
+# images in a request (both providers): checked like the real APIs, decoded for the tests
+
+
+def sniff_image(data):
+    """The media type the bytes are (JPEG, PNG, GIF, WebP), or None."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _b64(data):
+    # strict, as both APIs are: the standard alphabet, padded, nothing else (no line breaks)
+    if not isinstance(data, str) or len(data) % 4 or not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", data):
+        raise ValueError("not base64")
+    return base64.b64decode(data, validate=True)
+
+
+def _images(kind, b):
+    """Every image of a validated request, in order: dicts with where (the part's path, as the
+    API names it), media_type and data (the decoded bytes). Raises the API's 400 for an image
+    part of the wrong shape, bad base64 or bytes that are no image."""
+    out = []
+    for i, m in enumerate(b.get("messages") or ()):
+        content = m.get("content") if isinstance(m, dict) else None
+        if not isinstance(content, list):
+            continue
+        for j, part in enumerate(content):
+            if not isinstance(part, dict):
+                continue
+            if kind == "openai" and part.get("type") == "image_url":
+                out.append(_oai_image("messages[%d].content[%d]" % (i, j), part))
+            elif kind == "anthropic" and part.get("type") == "image":
+                if m.get("role") != "user":
+                    raise _ant("messages.%d.content.%d: image blocks can only be in user messages" % (i, j))
+                out.append(_ant_image("messages.%d.content.%d" % (i, j), part))
+    return out
+
+
+def _oai_image(w, part):
+    for k in part:
+        if k not in ("type", "image_url"):
+            raise _oai("Additional properties are not allowed ('%s' was unexpected) - '%s'" % (k, w), w)
+    iu = part.get("image_url")
+    if iu is None:
+        raise _oai_missing(w + ".image_url")
+    if not isinstance(iu, dict):
+        raise _oai_type(w + ".image_url", "an object", iu)
+    for k in iu:
+        if k not in ("url", "detail"):
+            raise _oai("Additional properties are not allowed ('%s' was unexpected) - '%s.image_url'" % (k, w),
+                       w + ".image_url")
+    if "detail" in iu and iu["detail"] not in ("auto", "low", "high"):
+        raise _oai("Invalid value: '%s'. Supported values are: 'auto', 'low', and 'high'." % (iu["detail"],),
+                   w + ".image_url.detail", "invalid_value")
+    url = iu.get("url")
+    if url is None:
+        raise _oai_missing(w + ".image_url.url")
+    if not isinstance(url, str):
+        raise _oai_type(w + ".image_url.url", "a string", url)
+    m = re.match(r"data:([^;,]*);base64,", url)
+    if not m:
+        raise _oai("Invalid '%s.image_url.url'. Expected a base64-encoded data URL with an image MIME type "
+                   "(e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got a value that is not one "
+                   "(the fake serves no http(s) image URLs)." % w, w + ".image_url.url", "invalid_value")
+    if m.group(1) not in IMAGE_TYPES:
+        raise _oai("Invalid MIME type. Only image types are supported.", w + ".image_url.url", "invalid_image_format")
+    try:
+        data = _b64(url[m.end():])
+    except (ValueError, binascii.Error):
+        raise _oai("Invalid base64 image_url.", w + ".image_url.url", "invalid_base64") from None
+    if not sniff_image(data):
+        raise _oai("You uploaded an unsupported image. Please make sure your image has of one the following "
+                   "formats: ['png', 'jpeg', 'gif', 'webp'].", None, "invalid_image_format")
+    return {"where": w, "media_type": m.group(1), "data": data}
+
+
+def _ant_image(w, blk):
+    for k in blk:
+        if k not in ("type", "source", "cache_control"):
+            raise _ant("%s.%s: Extra inputs are not permitted" % (w, k))
+    src = blk.get("source")
+    if not isinstance(src, dict):
+        raise _ant("%s.source: %s" % (w, "Field required" if src is None else "Input should be a valid dictionary"))
+    if src.get("type") != "base64":
+        raise _ant("%s.source: Input tag '%s' found using 'type' does not match any of the expected tags: 'base64', "
+                   "'url', 'file' (the fake takes base64 only)" % (w, src.get("type")))
+    for k in src:
+        if k not in ("type", "media_type", "data"):
+            raise _ant("%s.source.base64.%s: Extra inputs are not permitted" % (w, k))
+    mt = src.get("media_type")
+    if mt not in IMAGE_TYPES:
+        raise _ant("%s.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or "
+                   "'image/webp'" % w)
+    if "data" not in src:
+        raise _ant("%s.source.base64.data: Field required" % w)
+    try:
+        data = _b64(src["data"])
+    except (ValueError, binascii.Error):
+        raise _ant("%s.source.base64.data: invalid base64 data" % w) from None
+    got = sniff_image(data)
+    if got is None:
+        raise _ant("Could not process image")
+    if got != mt:
+        raise _ant("%s.source.base64.data: Image does not match the provided media type %s" % (w, mt))
+    return {"where": w, "media_type": mt, "data": data}
