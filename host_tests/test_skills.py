@@ -197,6 +197,18 @@ def test_no_notes_no_skills_prompt_unchanged_shape():
     assert "## " not in p  # no workspace file, no daily notes, no skills: no section
 
 
+def test_onboard_writes_an_example_skill_the_prompt_lists():
+    from picoclaw.cmd import onboard
+
+    ws = _ws()
+    written = onboard.onboard(TMP + "/config.json", ws)
+    assert ws + "/skills/weather/SKILL.md" in written
+    p = _prompt(_Agent(ws))
+    assert "\n- weather: Current weather and a short forecast for a place, from wttr.in (no key " \
+        "needed). (skills/weather/SKILL.md)" in p
+    assert "wttr.in/PLACE" not in p  # the instructions stay in the file until the model reads them
+
+
 def test_skills_on_the_unix_port():
     if MICROPYTHON:
         skip("the driver of the unix port run (pytest only)")

@@ -13,10 +13,6 @@ _WORKING_ECHO = const(12 * 1024)
 _WORKING_AGENT = const(27 * 1024)
 
 
-# what the gateway keeps loaded besides the agent (cli.prepare loads it before this module)
-_RUNTIME = ("picoclaw.gateway.loop", "picoclaw.net.http", "picoclaw.telegram.api")
-
-
 def build(cfg):
     """(gateway, simulation) for loaded settings; simulation is None unless SIMULATE=1,
     which puts a scripted Telegram in place of the network."""
@@ -31,7 +27,10 @@ def build(cfg):
     log.info("polling Telegram at %s" % cfg.base_url)
     llm_base = ""
     if cfg.provider or cfg.providers:  # the agent: its provider, settings and tool schemas
-        a, llm_base = load("picoclaw.agent.setup").start(cfg, sim, _RUNTIME)
+        # with what the gateway keeps loaded besides the agent (cli.prepare loads it before this
+        # module), in place: a module-level name would be interned for good
+        a, llm_base = load("picoclaw.agent.setup").start(
+            cfg, sim, ("picoclaw.gateway.loop", "picoclaw.net.http", "picoclaw.telegram.api"))
         unload("picoclaw.agent.setup", "picoclaw.tools")
     # one SSLContext for Telegram and the model, with the root group each host needs (a board
     # parses each root into its heap), built before the runtime modules are imported, and

@@ -11,9 +11,6 @@ from micropython import const
 
 from picoclaw.json.stream import JsonReader, utf8_boundary
 
-# the workspace files the system prompt carries, each with its cap in bytes (a file past
-# its cap is cut, with a note, so no file can crowd the history out of the request)
-_FILE_CAPS = "AGENTS.md 2048 SOUL.md 1024 USER.md 1024 IDENTITY.md 1024 memory/MEMORY.md 4096"
 _OBJ = const(1)  # the JsonReader event of an object's start
 _SUMMARY_CAP = const(8192)  # bytes of the summary of older turns (summary.py writes less)
 
@@ -60,7 +57,10 @@ def write_system(a, w):
             day += z.offset(z.parse(a.tz), t)
         finally:
             unload("picoclaw.zone")
-    caps = _FILE_CAPS.split()
+    # the workspace files the system prompt carries, each with its cap in bytes (a file past
+    # its cap is cut, with a note, so no file can crowd the history out of the request); a
+    # literal in place: a module-level name would be interned for good
+    caps = "AGENTS.md 2048 SOUL.md 1024 USER.md 1024 IDENTITY.md 1024 memory/MEMORY.md 4096".split()
     for d in (day // 86400, day // 86400 - 1):  # a pass at midnight and the next differ: the
         y, m, n = civil_from_days(d)  # body changed, and the call sends it again (llm/call.py)
         # today's and yesterday's notes, PicoClaw's memory/YYYYMM/YYYYMMDD.md, 1 KB each (a

@@ -3,8 +3,9 @@
 # The config is PicoClaw's current format (version 3: channel_list, model_list, agents.defaults
 # .model_name) with empty secrets to fill in, written with mode 0600 (it will hold the bot
 # token and the API key; a board's file system has no modes); the workspace holds the files
-# the system prompt is built from (each read with its own cap: see agent/request.py) and the
-# long-term memory file the model keeps.
+# the system prompt is built from (each read with its own cap: see agent/request.py), the
+# long-term memory file the model keeps, and one example skill (skills/<name>/SKILL.md with
+# PicoClaw's front matter: agent/skills.py lists it in the prompt, the model reads the rest).
 import os
 
 from picoclaw.state import makedirs
@@ -45,6 +46,18 @@ _FILES = (
     ("HEARTBEAT.md", ""),
     ("memory/MEMORY.md", "# Long-term memory\n\n"),
 )
+# apart from _FILES, which tools/flash.py copies to a board as they are (test_deploy)
+_SKILLS = (
+    ("skills/weather/SKILL.md",
+     "---\nname: weather\ndescription: Current weather and a short forecast for a place, from "
+     "wttr.in (no key needed).\n---\n# Weather\n\n"
+     "1. The place: the one asked about, else the owner's city from USER.md; ask if neither.\n"
+     "2. Now: web_fetch https://wttr.in/PLACE?format=%l:+%c+%t+(feels+%f),+wind+%w,+humidity+%h "
+     "(one line; spaces in PLACE as +).\n"
+     "3. A forecast: web_fetch https://wttr.in/PLACE?format=j1 with max_chars 3000 and read "
+     "weather[0..2]: date, mintempC, maxtempC, hourly[4].weatherDesc.\n"
+     "4. Answer in one or two lines, in the owner's units (USER.md); say the data is from wttr.in.\n"),
+)
 
 
 def _exists(path):
@@ -78,7 +91,7 @@ def onboard(config_path, workspace):
             _private(config_path)  # while it is still empty
             f.write(_CONFIG % rel)
         written.append(config_path)
-    for name, text in _FILES:
+    for name, text in _FILES + _SKILLS:
         path = "%s/%s" % (workspace, name)
         if _exists(path):
             continue

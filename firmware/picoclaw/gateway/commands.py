@@ -1,7 +1,9 @@
 # The commands the bot answers itself, with no model call, so they work at any call limit
-# and with the provider down: /start and /help (what the bot is), /status (how it is doing)
-# and /cron (the scheduled jobs: a list, and "/cron rm N" to remove one), and with a model
-# /clear or /new (a new conversation); any other "/..." text goes to the model.
+# and with the provider down: /start and /help (what the bot is, the commands), /status (how
+# it is doing) and /cron (the scheduled jobs: a list, and "/cron rm N" to remove one), and
+# with a model /clear or /new (a new conversation) and /memory (the head of the long-term
+# notes); any other "/..." text goes to the model as text, as PicoClaw does (echoed without
+# one). gateway/start.py sends Telegram the menu of these (setMyCommands).
 #
 # Loaded by the gateway for one such message and dropped after it.
 import gc
@@ -12,6 +14,7 @@ from micropython import const
 from picoclaw import load, log, unload
 
 _PREVIEW = const(60)  # characters of each job's text in the list
+_MEMORY_HEAD = const(1024)  # bytes of memory/MEMORY.md /memory shows: a screen on a phone
 
 
 def run(gw, u, head):
@@ -19,24 +22,63 @@ def run(gw, u, head):
     ..."), for gateway `gw`. Returns False when it is not one of these commands."""
     words = head.split()
     cmd = words[0].split(b"@")[0]
+    a = getattr(gw, "agent", None)
     if cmd == b"/start" or cmd == b"/help":
         gw._send(u, "Hi! I am PicoClaw, an assistant living on a microcontroller.\n"
-                 "Send me a message and I will answer%s.\n"
-                 "/status: how I am doing. /cron: scheduled jobs (/cron rm N removes one). "
-                 "/clear: a new conversation. /help: this text."
-                 % ("" if gw.answer else " (no model is configured: I echo it back)"))
+                 "Send me a message and I will answer it.\n"
+                 "/status: how I am doing\n"
+                 "/memory: my long-term notes (their first lines)\n"
+                 "/cron: scheduled jobs (/cron rm N removes one)\n"
+                 "/clear or /new: a new conversation\n"
+                 "/help: this text\n"
+                 "Any other /command goes to me as text." if a else
+                 "Hi! I am PicoClaw, living on a microcontroller. No model is configured, so "
+                 "I echo your messages back.\n/status: how I am doing\n/help: this text")
     elif cmd == b"/status":
         gw._send(u, status(gw))
     elif cmd == b"/cron":
         gw._send(u, cron(gw, words[1:]))
-    elif (cmd == b"/clear" or cmd == b"/new") and getattr(gw, "agent", None):
-        s = load("picoclaw.agent.session").Session(gw.agent.workspace, u.chat_id, 0)
+    elif (cmd == b"/clear" or cmd == b"/new") and a:
+        s = load("picoclaw.agent.session").Session(a.workspace, u.chat_id, 0)
         s.clear()
         s.end_turn()
         gw._send(u, "Started a new conversation.")
+    elif cmd == b"/memory" and a:
+        gw._send(u, memory(a.workspace))
     else:
         return False
     return True
+
+
+def memory(ws):
+    """The /memory text: the first _MEMORY_HEAD bytes of memory/MEMORY.md, cut at a line,
+    and how much more there is; or that there are no notes yet."""
+    try:
+        with open(ws + "/memory/MEMORY.md", "rb") as f:
+            head = f.read(_MEMORY_HEAD + 1)
+            size = f.seek(0, 2)
+    except OSError:
+        head = b""
+        size = 0
+    more = len(head) > _MEMORY_HEAD
+    if more:  # cut at the last line end, or on a UTF-8 boundary in a line that long
+        head = head[:_MEMORY_HEAD]
+        i = head.rfind(b"\n")
+        if i > 0:
+            head = head[:i]
+        else:
+            from picoclaw.json.stream import utf8_boundary
+
+            head = head[:utf8_boundary(head, len(head))]
+    try:
+        text = head.decode().strip()
+    except UnicodeError:
+        return "memory/MEMORY.md is not UTF-8 text, so I cannot show it here."
+    if not any(line.strip() and not line.startswith("#") for line in text.split("\n")):
+        return "No notes yet: memory/MEMORY.md holds nothing but its title. I add durable facts there as we talk."
+    if more:
+        text += "\n[... %d more bytes: ask me to read memory/MEMORY.md]" % (size - len(head))
+    return text
 
 
 def status(gw):
