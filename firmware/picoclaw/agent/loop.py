@@ -26,7 +26,7 @@ _TURN_BYTES = const(131072)  # session bytes one turn may add (tool calls carry 
 # The model side: loaded for each model call and dropped after it, so the tools and the
 # formatter, loaded in their turn, find its ~12 KB of heap free
 _MODEL_SIDE = ("picoclaw.llm.call", "picoclaw.llm.openai", "picoclaw.llm.anthropic", "picoclaw.net.sse",
-               "picoclaw.llm.errors", "picoclaw.llm.answer", "picoclaw.agent.request")
+               "picoclaw.llm.errors", "picoclaw.llm.answer", "picoclaw.agent.request", "picoclaw.llm.image")
 
 
 class Agent:
@@ -190,15 +190,23 @@ class Agent:
 
         proto = llm.provider_module(self.kind)
         self._hist = (s.history_start(), -1)
+        again = None  # a photo refused by a model that cannot see images (below)
         try:
             self.calls += 1
             t = llm.call(self.conn, proto, self, self.stream, self.schemas if tools else None,
                          self.stream and self.live_edits and self.placeholder_id)
         except llm.LLMError as e:
-            log.error("model call failed: %s" % e)
-            self._say("Sorry, I could not reach the model (%s). Try again in a moment." % e.message)
-            s.append_assistant(self.state_dir + "/reply", (), self.buf)
-            return None
+            import sys
+
+            m = sys.modules.get(_MODEL_SIDE[-1])  # llm/image.py, loaded: the request carried a photo
+            again = m and m.refused(self, e)
+            if not again:
+                log.error("model call failed: %s" % e)
+                self._say("Sorry, I could not reach the model (%s). Try again in a moment." % e.message)
+                s.append_assistant(self.state_dir + "/reply", (), self.buf)
+                return None
+        if again:  # once more, each photo a note; again() ends the answer saying why
+            return again(self._model_call(s, tools))
         from picoclaw.llm.answer import valid_object  # loaded by llm.call with the answer
 
         calls = []
