@@ -262,6 +262,42 @@ def test_helpers_split_and_join():
 
 
 # --------------------------------------------------------------------------- end to end
+def _web_config(tg, llm, **web):
+    cfg = gatewayrun.write_config(tg, llm=llm)
+    with open(cfg) as f:
+        c = json.load(f)
+    c["tools"] = {"web": dict(enabled=True, private_host_whitelist=["127.0.0.1"], **web)}
+    with open(cfg, "w") as f:
+        json.dump(c, f)
+    return cfg
+
+
+def test_gateway_fetch_with_tls_in_the_heap():
+    """A Pico W's memory (board.json's TLS profile standing in the heap, one connection at a
+    time at this heap): the fetch's handshake gets the room the plan keeps, Telegram and the
+    model make way and reconnect, and the reserve is taken back after (no warning)."""
+    import shutil
+
+    with FakeTelegram() as tg, FakeLLM("openai") as llm, FakeWeb(tls=True) as w:
+        w.page("/p.html", b"<p>" + b"Pico page. " * 1000 + b"</p>")
+        alice = tg.user(111, "Alice", "alice")
+        for i in range(2):
+            tg.send_text(alice, "fetch %d" % i)
+            llm.reply_tool_calls([("web_fetch", {"url": w.url("/p.html")})])
+            llm.reply_text("done %d" % i)
+        cfg = _web_config(tg, llm)
+        shutil.copy(os.path.join(ROOT, "boards", "RPI_PICO_W", "board.json"), os.path.dirname(cfg))
+        r = unixport.run(["-m", "picoclaw", "gateway", "--config", cfg, "--cycles", "3"], heap="176k",
+                         timeout=120, path=unixport.build() + ":.frozen", PICOCLAW_TLS_STAND_IN="1")
+        out = r.stdout + r.stderr
+        assert r.returncode == 0 and "one connection at a time" in out, out[-3000:]
+        assert "no room for" not in out and "out of memory" not in out, out[-3000:]
+        results = [m["content"] for q in llm.requests for m in q["body"]["messages"] if m["role"] == "tool"]
+        assert results and all("Pico page." in t for t in results), results
+        texts = [s["params"].get("text") or "" for s in tg.sent]
+        assert any("done 1" in t for t in texts), texts
+
+
 def test_gateway_answers_with_a_fetched_page():
     """The real gateway on the unix port from .mpy: the model calls web_fetch on an HTTPS
     page (pydoc's json page), then on a refused address; both results go back to the model,
@@ -273,12 +309,7 @@ def test_gateway_answers_with_a_fetched_page():
         llm.reply_tool_calls([("web_fetch", {"url": w.url("/json.html"), "max_chars": 1500})])
         llm.reply_tool_calls([("web_fetch", {"url": "http://127.0.0.2:%d/" % w.port})])
         llm.reply_text("It is about JSON.")
-        cfg = gatewayrun.write_config(tg, llm=llm)
-        with open(cfg) as f:
-            c = json.load(f)
-        c["tools"] = {"web": {"enabled": True, "private_host_whitelist": ["127.0.0.1"]}}
-        with open(cfg, "w") as f:
-            json.dump(c, f)
+        cfg = _web_config(tg, llm)
         r = gatewayrun.run(cfg, cycles=3, heap="128k")
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
         assert not llm.errors and not w.errors, (llm.errors, w.errors)

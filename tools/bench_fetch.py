@@ -36,8 +36,10 @@ def page(size):
     return b"<html><head><title>Page</title></head><body>" + head + TEXT + b"</body></html>"
 
 
-def run_fetch(size, heap_kb, n):
-    """n messages, each answered after one web_fetch of the page; figures or None."""
+def run_fetch(size, heap_kb, n, board=None):
+    """n messages, each answered after one web_fetch of the page; figures or None. board: a
+    folder of boards/ whose memory the run has (board.json beside config.json, TLS standing
+    in the heap as there: net/tlsheap.py), as bench.run_ours does."""
     # bench's TimedLLM answers the session summaries itself (4 KB results fill the history
     # budget within a few turns), so the scripted replies stay in step
     with bench.TimedTelegram(idle_timeout=60.0) as tg, bench.TimedLLM("openai") as llm, FakeWeb(tls=True) as web:
@@ -54,9 +56,13 @@ def run_fetch(size, heap_kb, n):
                               "private_host_whitelist": ["127.0.0.1"]}}
         with open(cfg, "w") as f:
             json.dump(c, f)
+        env = {}
+        if board:
+            shutil.copy(os.path.join(ROOT, "boards", board, "board.json"), os.path.dirname(cfg))
+            env["PICOCLAW_TLS_STAND_IN"] = "1"
         try:
             r = bench.mp_run(["-m", "picoclaw", "gateway", "--config", cfg, "--cycles", str(n // 10 + 2)],
-                             heap_kb, 600, unixport.build() + ":.frozen")
+                             heap_kb, 600, unixport.build() + ":.frozen", env=env)
         finally:
             shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
         m = bench.FIGRE.search(r.stdout)
@@ -74,12 +80,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=5, help="messages per burst (each one web_fetch)")
     ap.add_argument("--pages", default="10k,1m", help="page sizes: 10k, 1m (comma-separated)")
+    ap.add_argument("--board", help="a folder of boards/ (RPI_PICO_W): its TLS memory stands in the heap")
     a = ap.parse_args(argv)
     sizes = {"10k": 10 * 1024, "1m": 1 << 20}
     for name in a.pages.split(","):
         size = sizes[name]
-        kb, res = bench.min_heap(lambda scn, h, n: run_fetch(size, h, n), name, a.n, a.n, lo=64, hi=160)
-        print("fetch %s ours: %s" % (name, dict(res or {}, min_heap_kb=kb)), flush=True)
+        kb, res = bench.min_heap(lambda scn, h, n: run_fetch(size, h, n, a.board), name, a.n, a.n, lo=64,
+                                 hi=256 if a.board else 160)
+        print("fetch %s%s ours: %s" % (name, " " + a.board if a.board else "", dict(res or {}, min_heap_kb=kb)),
+              flush=True)
 
 
 if __name__ == "__main__":

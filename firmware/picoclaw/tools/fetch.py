@@ -184,10 +184,23 @@ def run(name, args, ctx, out):
 
     url, chars = _args(args)
     web = getattr(ctx, "web", None) or (0, (), None)
+    # Where TLS shares the board's heap (net/tlsheap), the fetch is one connection at a time
+    # whatever the plan chose: the plan's working heap does not count this tool's code and
+    # buffers, so the idle Telegram and model connections make way for its handshake (they
+    # reconnect after, a handshake each), and the reserve is taken back only once the page's
+    # code has left the heap, not when the connection closes.
+    plan = Connection.tls_plan
+    single = plan is not None and plan.single
+    if plan is not None:
+        plan.single = True
     try:
         _fetch(url, chars, web[0] or _LIMIT, web[1], ctx, out)
     finally:
         unload("picoclaw.tools.html")
+        if plan is not None:
+            plan.busy = False
+            plan.close(None)  # nothing of ours open: the reserve is taken again now
+            plan.single = single
 
 
 def _fetch(url, chars, limit, allow, ctx, out):
@@ -210,13 +223,12 @@ def _fetch(url, chars, limit, allow, ctx, out):
     while True:
         https, host, port, target = split(url)
         if https and tls is None:
-            plan = Connection.tls_plan
-            if plan is not None and getattr(ctx, "conn", None) is not None:
-                ctx.conn.close()  # TLS shares the board's heap: the idle model connection makes room
             tls = _tls(ctx, host)
         conn = _Page(("https" if https else "http", host, port, ""), buf, tls[0] if https else None, opener)
-        conn.tls_plan = None  # not one of the plan's two connections (see above)
         conn.trust = tls[1] if https else None
+        plan = conn.tls_plan if https else None
+        if plan is not None:
+            plan.conns.append(conn)  # one of the plan's while it is open (see run)
         conn.ctype = b""
         conn.location = None
         left = total - time.ticks_diff(time.ticks_ms(), start)
@@ -245,7 +257,11 @@ def _fetch(url, chars, limit, allow, ctx, out):
             _body(conn, url, chars, limit, ctx, out, start, total)
             return
         finally:
+            if plan is not None:
+                plan.busy = True  # its close does not take the reserve back yet (see run)
             conn.close()
+            if plan is not None:
+                plan.conns.remove(conn)
 
 
 def _kind(ctype):
