@@ -259,6 +259,10 @@ def test_helpers_split_and_join():
                       ("../../../..", "https://h.org/")):
         assert join(base, ref) == want, (ref, join(base, ref))
     assert join("http://h.org", "x") == "http://h.org/x"
+    from picoclaw.tools.fetch import _Page
+
+    assert _Page(("http", "::1", 80, ""), bytearray(512), None, None)._hostb == b"[::1]"  # the Host header
+    assert _Page(("http", "::1", 8080, ""), bytearray(512), None, None)._hostb == b"[::1]:8080"
 
 
 # --------------------------------------------------------------------------- end to end

@@ -32,6 +32,14 @@ class _Page(Connection):
     """A Connection that also keeps the two headers a page needs: Content-Type and Location
     (net/http reads only the ones its APIs need)."""
 
+    def __init__(self, url, buf, ctx, opener):
+        Connection.__init__(self, url, buf, ctx, opener)
+        if ":" in self.host:  # an IPv6 literal: the Host header has it in brackets
+            self._hostb = b"[%s]" % self._hostb if self.port == (443 if ctx else 80) else \
+                b"[%s]:%d" % (self.host.encode(), self.port)
+        self.ctype = b""
+        self.location = None
+
     def _header(self, b, s, e):
         Connection._header(self, b, s, e)
         c = b.find(b":", s, e)
@@ -229,8 +237,6 @@ def _fetch(url, chars, limit, allow, ctx, out):
         plan = conn.tls_plan if https else None
         if plan is not None:
             plan.conns.append(conn)  # one of the plan's while it is open (see run)
-        conn.ctype = b""
-        conn.location = None
         left = total - time.ticks_diff(time.ticks_ms(), start)
         if left <= 0:
             raise ValueError("%s: no answer within %d s" % (url[:200], total // 1000))
