@@ -11,8 +11,12 @@
 # connection's place (closed first, it is idle between turns) and its 512-byte buffer, and is
 # closed when the answer is read, so no more TLS connections are open than net/tlsheap.py
 # planned for.
+#
+# Names: a function, parameter or short str literal here is a qstr for good once loaded, and
+# a voice-note burst sits near the pool step at 620 (docs/memory.md): failures come back as
+# the user's line (a str) rather than as an exception class of its own, and the helpers are
+# named like names the agent has already.
 import os
-from binascii import hexlify
 
 from micropython import const
 
@@ -24,19 +28,12 @@ _TEXT_CAP = const(12288)  # bytes of transcript kept: 4096 characters said in 3-
 _DESC_CAP = const(200)  # an error's message, as telegram/api.py keeps Telegram's
 
 
-class TranscribeError(Exception):
-    """The endpoint could not be reached, refused the file, or answered something that is
-    not a transcript: one line for the user."""
-
-
 class Upload(Connection):
-    """A Connection whose request body is multipart/form-data (net/http writes a JSON
-    Content-Type itself). `boundary` is set before the request."""
-
-    boundary = b""
+    """A Connection whose request body is not JSON: its Content-Type comes with the headers
+    (net/http writes application/json itself)."""
 
     def _send_request(self, method, path, body, headers):
-        # Connection._send_request with the multipart head; the body producer runs twice
+        # Connection._send_request without its Content-Type; the body producer runs twice
         # (counted, then sent), as there
         self.counting = True
         self.size = 0
@@ -57,8 +54,7 @@ class Upload(Connection):
         for h in headers:
             w(h)
             w(b"\r\n")
-        w(b"Content-Type: multipart/form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n"
-          % (self.boundary, length))
+        w(b"Content-Length: %d\r\n\r\n" % length)
         before = self.size
         body(self)
         if self.size - before != length:
@@ -68,10 +64,10 @@ class Upload(Connection):
 
 def split(url):
     """(scheme, host, port, path prefix) of a base URL, as app.split_url gives (app.py is
-    the wiring: this layer may not import it)."""
+    the wiring: this layer may not import it); None when it is not http(s)."""
     https = url.startswith("https://")
     if not https and not url.startswith("http://"):
-        raise TranscribeError("voice: the api_base %s does not start with https:// or http://" % url)
+        return None
     rest = url[8 if https else 7:]
     i = rest.find("/")
     host, prefix = (rest, "") if i < 0 else (rest[:i], rest[i:].rstrip("/"))
@@ -82,21 +78,27 @@ def split(url):
     return "https" if https else "http", host, port, prefix
 
 
-def transcribe(a, voice, path, name, mime, out_path, prefix=b""):
-    """Transcribe the file at `path` (sent as `name`, of type `mime`) with voice = (api_base,
-    api_key, model). The transcript goes to out_path after `prefix`; returns its length in
-    bytes (0: nothing was heard). Raises TranscribeError with the user's line; out of memory
-    and a full flash (ENOSPC) are raised as they are."""
-    base, key, model = voice
+def transcribe(a, path, text, out, prefix):
+    """Transcribe the file at `path` (its MIME type `text`, "-" if unknown) at the agent's
+    transcription endpoint, a.media[2] = (api_base, api_key, model). The transcript goes to
+    the file `out` after `prefix`; returns its length in bytes (0: nothing was heard), or a
+    str, the user's line saying what failed. Out of memory and a full flash (ENOSPC) are
+    raised as they are."""
+    base, key, model = a.media[2]
     url = split(base)
+    if url is None:
+        return "the api_base %s does not start with https:// or http://" % base
     size = os.stat(path)[6]
     buf = a.linebuf  # the file's way to the connection's buffer (256 B, idle between turns)
-    boundary = b"picoclaw" + hexlify(os.urandom(12))
+    r = os.urandom(8)
+    boundary = b"picoclaw%08x%08x" % ((r[0] << 24 | r[1] << 16 | r[2] << 8 | r[3]),
+                                      (r[4] << 24 | r[5] << 16 | r[6] << 8 | r[7]))
     head = (b'--%s\r\nContent-Disposition: form-data; name="model"\r\n\r\n%s\r\n'
             b'--%s\r\nContent-Disposition: form-data; name="response_format"\r\n\r\njson\r\n'
             b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
             b"Content-Type: %s\r\n\r\n" % (boundary, model.encode(), boundary, boundary,
-                                          name.encode(), mime.encode()))
+                                          path[path.rfind("/") + 1:].encode(),
+                                          text.encode() if text != "-" else b"audio/ogg"))
     tail = b"\r\n--%s--\r\n" % boundary
 
     def body(w):
@@ -119,40 +121,44 @@ def transcribe(a, voice, path, name, mime, out_path, prefix=b""):
     mc.close()  # idle between turns: the upload takes its place and its buffer
     ctx = None
     if url[0] == "https":
-        ctx = mc.ctx or a.tg.conn.ctx or _context(url[1], a.workspace)
+        ctx = mc.ctx or a.tg.conn.ctx or context(url[1], a.workspace)
     c = Upload(url, mc.buf, ctx)
-    c.boundary = boundary
     plan = Connection.tls_plan
     if plan is not None:
         plan.conns.append(c)  # one of the connections the plan closes and counts
     try:
-        try:
-            c.request(b"POST", b"/audio/transcriptions", body=body,
-                      headers=(b"Authorization: Bearer " + key.encode(),) if key else (),
-                      timeout_ms=_TIMEOUT_MS)
-            return _answer(c, a.small, out_path, prefix)
-        except OSError as e:
-            if e.args and e.args[0] == 28:
-                raise  # the flash is full: the agent says so
-            raise TranscribeError("I could not reach the transcription service at %s (%s)" % (url[1], e))
+        c.request(b"POST", b"/audio/transcriptions", body=body,
+                  headers=(b"Content-Type: multipart/form-data; boundary=" + boundary,
+                           b"Authorization: Bearer " + key.encode()) if key else
+                  (b"Content-Type: multipart/form-data; boundary=" + boundary,),
+                  timeout_ms=_TIMEOUT_MS)
+        return answer(c, a.small, out, prefix)
+    except OSError as e:
+        if e.args and e.args[0] == 28:
+            raise  # the flash is full: the agent says so
+        return "I could not reach the transcription service at %s (%s)" % (url[1], e)
     finally:
         c.close()
         if plan is not None:
             plan.conns.remove(c)
 
 
-def _answer(c, small, out_path, prefix):
+def answer(c, small, out, prefix):
+    """Read the endpoint's answer: the transcript's length, or the user's line (a str)."""
     p = JsonReader(c, small)
     status = c.status
     try:
         if status != 200:
-            raise TranscribeError("the transcription service answered HTTP %d%s" % (status, _error(p)))
+            msg = error(p)
+            if msg:
+                return "the transcription service answered HTTP %d: %s" % (status, msg)
+            return "the transcription service answered HTTP %d" % status
         n = -1
-        with open(out_path, "wb") as out:
-            out.write(prefix)
+        with open(out, "wb") as f:
+            f.write(prefix)
 
             def sink(b, k):
-                out.write(memoryview(b)[:k])
+                f.write(memoryview(b)[:k])
 
             p.expect(OBJ)
             while p.next_key():
@@ -162,17 +168,16 @@ def _answer(c, small, out_path, prefix):
                     p.skip()
             p.finish()
         if n < 0:
-            raise TranscribeError("the transcription service answered without a text")
+            return "the transcription service answered without a text"
         return n
     except JsonError:
-        raise TranscribeError("the transcription service answered HTTP %d with something that is not "
-                              "a transcript" % status)
+        return "the transcription service answered HTTP %d with something that is not a transcript" % status
     finally:
         c.done()
 
 
-def _error(p):
-    """': <message>' of an error body ({"error": {"message": ...}} or {"error": "..."}), or ''."""
+def error(p):
+    """The message of an error body ({"error": {"message": ...}} or {"error": "..."}), or ""."""
     msg = ""
     try:
         p.expect(OBJ)
@@ -193,12 +198,12 @@ def _error(p):
                 p.skip()
     except JsonError:
         pass  # a proxy's page: the status says enough
-    return ": " + msg if msg else ""
+    return msg
 
 
-def _context(host, workspace):
-    # both Telegram and the model over plain HTTP (a test, a local proxy), the voice endpoint
-    # over HTTPS: its own context, with tls.ca_file's roots when one is configured
+def context(host, workspace):
+    """Both Telegram and the model over plain HTTP (a test, a local proxy), the endpoint over
+    HTTPS: its own SSLContext, with tls.ca_file's roots when one is configured."""
     from picoclaw import load, unload
 
     trust = Connection.trust
