@@ -15,6 +15,7 @@ its real wire format, over TLS on loopback).
 import io
 import json
 import os
+import shutil
 import ssl
 import tempfile
 
@@ -335,6 +336,27 @@ def test_on_unix_port_the_page_size_does_not_matter(fake):
 
 
 # -- end to end: the gateway, the fake Telegram, the fake LLM and the search backend ----------
+def _gateway(fake, tg, llm, web, heap="128k", board=None):
+    """Run the gateway (from .mpy) for the fakes with tools.web = web; board: a boards/ folder
+    whose memory the run has (its board.json beside config.json, TLS standing in the heap)."""
+    cfg_path = gatewayrun.write_config(tg, llm=llm, agent={"stream": False})
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg["tools"] = {"web": web}
+    cfg["tls"]["ca_file"] = gatewayrun.write_bundle(cfg["tls"]["ca_file"], [cfg["tls"]["ca_file"], fake.ca_pem_path])
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    env = {}
+    if board:
+        shutil.copy(os.path.join(unixport.ROOT, "boards", board, "board.json"), os.path.dirname(cfg_path))
+        env["PICOCLAW_TLS_STAND_IN"] = "1"
+    r = unixport.run(["-m", "picoclaw", "gateway", "--config", cfg_path, "--cycles", "3"], heap=heap,
+                     timeout=120, path=unixport.build() + ":.frozen", **env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert not llm.errors, llm.errors
+    return r
+
+
 @pytest.mark.parametrize("backend", ["brave", "duckduckgo"])
 def test_gateway_agent_calls_web_search(fake, backend):
     with FakeTelegram() as tg, FakeLLM("openai") as llm:
@@ -342,20 +364,11 @@ def test_gateway_agent_calls_web_search(fake, backend):
         tg.send_text(alice, "what is micropython?")
         llm.reply_tool_calls([("web_search", {"query": "micropython", "count": 2})])
         llm.reply_text("MicroPython is Python for microcontrollers (micropython.org).")
-        cfg_path = gatewayrun.write_config(tg, llm=llm, agent={"stream": False})
-        with open(cfg_path) as f:
-            cfg = json.load(f)
         # brave first: "auto" picks it; duckduckgo named by tools.web.provider
-        cfg["tools"] = {"web": {"brave": {"enabled": True, "api_key": BRAVE_KEY,
-                                          "base_url": fake.base_url + PATHS["brave"]},
-                                "duckduckgo": {"enabled": True, "base_url": fake.base_url + "/html/"},
-                                "provider": "auto" if backend == "brave" else backend}}
-        cfg["tls"]["ca_file"] = gatewayrun.write_bundle(cfg["tls"]["ca_file"], [cfg["tls"]["ca_file"], fake.ca_pem_path])
-        with open(cfg_path, "w") as f:
-            json.dump(cfg, f)
-        r = gatewayrun.run(cfg_path, cycles=3)
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-        assert not llm.errors, llm.errors
+        _gateway(fake, tg, llm, {"brave": {"enabled": True, "api_key": BRAVE_KEY,
+                                           "base_url": fake.base_url + PATHS["brave"]},
+                                 "duckduckgo": {"enabled": True, "base_url": fake.base_url + "/html/"},
+                                 "provider": "auto" if backend == "brave" else backend})
         assert len(llm.requests) == 2
         assert any("web_search" in json.dumps(t) for t in llm.requests[0]["body"]["tools"])
         tool_msg = [m for m in llm.requests[1]["body"]["messages"] if m["role"] == "tool"][-1]
@@ -368,3 +381,22 @@ def test_gateway_agent_calls_web_search(fake, backend):
                                                          else {"q": "micropython"})
     texts = [s["params"].get("text") for s in tg.sent if s["method"] in ("sendMessage", "editMessageText")]
     assert texts[-1] == "MicroPython is Python for microcontrollers (micropython.org)."
+
+
+@pytest.mark.parametrize("heap", ["184k", "256k"])
+def test_gateway_search_in_a_pico_w_heap(fake, heap):
+    # TLS inside the heap (the Pico W's profile, standing in on the unix port): the search's
+    # connection takes the idle model connection's place, so the plan's reserve is there
+    # after every handshake; at the Pico W's 184k one connection at a time, at 256k side by side
+    with FakeTelegram() as tg, FakeLLM("openai") as llm:
+        alice = tg.user(111, "Alice", "alice")
+        for i in range(2):
+            tg.send_text(alice, "question %d" % i)
+            llm.reply_tool_calls([("web_search", {"query": "micropython %d" % i})])
+            llm.reply_text("answer %d" % i)
+        r = _gateway(fake, tg, llm, {"searxng": {"enabled": True, "base_url": fake.base_url}}, heap=heap,
+                     board="RPI_PICO_W")
+        assert "no room for the" not in r.stdout and "out of memory" not in r.stdout, r.stdout[-3000:]
+        assert len(llm.requests) == 4 and not llm.pending_replies()
+    texts = [s["params"].get("text") for s in tg.sent if s["method"] in ("sendMessage", "editMessageText")]
+    assert "answer 0" in texts and texts[-1] == "answer 1"

@@ -6,6 +6,7 @@ tools/bench.py's runner pieces (mp_run, min_heap, the fakes).
 
     .venv/bin/python tools/bench_search.py                 # every backend, 5 messages each
     .venv/bin/python tools/bench_search.py --backends brave --n 20
+    .venv/bin/python tools/bench_search.py --backends brave --board RPI_PICO_W
 """
 import argparse
 import json
@@ -28,9 +29,10 @@ _WEB = {"brave": lambda base: {"enabled": True, "api_key": BRAVE_KEY, "base_url"
         "duckduckgo": lambda base: {"enabled": True, "base_url": base + "/html/"}}
 
 
-def run_search(backend, heap_kb, n, pad=5000):
+def run_search(backend, heap_kb, n, pad=5000, board=None):
     """n messages, each answered after one web_search of 5 results; figures or None. pad:
-    bytes of markup between DuckDuckGo's results (its page: about 5 x pad)."""
+    bytes of markup between DuckDuckGo's results (its page: about 5 x pad). board: a folder
+    of boards/ whose memory profile the run has (TLS standing in the heap, as bench.py's)."""
     with bench.TimedTelegram(idle_timeout=60.0) as tg, FakeLLM("openai") as llm, FakeSearch() as s:
         s.pad = pad
         s.chunk = 4096  # the services answer chunked
@@ -47,9 +49,13 @@ def run_search(backend, heap_kb, n, pad=5000):
         c["tools"] = {"web": {"provider": backend, backend: _WEB[backend](s.base_url)}}
         with open(cfg, "w") as f:
             json.dump(c, f)
+        env = {}
+        if board:
+            shutil.copy(os.path.join(ROOT, "boards", board, "board.json"), os.path.dirname(cfg))
+            env["PICOCLAW_TLS_STAND_IN"] = "1"
         try:
             r = bench.mp_run(["-m", "picoclaw", "gateway", "--config", cfg, "--cycles", str(n // 10 + 2)],
-                             heap_kb, 600, unixport.build() + ":.frozen")
+                             heap_kb, 600, unixport.build() + ":.frozen", env=env)
         finally:
             shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
         m = bench.FIGRE.search(r.stdout)
@@ -69,10 +75,12 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=5, help="messages per burst (each one web_search)")
     ap.add_argument("--backends", default="brave,tavily,searxng,duckduckgo,duckduckgo-big",
                     help="backends (duckduckgo: 25 KB read of its page, duckduckgo-big: 430 KB)")
+    ap.add_argument("--board", help="a boards/ folder: its memory profile (TLS in the heap on the Pico W)")
     a = ap.parse_args(argv)
     for name in a.backends.split(","):
         backend, pad = (name[:-4], 86000) if name.endswith("-big") else (name, 5000)
-        kb, res = bench.min_heap(lambda scn, h, n: run_search(backend, h, n, pad), name, a.n, a.n, lo=64, hi=160)
+        kb, res = bench.min_heap(lambda scn, h, n: run_search(backend, h, n, pad, a.board), name, a.n, a.n,
+                                 lo=64, hi=160 if not a.board else 256)
         print("search %s ours: %s" % (name, dict(res or {}, min_heap_kb=kb)), flush=True)
 
 

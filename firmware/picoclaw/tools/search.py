@@ -70,6 +70,15 @@ def run(name, args, ctx, out):
     conn = Connection(("https" if https else "http", host, port, ""),
                       borrowed.buf if borrowed is not None else bytearray(_IO), tls)
     wait = min(getattr(ctx, "timeout_s", _WAIT_S), _WAIT_S) * 1000
+    # Where TLS shares the board's heap (net/tlsheap) the search's connection takes the idle
+    # model connection's place (closed now: it reconnects at the next model call), so no more
+    # connections are open than the plan made room for, and the plan closes, counts and
+    # reserves for it as for the two it knows (as llm/transcribe.py does)
+    plan = conn.tls_plan if https else None
+    if plan is not None:
+        if borrowed is not None:
+            borrowed.close()
+        plan.conns.append(conn)
     out.write(b"Results for: ")
     out.write(memoryview(q.buf)[:q.n])
     out.write(" (via %s)" % backend)
@@ -113,6 +122,8 @@ def run(name, args, ctx, out):
             raise ValueError("%s search failed: %s" % (backend, e))
     finally:
         conn.close()
+        if plan is not None:
+            plan.conns.remove(conn)
     if not n:
         out.write("\nNo results.")
 
