@@ -7,7 +7,8 @@
 # DuckDuckGo's page through a scan of each window of the connection's buffer, and a result's
 # fields sit in three fixed buffers (_TITLE, _URL, _SNIPPET) until it is written. The
 # connection borrows the model connection's 512-byte buffer and TLS context (both idle while
-# a tool runs) and is closed at the end.
+# a tool runs; with TLS in the board's heap it takes that connection's place) and is closed
+# at the end.
 #
 #     run("web_search", args, agent, out)  # agent.web[2] = ("brave", key, base_url, 5)
 from micropython import const
