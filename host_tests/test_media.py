@@ -2,8 +2,9 @@
 telegram/files.py record voice notes, audio, photos and documents in the inbox (the caption,
 then the descriptor, whatever the key order), and agent/media.py's photo intake (the largest
 size under the cap, fetched byte for byte to flash once, a retry not fetching it again,
-handed to Session.append_image) and media quota. The voice path end to end is in
+handed to Session.append_user(path=...)) and media quota. The voice path end to end is in
 test_voice.py."""
+import json
 import os
 import types
 
@@ -97,7 +98,7 @@ class _Session:
     def __init__(self):
         self.images = []
 
-    def append_image(self, f, n, buf, path, update_id=0):
+    def append_user(self, f, n, buf, prefix=None, update_id=0, path=None):
         self.images.append((f.read(n), path, update_id))
 
 
@@ -168,3 +169,33 @@ def test_the_media_quota_drops_the_oldest_files_first(tmp_path):
     assert sorted(os.listdir(folder)) == ["b.jpg"]
     media.make_room(str(tmp_path / "new"), 10, 1000)  # no folder yet: made
     assert os.path.isdir(tmp_path / "new")
+
+
+def test_a_photo_reaches_the_model_end_to_end_on_the_unix_port():
+    """The real gateway from .mpy: the photo's largest size under the cap fetched, and the
+    model gets it byte for byte with its caption; an image document too; the next text is
+    answered."""
+    import gatewayrun
+    from fakes.llm_server import FakeLLM
+
+    with FakeTelegram() as fake, FakeLLM("openai") as llm:
+        alice = fake.user(ALICE, "Alice", "alice")
+        jpeg = [b"\xff\xd8\xff\xe0" + os.urandom(n) for n in (1200, 20000, 90000, 400000)]
+        fake.send_photo(alice, caption="what is in this photo?", sizes=jpeg)
+        llm.reply_text("A cat on a sofa.")
+        png = b"\x89PNG\r\n\x1a\n" + os.urandom(5000)
+        fake.send_document(alice, png, caption="and this chart?")
+        llm.reply_text("Sales going up.")
+        fake.send_text(alice, "thanks")
+        llm.reply_text("You're welcome.")
+        cfg = gatewayrun.write_config(fake, llm=llm, agent={"stream": False, "max_media_size": 200 * 1024})
+        r = gatewayrun.run(cfg, cycles=3, heap="128k")
+        assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-2000:]
+        assert not llm.errors, llm.errors
+        (img,) = llm.requests[0]["images"]
+        assert img["data"] == jpeg[2] and img["media_type"] == "image/jpeg"  # the largest under 200 KB
+        assert "what is in this photo?" in json.dumps(llm.requests[0]["body"]["messages"][-1])
+        assert llm.requests[1]["images"][-1]["data"] == png
+        assert [d["bytes"] for d in fake.downloads] == [len(jpeg[2]), len(png)]
+        texts = [s["result"]["text"] for s in fake.sent if s["method"] in ("sendMessage", "editMessageText")]
+    assert texts[-1] == "You're welcome." and "A cat on a sofa." in texts and "Sales going up." in texts

@@ -75,12 +75,9 @@ def intake(a, s, u, f):
     except OSError:
         if not fetch(a, u, d[1].decode(), what, path):
             return False
-    if not audio:
-        append = getattr(s, "append_image", None)
-        if append is None:
-            return _say(a, u, "Sorry, I cannot look at images yet.")
+    if not audio:  # the caption and a reference to the file (llm/image.py sends the image)
         f.seek(u.text_offset)
-        append(f, u.text_len - _DESC, a.buf, path[len(a.workspace) + 1:], u.update_id)  # media/<name>
+        s.append_user(f, u.text_len - _DESC, a.buf, update_id=u.update_id, path=path[len(a.workspace) + 1:])
         return True
     out = a.state_dir + "/transcript"
     try:
