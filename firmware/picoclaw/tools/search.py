@@ -300,9 +300,10 @@ def _href(tag, tn, u):
         if amp >= 0:
             end = amp
         i = v
-        while i < end:  # percent-decoding, "+" a space (as Go's url.QueryUnescape)
+        while i < end:  # percent-decoding, "+" a space (as Go's url.QueryUnescape); bytes
+            # past ASCII stay encoded: the URL still works, and the text stays valid UTF-8
             c = tag[i]
-            if c == 37 and i + 2 < end and _hex(tag[i + 1]) >= 0 and _hex(tag[i + 2]) >= 0:
+            if c == 37 and i + 2 < end and 0 <= _hex(tag[i + 1]) < 8 and _hex(tag[i + 2]) >= 0:
                 u.put(_hex(tag[i + 1]) * 16 + _hex(tag[i + 2]))
                 i += 3
                 continue
