@@ -1165,7 +1165,7 @@ class FakeTelegram(Server):
             if not 1 <= len(c["description"]) <= 256:
                 raise _bad("BOT_COMMAND_DESCRIPTION_INVALID")
         self.commands = [dict(c) for c in cmds]
-        self._record("setMyCommands", dict(p), None, True)
+        self._cond.notify_all()  # not in `sent`, which holds messages: see .commands, .requests
         return True
 
     def _m_getMyCommands(self, p, conn):
