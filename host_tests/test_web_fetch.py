@@ -180,6 +180,10 @@ def test_private_addresses_are_refused_before_connecting(web):
         assert r.startswith("error: ") and why in r and "tools.web.private_host_whitelist" in r, r
     r = fetch(web.url("/small.html"), allow=())  # 127.0.0.1 itself, once not whitelisted
     assert "127.0.0.1 is a loopback address: refused" in r, r
+    # 127.0.0.1 in the forms inet_aton reads (no DNS asked): caught after the lookup
+    for host in ("2130706433", "0x7f.1", "127.1"):
+        r = fetch("http://%s:%d/small.html" % (host, web.port), allow=())
+        assert r.startswith("error: %s (127.0.0.1) is a loopback address: refused" % host), r
     assert len(web.requests) == n
 
 
