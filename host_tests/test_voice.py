@@ -212,3 +212,40 @@ def test_the_openai_sdk_transcribes_through_the_fake(stt, tmp_path):
                         max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.audio.transcriptions.create(model="whisper-large-v3-turbo", file=("n.ogg", note, "audio/ogg"))
+
+
+def test_an_audio_file_goes_with_its_own_type(tg, stt):
+    song = b"ID3\x04" + _ogg(9000)[4:]
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_audio(alice, song, file_name="memo.mp3", mime_type="audio/mpeg")
+        stt.reply_text("remind me to call mum")
+        llm.reply_text("I will.")
+        _run(_config(tg, llm, stt), cycles=2)
+        assert "[voice] remind me to call mum" in json.dumps(llm.requests[0]["body"]["messages"][-1])
+    (up,) = stt.uploads
+    assert up["data"] == song and up["filename"].endswith(".mp3") and up["content_type"] == "audio/mpeg"
+
+
+def test_the_fake_endpoint_refuses_a_body_that_is_not_exact(stt):
+    import http.client
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=stt.ca_pem_path)
+    good = (b"--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n"
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.ogg\"\r\n"
+            b"Content-Type: audio/ogg\r\n\r\nOggS\r\n--XyZ--\r\n")
+    cases = [(good, 200), (good[:-2], 400), (good.replace(b"--XyZ--", b"--XyZ"), 400),
+             (good.replace(b'; filename="a.ogg"', b""), 400), (good.replace(b'"model"', b'"modle"'), 400)]
+    for body, want in cases:
+        if want == 200:
+            stt.reply_text("ok")
+        c = http.client.HTTPSConnection("localhost", stt.port, context=ctx)
+        c.request("POST", "/openai/v1/audio/transcriptions", body=body,
+                  headers={"Authorization": "Bearer " + stt.api_key,
+                           "Content-Type": "multipart/form-data; boundary=XyZ"})
+        r = c.getresponse()
+        assert r.status == want, (body, r.read())
+        r.read()
+        c.close()
+    assert stt.uploads[0]["data"] == b"OggS" and len(stt.uploads) == 1
