@@ -8,6 +8,7 @@ import binascii
 import json
 import os
 
+from picoclaw.agent import photo
 from picoclaw.agent.session import Session
 from picoclaw.json.files import FileOut
 from picoclaw.llm import anthropic as llm_anthropic
@@ -163,7 +164,7 @@ def _photo(s, name, data, caption=b""):
             f.write(data)
     f, n = _caption(caption)
     with f:
-        s.append_user(f, n, bytearray(64), update_id=0, path="media/" + name)
+        photo.append_image(s, f, n, bytearray(64), "media/" + name)
 
 
 def _answer(s, text):

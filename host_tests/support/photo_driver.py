@@ -19,7 +19,10 @@ for _ in range(int(sys.argv[3])):
     with open(cfg.workspace + "/caption", "rb") as f:
         n = f.seek(0, 2)
         f.seek(0)
-        s.append_user(f, n, a.buf, path="media/" + sys.argv[2])
+        try:
+            load("picoclaw.agent.photo").append_image(s, f, n, a.buf, "media/" + sys.argv[2])
+        finally:
+            unload("picoclaw.agent.photo")
     a.turn(s, 1)
 gc.collect()
 print("PHOTO done: heap in use %d" % gc.mem_alloc())

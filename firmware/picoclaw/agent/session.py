@@ -3,7 +3,7 @@
 # `<workspace>/sessions/<chat_id>.jsonl`, one JSON object per line, provider-neutral:
 #
 #     {"u": "user text"}
-#     {"u": ["media/<file>", "caption"]}                       (a photo: append_user(path=))
+#     {"u": ["media/<file>", "caption"]}                       (a photo: agent/photo.py)
 #     {"n": 12, "a": "assistant text", "c": [["call id", "tool name", "{args JSON}"], ...]}
 #     {"id": "call id", "t": "tool result text"}
 #     {"s": "summary of the turns that were dropped"}          (first line only)
@@ -57,23 +57,22 @@ class Session:
         except OSError:
             pass
 
-    def _append(self, buf=None, update_id=0):
-        """The session file, open for appending. With buf (a scratch buffer) a turn begins
-        first: an unfinished one is cut back (see the top of this file), this one is noted.
-        (One method for both: each method name is interned for good, docs/memory.md.)"""
-        if buf is not None:
-            v = self.note()
-            if v:
-                try:
-                    truncate(self.path, v[0], buf)
-                except OSError:
-                    pass  # its session is gone
+    def _append(self):
         makedirs(self.dir)
-        if buf is not None:
-            self.turn_start = self.size()
-            self.update_id = update_id
-            self.note(0, 0)
         return open(self.path, "ab")
+
+    def _begin_turn(self, buf, update_id):
+        # cut back an unfinished turn (see the top of this file), then note this one
+        v = self.note()
+        if v:
+            try:
+                truncate(self.path, v[0], buf)
+            except OSError:
+                pass  # its session is gone
+        makedirs(self.dir)
+        self.turn_start = self.size()
+        self.update_id = update_id
+        self.note(0, 0)
 
     def note(self, placeholder=-1, n=0):
         """note(): the unfinished turn's note, [offset, update_id, placeholder message_id,
@@ -100,37 +99,27 @@ class Session:
         except OSError:
             pass
 
-    def append_user(self, f, n, buf, prefix=None, update_id=0, path=None):
+    def append_user(self, f, n, buf, prefix=None, update_id=0):
         """Begin a turn with the user's text: n bytes of open file f (the inbox) from its
-        position (after `prefix` if given), answering update `update_id`.
-
-        A photo (agent/media.py, once the file is on flash): path="media/<name>", relative
-        to the workspace, and the text is its caption (n may be 0). The line keeps the
-        reference, never the bytes: {"u": [path, caption]}, the path first, so the request
-        writer (llm/image.py) sees the file before the caption goes out (OpenAI wants the
-        text first, Anthropic the image). This method, not one of its own: a method's name
-        and code stay in the heap with the session (~300 B, docs/memory.md)."""
+        position (after `prefix` if given), answering update `update_id`."""
         pos = f.tell()
-        out = self._append(buf, update_id)
+        self._begin_turn(buf, update_id)
         f.seek(pos)
-        with out:
+        with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"u":')
-            if path:
-                w.write(b"[")
-                w.json_str(path)
-                w.write(b",")
             w.json_begin()
             if prefix:
                 w.json_part(prefix)
             w.json_copy(f, n)
             w.json_end()
-            w.write(b"]}\n" if path else b"}\n")
+            w.write(b"}\n")
             w._flush()
 
     def append_user_text(self, text, buf):
         """Begin a turn with the user's text (str)."""
-        with self._append(buf) as out:
+        self._begin_turn(buf, 0)
+        with self._append() as out:
             w = FileOut(out, buf)
             w.write(b'{"u":')
             w.json_str(text)

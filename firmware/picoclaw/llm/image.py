@@ -1,5 +1,5 @@
 # A photo in a model request: the session keeps only a reference to the file on flash
-# (agent/session.append_user(path=...): {"u": ["media/<name>", "caption"]}), and here the file is
+# (agent/photo.append_image: {"u": ["media/<name>", "caption"]}), and here the file is
 # base64-encoded on the fly, from flash through two fixed buffers to the connection, in the
 # provider's shape: an OpenAI `image_url` data URL, an Anthropic `image` block with a
 # `base64` source. The body is written twice (counted, then sent): the count pass reads only
