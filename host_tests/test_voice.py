@@ -249,3 +249,30 @@ def test_the_fake_endpoint_refuses_a_body_that_is_not_exact(stt):
         r.read()
         c.close()
     assert stt.uploads[0]["data"] == b"OggS" and len(stt.uploads) == 1
+
+
+@pytest.mark.parametrize("heap_kb,single", [(160, True), (220, False)])
+def test_voice_notes_with_the_pico_w_memory(tg, stt, heap_kb, single):
+    """TLS standing in the heap with the Pico W's sizes (net/tlsheap.py): one connection at a
+    time (160k) or side by side (220k), the transcription's connection is one of the plan's:
+    no handshake runs out of memory and the reserve is taken back."""
+    import shutil
+
+    import unixport
+
+    notes = [_ogg(100 * 1024, 10 + i) for i in range(2)]
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        for i, n in enumerate(notes):
+            tg.send_voice(alice, n)
+            stt.reply_text("note %d" % i)
+            llm.reply_text("answer %d" % i)
+        path = _config(tg, llm, stt)
+        shutil.copy(os.path.join(unixport.ROOT, "boards", "RPI_PICO_W", "board.json"), os.path.dirname(path))
+        r = unixport.run(["-m", "picoclaw", "gateway", "--config", path, "--cycles", "3"], heap="%dk" % heap_kb,
+                         timeout=120, path=unixport.build() + ":.frozen", PICOCLAW_TLS_STAND_IN="1")
+        out = r.stdout + r.stderr
+        assert r.returncode == 0 and ("one connection at a time" in out) == single, out[-3000:]
+        assert "no room for" not in out and "out of memory" not in out and "Traceback" not in out, out[-3000:]
+    assert [u["data"] for u in stt.uploads] == notes
+    assert _texts(tg)[-2:] == ["answer 0", "answer 1"]
