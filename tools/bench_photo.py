@@ -45,7 +45,7 @@ def _path():
 
 def run_photo(size, heap_kb, n, kind="openai"):
     """n photo turns with an image of `size` bytes; figures or None."""
-    data = photo(size)
+    data = photo(size) if size else b""  # size 0: the same turns as text only, to compare with
     with FakeTelegram() as tg, FakeLLM(kind) as llm:
         for i in range(n):
             llm.reply_text("answer %d" % i)
@@ -62,12 +62,12 @@ def run_photo(size, heap_kb, n, kind="openai"):
         with open(os.path.join(ws, "caption"), "wb") as f:
             f.write(b"what is in this photo?")
         try:
-            r = bench.mp_run(["-m", "photo_driver", cfg, "p.jpg", str(n)], heap_kb, 600, _path())
+            r = bench.mp_run(["-m", "photo_driver", cfg, "p.jpg" if size else "-", str(n)], heap_kb, 600, _path())
         finally:
             shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
         ok = ("PHOTO done" in r.stdout and "MemoryError" not in r.stdout + r.stderr and not llm.errors
               and not llm.pending_replies() and len(llm.requests) == n
-              and all(q["status"] == 200 and q["images"] and all(i["data"] == data for i in q["images"])
+              and all(q["status"] == 200 and (q["images"] or not size) and all(i["data"] == data for i in q["images"])
                       for q in llm.requests))
         if not ok:
             return None
@@ -79,10 +79,11 @@ def run_photo(size, heap_kb, n, kind="openai"):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=4, help="photo turns per burst")
-    ap.add_argument("--sizes", default="20k,500k", help="image sizes: 20k, 500k (comma-separated)")
+    ap.add_argument("--sizes", default="text,20k,500k",
+                    help="image sizes: 20k, 500k, or text (no photo: the same turns' own figure), comma-separated")
     ap.add_argument("--kind", default="openai", help="openai or anthropic")
     a = ap.parse_args(argv)
-    sizes = {"20k": 20 * 1024, "500k": 500 * 1024}
+    sizes = {"text": 0, "20k": 20 * 1024, "500k": 500 * 1024}
     for name in a.sizes.split(","):
         size = sizes[name]
         kb, res = bench.min_heap(lambda scn, h, n: run_photo(size, h, n, a.kind), name, a.n, a.n, lo=48, hi=160)
