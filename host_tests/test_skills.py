@@ -1,4 +1,4 @@
-# The system prompt's skills list (agent/skills.py) and daily notes (agent/request.py):
+# The system prompt's skills list (agent/context.py) and daily notes (agent/request.py):
 # front matter parsed from the first bytes only, the 1 KB cap and its note, SKILL.md without
 # or with a bad front matter, odd folders; today's and yesterday's notes in the owner's time
 # zone, each capped. Shared: runs under pytest and again on the unix port from .mpy

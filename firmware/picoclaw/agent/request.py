@@ -74,16 +74,15 @@ def write_system(a, w):
         with f:
             w.json_part("\n\n## %s\n" % caps[i])
             _stream_capped(f, w, int(caps[i + 1]), a.linebuf)
-    m = "picoclaw.agent.skills"
-    try:  # "skills" sliced from the module's name: a literal that short would be interned
-        os.stat("%s/%s" % (a.workspace, m[15:]))
+    try:  # "%s/skills" sliced from a longer literal: one that short would be interned
+        os.stat("%s/skills/%s/SKILL.md"[:9] % a.workspace)
     except OSError:
-        pass  # no skills folder: the skills code is not loaded at all
+        pass  # no skills folder: the skills code (agent/context.py) is not loaded at all
     else:
         try:
-            load(m).write(a, w)
+            load("picoclaw.agent.context").write(a, w)
         finally:
-            unload(m)
+            unload("picoclaw.agent.context")
     s = a.session
     if s is not None and s.summary_end():
         with open(s.path, "rb") as f:

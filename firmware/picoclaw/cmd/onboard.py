@@ -5,7 +5,7 @@
 # token and the API key; a board's file system has no modes); the workspace holds the files
 # the system prompt is built from (each read with its own cap: see agent/request.py), the
 # long-term memory file the model keeps, and one example skill (skills/<name>/SKILL.md with
-# PicoClaw's front matter: agent/skills.py lists it in the prompt, the model reads the rest).
+# PicoClaw's front matter: agent/context.py lists it in the prompt, the model reads the rest).
 import os
 
 from picoclaw.state import makedirs
