@@ -16,8 +16,11 @@ from picoclaw.gateway import commands
 from picoclaw.gateway import start as menu_start
 
 ALICE = 111
-# app.build calls gateway/start.run once the fake Telegram keeps setMyCommands out of its
-# .sent (a menu is no message; the existing tests read .sent as the messages sent)
+# The menu at start is wired by two lines at the end of app.build (`if sim is None:
+# load("picoclaw.gateway.start").run(gw)`), waiting for the fake Telegram to keep
+# setMyCommands out of .sent (_m_setMyCommands without its _record call: a menu is no
+# message, .commands and .requests still show it): until then 31 tests of test_gateway,
+# test_agent, test_config and test_pairing, which read .sent as the messages sent, would fail.
 _APP = os.path.join(os.path.dirname(__file__), "..", "firmware", "picoclaw", "app.py")
 with open(_APP) as _f:
     WIRED = "picoclaw.gateway.start" in _f.read()
