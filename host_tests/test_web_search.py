@@ -149,8 +149,8 @@ def test_duckduckgo_page_of_any_size_and_html_in_titles(fake):
 
 
 @pytest.mark.parametrize("backend,status,words", [
-    ("brave", 429, "rate limit reached (HTTP 429) for 7 s"),
-    ("tavily", 429, "rate limit reached (HTTP 429) for 7 s"),
+    ("brave", 429, "rate limit reached (HTTP 429) (retry after 7 s)"),
+    ("tavily", 429, "rate limit reached (HTTP 429) (retry after 7 s)"),
     ("brave", 500, "failed on its side (HTTP 500)"),
     ("searxng", 503, "failed on its side (HTTP 503)"),
     ("tavily", 432, "search credits are used up"),

@@ -10,14 +10,20 @@
 # a tool runs; with TLS in the board's heap it takes that connection's place) and is closed
 # at the end.
 #
+# Every name a module uses is interned for good when it loads (docs/memory.md), and a burst
+# that searches sits a few names under the qstr pool's 620 step: so the backends are told
+# apart by their index in one long literal, the helpers are few, their parameters and
+# attributes reuse names the agent has interned already, and a field's cleaning state is one
+# small array indexed by private constants.
+#
 #     run("web_search", args, agent, out)  # agent.web[2] = ("brave", key, base_url, 5)
 from micropython import const
 
-from picoclaw.json.stream import END_ARR, OBJ, ARR, JsonError, JsonReader, utf8_boundary
+from picoclaw.json.stream import ARR, END_ARR, OBJ, JsonError, JsonReader, utf8_boundary
 from picoclaw.net.http import Connection
 
 _TITLE = const(120)  # bytes of a result's title, after tags and entities are gone
-_URL = const(240)  # bytes of a result's URL (a longer one is cut: rare, and said by its cut)
+_URL = const(240)  # bytes of a result's URL (a longer one is cut: rare)
 _SNIPPET = const(300)  # bytes of a snippet: Brave's and DuckDuckGo's are 150-300
 _QUERY = const(256)  # bytes of the query: a search engine cuts far shorter ones anyway
 _TAG = const(512)  # bytes of one HTML tag DuckDuckGo sends (a result link's <a> with its href
@@ -27,23 +33,36 @@ _WAIT_S = const(15)  # the whole exchange: PicoClaw gives a search 10 s; a board
 _RAW = const(4)  # a field reads up to this many times its cap: tags and entities shrink
 _IO = const(512)  # the connection buffer when there is no model connection to borrow from
 
-# each backend: its default endpoint (base_url replaces it: for searxng the instance's root,
-# to which /search is added, as in PicoClaw; for the others the endpoint itself)
-_ENDPOINTS = ("brave https://api.search.brave.com/res/v1/web/search tavily https://api.tavily.com/search "
-              "searxng - duckduckgo https://html.duckduckgo.com/html/")
+# the backends by their index in _NAMES (tools.web's names, agent/setup.web's order aside)
+_BRAVE = const(0)
+_TAVILY = const(1)
+_SEARXNG = const(2)
+_DDG = const(3)
+_NAMES = "brave tavily searxng duckduckgo"
+# each one's default endpoint (base_url replaces it; for searxng base_url is the instance's
+# root, to which /search is added, as in PicoClaw)
+_ENDPOINTS = ("https://api.search.brave.com/res/v1/web/search https://api.tavily.com/search /search "
+              "https://html.duckduckgo.com/html/")
+
+# Field.st: the cleaning state of a field's text, as it comes in pieces
+_CLEAN = const(0)  # 1: the text is HTML (tags dropped, entities decoded, whitespace folded)
+_IN_TAG = const(1)  # 1: after "<", 2: inside a tag
+_SPACE = const(2)  # 1: the last byte kept was a space, or none was kept yet
+_ENT_LEN = const(3)  # bytes of an entity's name after "&", plus 1; 0: outside one
+_ENT = const(4)  # the entity's name from here on
 
 
 def run(name, args, ctx, out):
     web = getattr(ctx, "web", None)
-    b = web[2] if web else None
-    if not b:
+    if not web or not web[2]:
         raise ValueError("web_search: no search backend is enabled in tools.web")
-    backend, key, base, count = b
+    backend, key, base, count = web[2]
+    k = _NAMES.split().index(backend)
     q = Field(_QUERY, False)
     args.expect(OBJ)
     while args.next_key():
         if args.key_is(b"query"):
-            args.copy_str(q.add, _QUERY)
+            args.copy_str(q.write, _QUERY)
         elif args.key_is(b"count"):
             v = args.value(args.next())
             if isinstance(v, str) and v.strip().isdigit():  # models send "5" as well
@@ -54,22 +73,31 @@ def run(name, args, ctx, out):
                 raise ValueError("count must be a whole number of results (1-10)")
         else:
             args.skip()
-    q.trim()
-    if not q.n:
+    query = bytes(q.done())
+    if not query:
         raise ValueError("query is required and may not be empty")
     count = max(1, min(10, count))
     if not base:
-        e = _ENDPOINTS.split()
-        base = e[e.index(backend) + 1]
-    elif backend == "searxng":
-        base += "/search"
-    elif backend == "duckduckgo":
+        base = _ENDPOINTS.split()[k]
+    elif k == _SEARXNG:
+        base += _ENDPOINTS.split()[k]
+    elif k == _DDG:
         base += "/"  # config drops a base_url's last "/": DuckDuckGo's page is /html/
-    https, host, port, path = _split(base)
-    borrowed = getattr(ctx, "conn", None)
-    tls = _tls(host, ctx, borrowed) if https else None
+    https = base.startswith("https://")
+    if not https and not base.startswith("http://"):
+        raise ValueError("web_search: %s's URL must start with https:// or http://: %s" % (backend, base[:80]))
+    host = base[8 if https else 7:]
+    i = host.find("/")
+    path = (host[i:] if i >= 0 else "/").encode()
+    host = host[:i] if i >= 0 else host
+    port = 443 if https else 80
+    i = host.rfind(":")
+    if i > 0 and host[i + 1:].isdigit():
+        host, port = host[:i], int(host[i + 1:])
+    model = getattr(ctx, "conn", None)  # the model connection: its buffer and context borrowed
     conn = Connection(("https" if https else "http", host, port, ""),
-                      borrowed.buf if borrowed is not None else bytearray(_IO), tls)
+                      model.buf if model is not None else bytearray(_IO),
+                      _tls(host, ctx, model) if https else None)
     wait = min(getattr(ctx, "timeout_s", _WAIT_S), _WAIT_S) * 1000
     # Where TLS shares the board's heap (net/tlsheap) the search's connection takes the idle
     # model connection's place (closed now: it reconnects at the next model call), so no more
@@ -77,19 +105,18 @@ def run(name, args, ctx, out):
     # reserves for it as for the two it knows (as llm/transcribe.py does)
     plan = conn.tls_plan if https else None
     if plan is not None:
-        if borrowed is not None:
-            borrowed.close()
+        if model is not None:
+            model.close()
         plan.conns.append(conn)
-    out.write(b"Results for: ")
-    out.write(memoryview(q.buf)[:q.n])
-    out.write(" (via %s)" % backend)
+    out.write(b"Results for: %s (via %s)" % (bytes(query), backend.encode()))
+    n = 0
     try:
         try:
-            if backend == "tavily":
+            if k == _TAVILY:
                 def body(w):
                     w.write(b'{"query":')
                     w.json_begin()
-                    w.json_part(q.buf, q.n)
+                    w.json_part(query, len(query))
                     w.json_end()
                     w.write(b',"max_results":%d,"search_depth":"basic","include_answer":false,'
                             b'"include_images":false,"include_raw_content":false,"api_key":' % count)
@@ -100,22 +127,22 @@ def run(name, args, ctx, out):
 
                 conn.request(b"POST", path, body, (b"Authorization: Bearer " + key.encode(),), wait)
             else:
-                sep = b"&" if b"?" in path else b"?"
-                target = (path, sep, b"q=", _quote(q.buf, q.n))
-                if backend == "brave":
-                    target += (b"&count=%d" % count,)
+                enc = bytearray()  # the query percent-encoded (RFC 3986's unreserved bytes kept)
+                for c in query:
+                    if 48 <= c <= 57 or 97 <= c | 32 <= 122 or c == 45 or c == 46 or c == 95 or c == 126:
+                        enc.append(c)
+                    else:
+                        enc.extend(b"%%%02X" % c)
+                path = (path, b"&q=" if b"?" in path else b"?q=", enc)
+                h = ()  # SearXNG and DuckDuckGo: keyless (DuckDuckGo may answer a captcha: _status)
+                if k == _BRAVE:
+                    path += (b"&count=%d" % count,)
                     h = (b"X-Subscription-Token: " + key.encode(),)
-                elif backend == "searxng":
-                    target += (b"&format=json&categories=general",)
-                    h = ()
-                else:  # DuckDuckGo's HTML page: no key; it may answer a captcha (202, _check)
-                    h = ()
-                conn.request(b"GET", target, None, h, wait)
-            _check(conn, backend)
-            if backend == "duckduckgo":
-                n = _scan_html(conn, count, out)
-            else:
-                n = _read_json(conn, backend, count, out, getattr(ctx, "small", None))
+                elif k == _SEARXNG:
+                    path += (b"&format=json&categories=general",)
+                conn.request(b"GET", path, None, h, wait)
+            _status(conn, k, backend)
+            n = _html(conn, count, out) if k == _DDG else _json(conn, k, count, out, getattr(ctx, "small", None))
             conn.done()
         except JsonError as e:
             raise ValueError("%s answered with something that is not its search JSON (%s)" % (backend, e))
@@ -129,40 +156,38 @@ def run(name, args, ctx, out):
         out.write("\nNo results.")
 
 
-def _check(conn, backend):
-    """A status other than 200 as one line for the model (ValueError)."""
+def _status(conn, k, name):
+    """A status other than 200 as one line for the model (ValueError); k: the backend."""
     s = conn.status
     if s == 200:
         return
     conn.close()
     if s == 429:
-        after = conn.retry_after
         raise ValueError("%s search: rate limit reached (HTTP 429)%s: try again later" % (
-            backend, " for %d s" % after if after >= 0 else ""))
+            name, " (retry after %d s)" % conn.retry_after if conn.retry_after >= 0 else ""))
     if s >= 500:
-        raise ValueError("%s search failed on its side (HTTP %d): try again later" % (backend, s))
-    if backend == "tavily" and (s == 432 or s == 433):
+        raise ValueError("%s search failed on its side (HTTP %d): try again later" % (name, s))
+    if k == _TAVILY and (s == 432 or s == 433):
         raise ValueError("tavily: the plan's search credits are used up (HTTP %d)" % s)
-    if backend == "searxng" and s == 403:
+    if k == _SEARXNG and s == 403:
         raise ValueError("searxng refused the search (HTTP 403): enable the json format in the "
                          "instance's settings.yml (search: formats: [html, json])")
-    if backend == "duckduckgo" and (s == 202 or s == 403):
+    if k == _DDG and (s == 202 or s == 403):
         # 202: its "anomaly" page, a captcha for addresses that search a lot
         raise ValueError("duckduckgo refused the search (HTTP %d, it blocks automated queries "
                          "for a while): try later, or enable another backend in tools.web" % s)
-    if (s == 401 or s == 403 or s == 422) and (backend == "brave" or backend == "tavily"):
-        raise ValueError("%s refused the API key (HTTP %d): check tools.web.%s.api_key" % (backend, s, backend))
-    raise ValueError("%s search answered HTTP %d: check tools.web.%s" % (backend, s, backend))
+    if (s == 401 or s == 403 or s == 422) and (k == _BRAVE or k == _TAVILY):
+        raise ValueError("%s refused the API key (HTTP %d): check tools.web.%s.api_key" % (name, s, name))
+    raise ValueError("%s search answered HTTP %d: check tools.web.%s" % (name, s, name))
 
 
-def _read_json(conn, backend, count, out, small):
+def _json(conn, k, count, out, small):
     """Results of a JSON answer: Brave's web.results[] (title, url, description), Tavily's
     and SearXNG's results[] (title, url, content). Stops reading at `count`."""
     p = JsonReader(conn, small if small is not None else bytearray(128))
-    snippet_key = b"description" if backend == "brave" else b"content"
     t, u, s = Field(_TITLE), Field(_URL, False), Field(_SNIPPET)
     n = 0
-    inside = backend != "brave"  # Brave's web results are under "web"
+    inside = k != _BRAVE  # Brave's web results are under "web"
     p.expect(OBJ)
     while p.next_key():
         if not inside and p.key_is(b"web"):
@@ -177,25 +202,24 @@ def _read_json(conn, backend, count, out, small):
                 if ev != OBJ:
                     p.skip_value(ev)
                     continue
-                t.n = u.n = s.n = 0
+                t.reset()
+                u.reset()
+                s.reset()
                 while p.next_key():
                     f = t if p.key_is(b"title") else u if p.key_is(b"url") else \
-                        s if p.key_is(snippet_key) else None
+                        s if p.key_is(b"description" if k == _BRAVE else b"content") else None
                     if f is None:
                         p.skip()
                     else:
-                        f.begin()
-                        p.copy_str(f.add, f.cap * _RAW)
-                if t.n or u.n:
-                    n += 1
-                    _write(out, n, t, u, s)
+                        p.copy_str(f.write, f.cap * _RAW)
+                n = _write(out, n, t, u, s)
             break
         else:
             p.skip()
     return n
 
 
-def _scan_html(conn, count, out):
+def _html(conn, count, out):
     """Results of DuckDuckGo's HTML page, in one pass over the body's windows: each
     <a class="result__a" href="//duckduckgo.com/l/?uddg=URL&amp;..."> starts a result (its
     text the title, the uddg parameter the URL), the <a class="result__snippet"> after it is
@@ -204,7 +228,7 @@ def _scan_html(conn, count, out):
     tag = bytearray(_TAG)
     tn = 0
     in_tag = False
-    mode = None  # the field the text goes to: t inside a title, s inside a snippet
+    f = None  # the field the text goes to: t inside a title, s inside a snippet
     pending = False  # a result started and not written yet
     n = 0
     buf = conn.buf
@@ -226,171 +250,127 @@ def _scan_html(conn, count, out):
                     break
                 i = j + 1
                 in_tag = False
-                if mode is not None:
+                if f is not None:
                     # inside a title or a snippet only its end, </a>, matters (<b> marks
                     # the query's words)
                     if tn >= 2 and tag[0] == 47 and tag[1] | 32 == 97 and (tn == 2 or tag[2] <= 32):
-                        if mode is s:  # the snippet is the result's last part
+                        if f is s:  # the snippet is the result's last part
                             pending = False
-                            n = _keep(out, n, t, u, s)
-                        mode = None
+                            n = _write(out, n, t, u, s)
+                        f = None
                     continue
                 if tn < 2 or tag[0] | 32 != 97 or tag[1] > 32:  # only <a ...> links matter
                     continue
-                cls = _attr(tag, tn, b'class="')
-                if cls < 0:
+                c = tag.find(b'class="', 0, tn)
+                if c < 0:
                     continue
-                r = tag.find(b"result__a", cls, tn)
+                r = tag.find(b"result__a", c, tn)
                 if 0 <= r < tn - 9 and (tag[r + 9] == 34 or tag[r + 9] == 32):  # the class, not a longer one
                     if pending:
-                        n = _keep(out, n, t, u, s)
+                        n = _write(out, n, t, u, s)
                     if n >= count:
                         break
                     pending = True
-                    t.n = u.n = s.n = 0
-                    t.begin()
-                    s.begin()
+                    t.reset()
+                    u.reset()
+                    s.reset()
                     _href(tag, tn, u)
-                    mode = t
-                elif pending and tag.find(b"result__snippet", cls, tn) >= 0:
-                    mode = s
+                    f = t
+                elif pending and tag.find(b"result__snippet", c, tn) >= 0:
+                    f = s
             else:
                 j = buf.find(b"<", i, e)
                 end = e if j < 0 else j
-                if mode is not None and end > i:
-                    mode.add(mv[i:end], end - i)
+                if f is not None and end > i:
+                    f.write(mv[i:end], end - i)
                 if j < 0:
                     break
                 i = j + 1
                 in_tag = True
                 tn = 0
     if pending and n < count:
-        n = _keep(out, n, t, u, s)
+        n = _write(out, n, t, u, s)
     return n
 
 
-def _keep(out, n, t, u, s):
-    """Write the result unless it is an ad; the count of results written."""
-    if u.n >= 27 and u.buf.startswith(b"https://duckduckgo.com/y.js") or not (t.n or u.n):
-        return n
-    _write(out, n + 1, t, u, s)
-    return n + 1
-
-
-def _attr(tag, tn, name):
-    """Where the value of attribute `name` (b'href="') starts in tag[:tn], or -1."""
-    i = tag.find(name, 0, tn)
-    return i + len(name) if i >= 0 else -1
-
-
-def _href(tag, tn, u):
-    """The result's URL from its link's href: DuckDuckGo's redirect
+def _href(tag, n, u):
+    """The result's URL from its link's href in tag[:n]: DuckDuckGo's redirect
     //duckduckgo.com/l/?uddg=<the URL, percent-encoded>&amp;rut=..., decoded; any other
     href as it is (a scheme-relative one made https)."""
-    v = _attr(tag, tn, b'href="')
-    if v < 0:
+    i = tag.find(b'href="', 0, n)
+    if i < 0:
         return
-    end = tag.find(b'"', v, tn)
+    i += 6
+    end = tag.find(b'"', i, n)
     if end < 0:
-        end = tn
-    d = tag.find(b"uddg=", v, end)
+        end = n
+    d = tag.find(b"uddg=", i, end)
     if d >= 0:
-        v = d + 5
-        amp = tag.find(b"&", v, end)
-        if amp >= 0:
-            end = amp
-        i = v
+        i = d + 5
+        d = tag.find(b"&", i, end)
+        if d >= 0:
+            end = d
         while i < end:  # percent-decoding, "+" a space (as Go's url.QueryUnescape); bytes
             # past ASCII stay encoded: the URL still works, and the text stays valid UTF-8
             c = tag[i]
-            if c == 37 and i + 2 < end and 0 <= _hex(tag[i + 1]) < 8 and _hex(tag[i + 2]) >= 0:
-                u.put(_hex(tag[i + 1]) * 16 + _hex(tag[i + 2]))
+            if c == 37 and i + 2 < end and 48 <= tag[i + 1] <= 55 and (
+                    48 <= tag[i + 2] <= 57 or 97 <= tag[i + 2] | 32 <= 102):
+                u._put(int(bytes(tag[i + 1:i + 3]), 16))
                 i += 3
                 continue
-            u.put(32 if c == 43 else c)
+            u._put(32 if c == 43 else c)
             i += 1
         return
-    if tag.startswith(b"//", v):
-        u.add(b"https:", 6)
-    i = v
+    if tag.startswith(b"//", i):
+        u.write(b"https:", 6)
     while i < end:  # &amp; in an attribute is "&"
         if tag.startswith(b"&amp;", i):
-            u.put(38)
+            u._put(38)
             i += 5
         else:
-            u.put(tag[i])
+            u._put(tag[i])
             i += 1
 
 
-def _hex(c):
-    return c - 48 if 48 <= c <= 57 else (c | 32) - 87 if 97 <= c | 32 <= 102 else -1
-
-
-def _write(out, i, t, u, s):
-    out.write(b"\n%d. " % i)
-    if t.n:
-        t.write_to(out)
-    else:
-        out.write(b"(no title)")
+def _write(out, n, t, u, s):
+    """Write result n + 1 from fields t, u, s (title, URL, snippet) unless it is empty or a
+    DuckDuckGo ad; returns how many are written now."""
+    url = u.done()
+    title = t.done()
+    if not (len(title) or len(url)) or len(url) >= 27 and u.buf.startswith(b"https://duckduckgo.com/y.js"):
+        return n
+    out.write(b"\n%d. " % (n + 1))
+    out.write(title if len(title) else b"(no title)")
     out.write(b"\n   ")
-    u.write_to(out)
-    if s.n:
+    out.write(url)
+    s = s.done()
+    if len(s):
         out.write(b"\n   ")
-        s.write_to(out)
+        out.write(s)
+    return n + 1
 
 
-def _quote(b, n):
-    """b[:n] percent-encoded for a query string (RFC 3986's unreserved characters kept)."""
-    r = bytearray()
-    for i in range(n):
-        c = b[i]
-        if 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c in (45, 46, 95, 126):
-            r.append(c)
-        else:
-            r.extend(b"%%%02X" % c)
-    return bytes(r)
-
-
-def _split(url):
-    """(https?, host, port, path) of an http(s) URL; ValueError for anything else."""
-    https = url.startswith("https://")
-    if not https and not url.startswith("http://"):
-        raise ValueError("web_search: the backend's URL must start with https:// or http://: %s" % url[:80])
-    rest = url[8 if https else 7:]
-    i = rest.find("/")
-    host, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
-    port = 443 if https else 80
-    j = host.rfind(":")
-    if j > 0 and host[j + 1:].isdigit():
-        host, port = host[:j], int(host[j + 1:])
-    return https, host, port, path.encode()
-
-
-def _tls(host, ctx, borrowed):
-    """The SSLContext for the backend: the model connection's (its roots and tls.ca_file's:
-    no new context, no roots parsed) unless net/anchors.py remembered another root group for
-    this host in state/anchors (its certificate was refused with those once), or the model
-    has no TLS; then one with the host's roots (_context)."""
+def _tls(host, ctx, conn):
+    """The SSLContext for the backend: the model connection conn's (its roots and
+    tls.ca_file's: no new context, no roots parsed) unless net/anchors.py remembered another
+    root group for this host in state/anchors (its certificate was refused with those once),
+    or the model has no TLS; then one with the host's roots (net/trust.py, loaded for it)."""
     ws = getattr(ctx, "workspace", None)
+    t = conn.ctx if conn is not None else None
     try:
         with open(ws + "/state/anchors") as f:  # "host group" lines
             for line in f:
                 if line.split()[:1] == [host]:
-                    return _context(host, ws)
+                    t = None
     except (OSError, TypeError):  # none yet, or no workspace
         pass
-    t = borrowed.ctx if borrowed is not None else None
-    return t if t is not None else _context(host, ws)
-
-
-def _context(host, ws):
-    """An SSLContext for the backend's host (the roots of its group, and tls.ca_file's)."""
+    if t is not None:
+        return t
     from picoclaw import unload
     from picoclaw.net import trust
 
     try:
-        ca = Connection.trust[0] if Connection.trust else None
-        return trust.context(ca, True, (host,), ws)
+        return trust.context(Connection.trust[0] if Connection.trust else None, True, (host,), ws)
     finally:
         trust.unload()
         unload("picoclaw.net.trust")
@@ -399,29 +379,31 @@ def _context(host, ws):
 class Field:
     """One result field in a fixed buffer of `cap` bytes. With `clean`, the text it is given
     is HTML: tags are dropped, entities decoded and whitespace folded to single spaces, as it
-    comes in pieces. What does not fit is dropped (cut at a character when written)."""
+    comes in pieces. What does not fit is dropped (cut at a character by done())."""
 
     def __init__(self, cap, clean=True):
         self.buf = bytearray(cap)
         self.cap = cap
+        self.st = bytearray(_ENT + _ENTITY)
+        self.st[_CLEAN] = clean
+        self.reset()
+
+    def reset(self):
         self.n = 0
-        self.clean = clean
-        self.ent = bytearray(_ENTITY)
-        self.begin()
+        st = self.st
+        st[_IN_TAG] = 0
+        st[_SPACE] = 1
+        st[_ENT_LEN] = 0
 
-    def begin(self):
-        self.tag = 0  # 1: after "<", 2: inside <...>
-        self.en = -1  # bytes of an entity name after "&", -1 outside one
-        self.space = True  # the last byte kept was a space (or none yet): fold the next
-
-    def put(self, c):
+    def _put(self, c):
         if self.n < self.cap:
             self.buf[self.n] = c
             self.n += 1
 
-    def add(self, b, k):
+    def write(self, b, k):
         """Take b[:k] (the sink JsonReader.copy_str calls)."""
-        if not self.clean:
+        st = self.st
+        if not st[_CLEAN]:
             c = min(k, self.cap - self.n)
             self.buf[self.n:self.n + c] = memoryview(b)[:c]
             self.n += c
@@ -430,83 +412,80 @@ class Field:
             if self.n >= self.cap:
                 return
             c = b[i]
-            if self.tag == 2:
+            if st[_IN_TAG] == 2:
                 if c == 62:  # >
-                    self.tag = 0
+                    st[_IN_TAG] = 0
                 continue
-            if self.tag == 1:  # after "<": a tag only if a name, "/", "!" or "?" follows (as in HTML)
-                self.tag = 0
+            if st[_IN_TAG]:  # after "<": a tag only if a name, "/", "!" or "?" follows (as in HTML)
+                st[_IN_TAG] = 0
                 if 97 <= c | 32 <= 122 or c == 47 or c == 33 or c == 63:
-                    self.tag = 2
+                    st[_IN_TAG] = 2
                     continue
-                self.put(60)
-                self.space = False
-            if self.en >= 0:
+                self._put(60)
+                st[_SPACE] = 0
+            if st[_ENT_LEN]:
+                e = st[_ENT_LEN] - 1
                 if c == 59:  # ;
-                    self._entity()
+                    self._entity(True)
                     continue
-                if self.en < _ENTITY and (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c == 35):
-                    self.ent[self.en] = c
-                    self.en += 1
+                if e < _ENTITY and (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c == 35):
+                    st[_ENT + e] = c
+                    st[_ENT_LEN] += 1
                     continue
-                self._literal()  # not an entity: the "&" and what followed, as they were
+                self._entity(False)  # not an entity: the "&" and what followed, as they were
             if c == 60:  # <
-                self.tag = 1
+                st[_IN_TAG] = 1
             elif c == 38:  # &
-                self.en = 0
+                st[_ENT_LEN] = 1
             elif c <= 32:
-                if not self.space:
-                    self.put(32)
-                    self.space = True
+                if not st[_SPACE]:
+                    self._put(32)
+                    st[_SPACE] = 1
             else:
-                self.put(c)
-                self.space = False
+                self._put(c)
+                st[_SPACE] = 0
 
-    def _literal(self):
-        self.put(38)
-        for i in range(self.en):
-            self.put(self.ent[i])
-        self.en = -1
-        self.space = False
-
-    def _entity(self):
-        e = bytes(self.ent[:self.en])
+    def _entity(self, ended):
+        """The entity after "&" (its name in st, ended by ";" if `ended`): decoded, or kept
+        as it was when it is not one of the few known or a valid number."""
+        st = self.st
+        e = bytes(st[_ENT:_ENT + st[_ENT_LEN] - 1])
+        st[_ENT_LEN] = 0
         c = -1
-        if e[:1] == b"#":
+        if ended and e[:1] == b"#":
             try:
                 c = int(e[2:], 16) if e[1:2] in (b"x", b"X") else int(e[1:])
             except ValueError:
                 c = -1
-        else:
-            names = b"amp lt gt quot apos nbsp".split()
-            if e in names:
-                c = b"&<>\"' "[names.index(e)]
+        elif ended:
+            e2 = b"amp lt gt quot apos nbsp".split()
+            if e in e2:
+                c = b"&<>\"' "[e2.index(e)]
         if c < 0 or c > 0x10FFFF or 0xD800 <= c < 0xE000:
-            self.put(38)
+            self._put(38)
             for x in e:
-                self.put(x)
-            self.put(59)
-            self.en = -1
-            self.space = False
-            return
-        self.en = -1
-        if c <= 32:
-            if not self.space:
-                self.put(32)
-                self.space = True
-            return
-        for x in chr(c).encode():
-            self.put(x)
-        self.space = False
+                self._put(x)
+            if ended:
+                self._put(59)
+            st[_SPACE] = 0
+        elif c <= 32:
+            if not st[_SPACE]:
+                self._put(32)
+                st[_SPACE] = 1
+        else:
+            for x in chr(c).encode():
+                self._put(x)
+            st[_SPACE] = 0
 
-    def trim(self):
+    def done(self):
+        """The text so far, finished (a pending "&" or "<" kept, trailing space dropped, cut
+        at a character): a view of the buffer, overwritten by the next reset()."""
+        st = self.st
+        if st[_ENT_LEN]:
+            self._entity(False)
+        if st[_IN_TAG] == 1:
+            self._put(60)
+            st[_IN_TAG] = 0
         while self.n and self.buf[self.n - 1] == 32:
             self.n -= 1
-
-    def write_to(self, out):
-        if self.en >= 0:
-            self._literal()
-        if self.tag == 1:
-            self.put(60)
-        self.trim()
-        out.write(memoryview(self.buf)[:utf8_boundary(self.buf, self.n)])
+        return memoryview(self.buf)[:utf8_boundary(self.buf, self.n)]
