@@ -2,7 +2,7 @@
 telegram/files.py record voice notes, audio, photos and documents in the inbox (the caption,
 then the descriptor, whatever the key order), and agent/media.py's photo intake (the largest
 size under the cap, fetched byte for byte to flash once, a retry not fetching it again,
-handed to Session.append_user(path=...)) and media quota. The voice path end to end is in
+written by agent/photo.append_image) and media quota. The voice path end to end is in
 test_voice.py."""
 import json
 import os
@@ -11,6 +11,7 @@ import types
 from fakes.telegram_server import FakeTelegram
 from picoclaw import app
 from picoclaw.agent import media
+from picoclaw.agent.session import Session
 from picoclaw.net import trust
 from picoclaw.net.http import Connection
 from picoclaw.telegram.api import Telegram
@@ -94,14 +95,6 @@ def test_a_photo_over_every_cap_gets_the_smallest_size(tmp_path):
     assert d[2] == 5000  # the agent says it is too big
 
 
-class _Session:
-    def __init__(self):
-        self.images = []
-
-    def append_user(self, f, n, buf, prefix=None, update_id=0, path=None):
-        self.images.append((f.read(n), path, update_id))
-
-
 def _agent(client, tmp_path, cap=1 << 20, quota_kb=1024):
     ws = tmp_path / "ws"
     (ws / "state").mkdir(parents=True, exist_ok=True)
@@ -128,12 +121,15 @@ def test_a_photo_is_fetched_once_byte_for_byte_and_handed_to_the_session(tmp_pat
         client = _client(fake)
         client.cap = 200 * 1024
         a = _agent(client, tmp_path, cap=200 * 1024)
-        s = _Session()
+        s = Session(a.workspace, ALICE, 20000)
         assert _intake(a, s, tmp_path) == [True]
+        s.end_turn()
         assert _intake(a, s, tmp_path) == [True]  # the update again (a retry): not fetched again
         assert len(fake.downloads) == 1 and len([r for r in fake.requests if r["method"] == "getFile"]) == 1
-    (caption, rel, _), again = s.images
-    assert caption == b"what is this?" and again[:2] == (b"what is this?", rel)
+    with open(s.path) as f:
+        first, again = [json.loads(line)["u"] for line in f]
+    rel, caption = first
+    assert caption == "what is this?" and again == first  # the session keeps the reference only
     assert rel.startswith("media/") and rel.endswith(".jpg")
     with open(os.path.join(a.workspace, rel), "rb") as f:
         assert f.read() == sizes[2]  # the largest size under the cap, whole
@@ -151,7 +147,7 @@ def test_what_telegram_will_not_give_is_said_in_one_line(tmp_path):
         fake.file_faults.append(403)  # the file server refuses
         client = _client(fake)
         a = _agent(client, tmp_path, cap=200 * 1024)
-        assert _intake(a, _Session(), tmp_path) == [False, False, False]
+        assert _intake(a, Session(a.workspace, ALICE, 20000), tmp_path) == [False, False, False]
         texts = [x["params"]["text"] for x in fake.sent]
     assert texts == ["Sorry, Telegram would not give me this image (Bad Request: invalid file_id).",
                      "Sorry, this image is 293 KB, and I take files of up to 200 KB (agents.defaults.max_media_size).",

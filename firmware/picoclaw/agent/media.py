@@ -77,7 +77,11 @@ def intake(a, s, u, f):
             return False
     if not audio:  # the caption and a reference to the file (llm/image.py sends the image)
         f.seek(u.text_offset)
-        s.append_user(f, u.text_len - _DESC, a.buf, update_id=u.update_id, path=path[len(a.workspace) + 1:])
+        try:
+            load("picoclaw.agent.photo").append_image(s, f, u.text_len - _DESC, a.buf, path[len(a.workspace) + 1:],
+                                                      u.update_id)
+        finally:
+            unload("picoclaw.agent.photo")
         return True
     out = a.state_dir + "/transcript"
     try:
