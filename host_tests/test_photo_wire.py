@@ -12,7 +12,7 @@ from picoclaw.agent import photo
 from picoclaw.agent.session import Session
 from picoclaw.json.files import FileOut
 from picoclaw.llm import anthropic as llm_anthropic
-from picoclaw.llm import image
+from picoclaw.llm import errors, image
 from picoclaw.llm import openai as llm_openai
 
 TMP = "/tmp/picoclaw-photo-test"
@@ -277,17 +277,25 @@ def test_a_model_that_cannot_see_gets_notes_after_its_refusal():
 
     a = _Agent(s, "openai")
     _body(a)
-    assert image.refused(a, E) == image.said and a.blind
+    assert a.photo
+    assert errors.refused(a, E) is errors.said and a.blind
     b = _body(a)
     assert _content(b, "openai", 0) == image.BLIND + " look"
-    assert image.refused(a, E) is None  # this request carried no image: no second retry
+    assert errors.refused(a, E) is None  # this request carried no image: no second retry
+    reply = _dir("/reply")
+    with open(reply, "wb") as f:
+        f.write(b"I cannot see it.")
+    assert errors.said(reply) == reply and _read(reply).startswith(b"I cannot see it.\n\n(This model cannot")
     a = _Agent(s, "anthropic")
     E.message = "messages.0: Could not process image"  # not about vision: no retry
     _body(a)
-    assert image.refused(a, E) is None
+    assert errors.refused(a, E) is None
     E.status = 401
     E.message = "image not supported"
-    assert image.refused(a, E) is None
+    assert errors.refused(a, E) is None
+    a = _Agent(s, "openai")  # a request without a photo
+    E.status = 400
+    assert errors.refused(a, E) is None
 
 
 def test_the_history_start_and_a_resumed_turn_see_a_photo_line_as_a_user_line():

@@ -6,7 +6,7 @@
 # tool input arrives as pieces of JSON text (input_json_delta).
 from micropython import const
 
-from picoclaw import load
+from picoclaw import load, unload
 from picoclaw.json.stream import ARR, END_ARR, END_OBJ, KEY, NUM, OBJ, STR
 from picoclaw.llm.call import copy_string, write_head, write_tail
 
@@ -35,6 +35,7 @@ def body(w, a, stream, tools):
     sep = b""
     group = False  # inside a user message of tool results
     raw = lambda b, n: w.write(memoryview(b)[:n])  # noqa: E731 - a stored tool input, as is
+    img = None  # llm/image.py, once a photo line needs it
     for p in a.history():
         p.expect(OBJ)
         if not p.next_key():
@@ -62,7 +63,8 @@ def body(w, a, stream, tools):
             ev = p.next()
             if ev == ARR:
                 st[_VMODE] = 2
-                load("picoclaw.llm.image").write(a, p, w)
+                img = load("picoclaw.llm.image")
+                img.write(a, p, w)
             else:
                 w.json_begin()
                 if ev != _NULL:
@@ -103,6 +105,9 @@ def body(w, a, stream, tools):
         else:
             continue  # "s": the summary is in the system prompt
         sep = b","
+    if img:  # the image code, not needed for the answer: dropped (each pass loads it)
+        img, name = None, img.__name__
+        unload(name)
     if group:
         w.write(b"]}")
     write_tail(w, a, sep, tools)

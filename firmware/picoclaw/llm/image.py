@@ -7,19 +7,18 @@
 # of base64 follow from it.
 #
 # Loaded by the provider modules at the first user line with an image (none is loaded for a
-# request without one), and dropped with the rest of the model side (agent.loop._MODEL_SIDE).
+# request without one), and dropped by them once the history is written (each pass).
 #
 # Bounds: the last _FULL images of a request's history go in full, older ones as a note, so a
 # request holds at most _FULL files of at most max_media_size each (agent/media.py's cap,
 # checked again here). A file that is gone (dropped by the media quota), is not a JPEG, PNG,
 # GIF or WebP image, or is past the cap, becomes a one-line note, as do all photos once a
-# model has refused one (refused(): noted on the agent until restart).
+# model has refused one (llm/errors.refused: a.blind, until restart).
 import os
 
 import micropython
 from micropython import const
 
-from picoclaw import log
 from picoclaw.json.stream import END_ARR
 
 _FULL = const(2)  # images sent in full per request: the latest photo and the one before it
@@ -36,16 +35,14 @@ _B64 = const(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _MARK = const(b'{"u":[')  # how an image line starts (a text line's value is a string)
 
 # the pass being written: its reader (a new JsonReader for each pass over the history,
-# agent/request.history), the image lines still to come in it, and the images sent in full
+# agent/request.history) and the image lines still to come in it
 _reader = None
 _left = 0
-_sent = 0
 
 GONE = "[an earlier photo, no longer on the device]"
 OLDER = "[an earlier photo, not sent again]"
-BLIND = "[a photo; this model cannot see images]"
+BLIND = "[a photo; this model cannot see images]"  # a.blind: llm/errors.refused
 UNREADABLE = "[the photo could not be read: %s]"
-NOTE = b"\n\n(This model cannot see images, so it got the caption only.)"
 
 
 @micropython.viper
@@ -150,11 +147,11 @@ def count(path, start, end, buf):
 def write(a, p, w):
     """The content of a user line with an image, its `[` just read by reader p: the image
     (or a note instead) and the caption, as the provider a.kind shapes it, to writer w."""
-    global _reader, _left, _sent
+    global _reader, _left
     if p is not _reader:  # the first image line of this pass over the history
         _reader = p
         _left = count(a.session.path, a._hist[0], a._hist[1], a.buf)
-        _sent = 0
+        a.photo = False  # no photo in full yet (llm/errors.refused reads it)
     path = p.read_str()  # "media/<name>", relative to the workspace
     _left -= 1
     note = None
@@ -198,7 +195,7 @@ def write(a, p, w):
                 w.write(b";base64,")
                 _data(a, f, w, size)
                 w.write(b'"}}]')
-        _sent += 1
+        a.photo = True
     p.expect(END_ARR)
 
 
@@ -263,28 +260,3 @@ def _open(a, path):
         f.close()
         return UNREADABLE % why, None, 0, None
     return None, f, size, kind
-
-
-def refused(a, e):
-    """After a failed call (LLMError e): was it a model that cannot see images refusing the
-    photo this request carried? Then every photo becomes a note until restart (a.blind), and
-    the call is made again (agent/loop.Agent._model_call) with said() to end its answer;
-    else None."""
-    m = (e.message or "").lower()
-    # "image_url is only supported by certain models" (OpenAI), "this model does not support
-    # image input" (Ollama, others): about the model; "Could not process image" is about
-    # this file, and gets the apology as any other refusal
-    if not _sent or e.status != 400 or "image" not in m or "support" not in m:
-        return None
-    a.blind = True
-    log.warn("the model refused a photo (%s): photos go as a note until restart" % e.message)
-    return said
-
-
-def said(reply):
-    """The answer of the call made again (its reply file, or None) ends with NOTE, so the
-    user learns why the photo was not seen."""
-    if reply:
-        with open(reply, "ab") as f:
-            f.write(NOTE)
-    return reply

@@ -4,7 +4,7 @@
 # answer or an SSE stream of chat.completion.chunk events into an llm/answer.Answer.
 from micropython import const
 
-from picoclaw import load
+from picoclaw import load, unload
 from picoclaw.json.stream import ARR, END_ARR, OBJ
 from picoclaw.llm.call import copy_string, write_head, write_tail
 
@@ -28,6 +28,7 @@ def body(w, a, stream, tools):
     a.write_system(w)
     w.json_end()
     w.write(b"}")
+    img = None  # llm/image.py, once a photo line needs it
     for p in a.history():
         p.expect(OBJ)
         if not p.next_key():
@@ -41,7 +42,8 @@ def body(w, a, stream, tools):
             ev = p.next()
             if ev == ARR:
                 st[_VMODE] = 2
-                load("picoclaw.llm.image").write(a, p, w)
+                img = load("picoclaw.llm.image")
+                img.write(a, p, w)
             else:
                 w.json_begin()
                 if ev != _NULL:
@@ -86,6 +88,9 @@ def body(w, a, stream, tools):
         else:
             continue  # "s": the summary goes into the system prompt
         w.write(b"}")
+    if img:  # the image code, not needed for the answer: dropped (each pass loads it)
+        img, name = None, img.__name__
+        unload(name)
     write_tail(w, a, b",", tools)
 
 
