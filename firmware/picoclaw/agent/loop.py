@@ -26,7 +26,7 @@ _TURN_BYTES = const(131072)  # session bytes one turn may add (tool calls carry 
 # The model side: loaded for each model call and dropped after it, so the tools and the
 # formatter, loaded in their turn, find its ~12 KB of heap free
 _MODEL_SIDE = ("picoclaw.llm.call", "picoclaw.llm.openai", "picoclaw.llm.anthropic", "picoclaw.net.sse",
-               "picoclaw.llm.errors", "picoclaw.llm.answer", "picoclaw.agent.request", "picoclaw.llm.image")
+               "picoclaw.llm.errors", "picoclaw.llm.answer", "picoclaw.agent.request")
 
 
 class Agent:
@@ -196,10 +196,9 @@ class Agent:
             t = llm.call(self.conn, proto, self, self.stream, self.schemas if tools else None,
                          self.stream and self.live_edits and self.placeholder_id)
         except llm.LLMError as e:
-            import sys
+            from picoclaw.llm import errors  # a provider's error (a 4xx body loaded it)
 
-            m = sys.modules.get(_MODEL_SIDE[-1])  # llm/image.py, loaded: the request carried a photo
-            again = m and m.refused(self, e)
+            again = errors.refused(self, e)  # a photo refused by a model without vision?
             if not again:
                 log.error("model call failed: %s" % e)
                 self._say("Sorry, I could not reach the model (%s). Try again in a moment." % e.message)
