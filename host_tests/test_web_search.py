@@ -7,8 +7,9 @@ its real wire format, over TLS on loopback).
   backend gets (path, query, headers, key), every error as one line (a refused key, 429,
   5xx, garbage, no results, a stall), bad arguments; and tools.web's "auto" pick
   (agent/setup.web, through config.load).
-- the unix port, from .mpy: the same tool, each backend, and DuckDuckGo pages of 20 KB and
-  400 KB in the same small heap.
+- the unix port, from .mpy: the same tool, each backend, and DuckDuckGo pages of ~30 KB and
+  ~430 KB (10 results, 2 KB or 42 KB of markup after each; half of it read for 5) in the same
+  small heap.
 - end to end: the gateway on the unix port with the fake Telegram and the fake LLM, whose
   scripted tool call runs web_search; the results reach the model, the answer the chat.
 """
@@ -24,7 +25,7 @@ import pytest
 import gatewayrun
 import unixport
 from fakes.llm_server import FakeLLM
-from fakes.search_server import BRAVE_KEY, TAVILY_KEY, FakeSearch
+from fakes.search_server import BRAVE_KEY, DEFAULT_RESULTS, TAVILY_KEY, FakeSearch
 from fakes.telegram_server import FakeTelegram
 from picoclaw import config, tools
 from picoclaw.agent import setup
@@ -46,7 +47,7 @@ def _reset(request):
     if "fake" in request.fixturenames:
         s = request.getfixturevalue("fake")
         s.fault, s.chunk, s.pad = None, 0, 0
-        s.results = list(__import__("fakes.search_server", fromlist=["x"]).DEFAULT_RESULTS)
+        s.results = list(DEFAULT_RESULTS)
 
 
 class _Borrowed:
@@ -170,14 +171,13 @@ def test_refused_keys_name_the_config_key(fake):
     assert fake.requests[-1]["status"] == 422
     text = search(Ctx(fake, "tavily", key="tvly-wrong"), {"query": "q"})
     assert "error: tavily refused the API key (HTTP 401): check tools.web.tavily.api_key" in text
-    # a SearXNG instance without the json format enabled answers 403
+    # a base_url that is not the backend's: its status, and the key to check
     text = search(Ctx(fake, "searxng", base=fake.base_url + "/x"), {"query": "q"})
-    assert "searxng search answered HTTP 404" in text
-    fake.requests.clear()
+    assert "error: searxng search answered HTTP 404: check tools.web.searxng" in text
 
 
 def test_searxng_without_json_format(fake, monkeypatch):
-    fake.fault = None
+    # an instance whose settings.yml does not list json answers format=json with 403
     orig = fake._searxng
 
     def no_json(conn, rec):
@@ -327,7 +327,7 @@ def test_on_unix_port_from_mpy(fake, backend):
 
 
 def test_on_unix_port_the_page_size_does_not_matter(fake):
-    # DuckDuckGo pages of ~25 KB and ~430 KB pass through the same small heap
+    # DuckDuckGo pages of ~30 KB and ~430 KB pass through the same small heap
     fake.results = [("Result %d" % i, "https://r%d.example/" % i, "snippet %d" % i) for i in range(10)]
     for pad in (2000, 42000):
         fake.pad = pad
