@@ -78,6 +78,6 @@ SCHEMAS = (
      b"Search the web: up to count results, each with its title, URL and a snippet. Read a"
      b" result in full with web_fetch.",
      b'{"type":"object","properties":{"query":{"type":"string","description":"what to search'
-     b' for"},"count":{"type":"integer","description":"results wanted (default 5, at most'
-     b' 10)"}},"required":["query"]}'),
+     b' for"},"count":{"type":"integer","description":"results wanted (default: the'
+     b' configured max_results, 5 unless set; at most 10)"}},"required":["query"]}'),
 )
