@@ -256,6 +256,10 @@ def test_text_lines_and_old_photos_around_a_new_one():
         assert isinstance(users[4], list) and isinstance(users[5], list)
         text = [p for p in users[5] if p["type"] == "text"][0]["text"]
         assert text == "fifth " + "x" * 600
+    a = _Agent(s, "anthropic")
+    a.extra = "Summarise the conversation above."  # the summary's request: no photo in full
+    users = [m["content"] for m in _body(a)["messages"] if m["role"] == "user"]
+    assert users[5] == image.OLDER + " fifth " + "x" * 600 and not a.photo
     s = _session()
     _photo(s, "gone.jpg", None, b"second")
     _answer(s, b"?")
