@@ -176,7 +176,7 @@ def test_a_photo_reaches_the_model_end_to_end_on_the_unix_port():
 
     with FakeTelegram() as fake, FakeLLM("openai") as llm:
         alice = fake.user(ALICE, "Alice", "alice")
-        jpeg = [b"\xff\xd8\xff\xe0" + os.urandom(n) for n in (1200, 20000, 90000, 400000)]
+        jpeg = [b"\xff\xd8\xff\xe0" + os.urandom(n) for n in (1200, 20000, 90000, 700000)]
         fake.send_photo(alice, caption="what is in this photo?", sizes=jpeg)
         llm.reply_text("A cat on a sofa.")
         png = b"\x89PNG\r\n\x1a\n" + os.urandom(5000)
@@ -184,12 +184,12 @@ def test_a_photo_reaches_the_model_end_to_end_on_the_unix_port():
         llm.reply_text("Sales going up.")
         fake.send_text(alice, "thanks")
         llm.reply_text("You're welcome.")
-        cfg = gatewayrun.write_config(fake, llm=llm, agent={"stream": False, "max_media_size": 200 * 1024})
+        cfg = gatewayrun.write_config(fake, llm=llm, agent={"stream": False})  # the cap: 640 KB
         r = gatewayrun.run(cfg, cycles=3, heap="128k")
         assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-2000:]
         assert not llm.errors, llm.errors
         (img,) = llm.requests[0]["images"]
-        assert img["data"] == jpeg[2] and img["media_type"] == "image/jpeg"  # the largest under 200 KB
+        assert img["data"] == jpeg[2] and img["media_type"] == "image/jpeg"  # the largest under 640 KB
         assert "what is in this photo?" in json.dumps(llm.requests[0]["body"]["messages"][-1])
         assert llm.requests[1]["images"][-1]["data"] == png
         assert [d["bytes"] for d in fake.downloads] == [len(jpeg[2]), len(png)]

@@ -276,3 +276,26 @@ def test_voice_notes_with_the_pico_w_memory(tg, stt, heap_kb, single):
         assert "no room for" not in out and "out of memory" not in out and "Traceback" not in out, out[-3000:]
     assert [u["data"] for u in stt.uploads] == notes
     assert _texts(tg)[-2:] == ["answer 0", "answer 1"]
+
+
+def test_telegram_failing_mid_intake_is_retried_and_nothing_is_done_twice(tg, stt):
+    """getFile's 500 and the file server's 502 are Telegram failing, not the file: the
+    gateway retries the update, and the note is fetched whole and transcribed once."""
+    notes = [_ogg(6000, 20), _ogg(7000, 21)]
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.inject("getFile", "status", 500, "Internal Server Error")  # the first try
+        tg.file_faults.append(502)  # the second try's download
+        tg.send_voice(alice, notes[0])
+        stt.reply_text("first")
+        llm.reply_text("answer first")
+        tg.send_voice(alice, notes[1])
+        stt.reply_text("second")
+        llm.reply_text("answer second")
+        _run(_config(tg, llm, stt), cycles=6)
+        assert not llm.errors
+    assert [u["data"] for u in stt.uploads] == notes  # each transcribed once, byte for byte
+    assert [d["status"] for d in tg.downloads] == [502, 200, 200]
+    assert len([r for r in tg.requests if r["method"] == "getFile"]) == 4  # 500, then 2 tries, then note 2
+    assert _texts(tg)[-2:] == ["answer first", "answer second"]
+    assert not tg.pending_updates()

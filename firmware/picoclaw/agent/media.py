@@ -55,7 +55,9 @@ def intake(a, s, u, f):
     kind = d[0]
     size = int(d[2])
     cap, quota, voice, echo = a.media
-    a.tg.cap = cap  # the photo size the parser picks from now on
+    # the photo size the parser picks from now on (until then its default, the cap's own;
+    # set here, not at start: a line in the resident gateway cost the two-tool burst 2 KB)
+    a.tg.cap = cap
     audio = kind == b"voice" or kind == b"audio"
     what = _WHAT.split("|")[0 if kind == b"voice" else 1 if audio else 2]
     if audio and voice is None:
@@ -117,7 +119,7 @@ def fetch(a, u, text, what, path):
             return _say(a, u, "Sorry, Telegram lets bots download files of up to 20 MB only, and this "
                               "%s is bigger." % what)
         return _say(a, u, "Sorry, Telegram would not give me this %s (%s)." % (what, e.description))
-    fpath, size = got
+    fpath, size = got or ("", 0)  # (an ok answer without a result: no path)
     if not fpath:
         return _say(a, u, "Sorry, Telegram gave me no path to download this %s from." % what)
     if size > cap:

@@ -40,9 +40,6 @@ class Gateway:
         self.poll_timeout = cfg.poll_timeout
         self.poll_limit = cfg.poll_limit
         self.tg = tg
-        # the largest photo size telegram/files.py picks (agents.defaults.max_media_size; from
-        # __dict__: getattr would intern the name)
-        tg.cap = cfg.__dict__.get("max_media_size", 655360)
         self.state = state
         self.allow_ids = cfg.allow_ids  # parsed from allow_from by config.load
         self.allow_names = cfg.allow_names
