@@ -7,7 +7,8 @@ the unix port from .mpy (host_tests/support/photo_driver.py: the console's Agent
 line in its session as agent/media.py appends it, the model over TLS): the image reaches
 the fake byte for byte for both providers, a model without vision gets the photo as a note
 after its 400 (and the next photo costs no failed call), a file dropped by the media quota
-and a file that is no image are notes.
+and a file that is no image are notes; and through the real gateway (a photo from the fake
+Telegram, agent/media.py fetching it) a model without vision, the user told in the answer.
 """
 import base64
 import os
@@ -179,3 +180,27 @@ def test_a_dropped_or_unreadable_photo_is_a_note():
             assert r.returncode == 0 and "PHOTO done" in r.stdout, r.stdout + r.stderr
             assert not llm.errors, llm.errors
             assert llm.requests[0]["body"]["messages"][-1]["content"] == note + " what is in this photo?"
+
+
+def test_a_model_without_vision_through_the_gateway():
+    """The real gateway from .mpy with a photo from Telegram (agent/media.py fetches it) and a
+    model without vision: the user's answer ends with the line that says why, the next photo
+    costs no failed call, and a text after it is answered as ever."""
+    with FakeTelegram() as tg, FakeLLM("anthropic", vision=False) as llm:
+        alice = tg.user(111, "Alice", "alice")
+        tg.send_photo(alice, caption="what is this?", sizes=[_jpeg(900), _jpeg(9000, 2)])
+        llm.reply_text("I cannot look at it.")
+        tg.send_photo(alice, sizes=[_jpeg(7000, 3)])
+        llm.reply_text("Still not.")
+        tg.send_text(alice, "ok, thanks")
+        llm.reply_text("You're welcome.")
+        cfg = gatewayrun.write_config(tg, llm=llm, agent={"stream": False},
+                                      streaming={"enabled": False})  # the placeholder, not live drafts
+        r = gatewayrun.run(cfg, cycles=3, heap=HEAP)
+        assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-2000:]
+        assert not llm.errors, llm.errors
+        assert [q["status"] for q in llm.requests] == [400, 200, 200, 200]
+        texts = [s["result"]["text"] for s in tg.sent if s["method"] in ("sendMessage", "editMessageText")]
+    assert "I cannot look at it.\n\n" + NOTE in texts
+    assert "Still not." in texts and texts[-1] == "You're welcome."
+    assert sum(NOTE in t for t in texts) == 1
