@@ -16,14 +16,6 @@ from picoclaw.gateway import commands
 from picoclaw.gateway import start as menu_start
 
 ALICE = 111
-# The menu at start is wired by two lines at the end of app.build (`if sim is None:
-# load("picoclaw.gateway.start").run(gw)`), waiting for the fake Telegram to keep
-# setMyCommands out of .sent (_m_setMyCommands without its _record call: a menu is no
-# message, .commands and .requests still show it): until then 31 tests of test_gateway,
-# test_agent, test_config and test_pairing, which read .sent as the messages sent, would fail.
-_APP = os.path.join(os.path.dirname(__file__), "..", "firmware", "picoclaw", "app.py")
-with open(_APP) as _f:
-    WIRED = "picoclaw.gateway.start" in _f.read()
 
 
 # ------------------------------------------------------------------ units (CPython)
@@ -184,7 +176,6 @@ def _set_calls(tg):
     return [r for r in tg.requests if r["method"] == "setMyCommands"]
 
 
-@pytest.mark.skipif(not WIRED, reason="app.build does not call gateway/start yet (see WIRED)")
 def test_echo_gateway_sets_its_menu_once_and_answers_when_it_is_refused():
     with FakeTelegram() as tg:
         alice = tg.user(ALICE, "Alice", "alice")

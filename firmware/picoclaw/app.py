@@ -82,6 +82,8 @@ def build(cfg):
         stand_in = bool(getenv) and getenv("PICOCLAW_TLS_STAND_IN") == "1"
         Connection.tls_plan = load("picoclaw.net.tlsheap").start(tls[0], tls[1], stand_in, conns, working,
                                                                  a if llm_base else None)
+    if sim is None:  # the command menu Telegram shows, if it changed (a scripted Telegram has none)
+        load("picoclaw.gateway.start").run(gw)
     unload("picoclaw.app")
     return gw, sim
 
