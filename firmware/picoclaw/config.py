@@ -31,8 +31,9 @@ _STRINGS = const(5)  # a list of strings
 _KIND = const(7)  # the bits above: the kind without the flags below
 _AGENT = const(8)  # added to a kind: only the agent reads it, so echo mode never sets its default
 #                    (docs/memory.md)
-_OFF = const(16)  # added to a kind: no default (readers look in cfg.__dict__); a bool is set
-#                   only when false (each attribute is a slot in the settings' dict)
+_OFF = const(16)  # added to a kind: no default (readers look in cfg.__dict__ with the default
+#                   given here); set only when the file gives another value (each attribute
+#                   is a slot in the settings' dict and an interned name)
 # (The attribute names only some configs set are long on purpose: docs/memory.md.)
 # what a model_list entry's field is (the third item of its _KEYS entry)
 _M_NAME = const(1)  # model_name: the name agents.defaults.model_name picks the entry by
@@ -88,7 +89,7 @@ _KEYS = {
     # voice notes (agent/media.py): voice.model_name names a model_list entry (or, in the
     # original format, providers.groq) whose /audio/transcriptions endpoint transcribes them
     "voice.model_name": ("voice_model_entry", _STRING | _OFF, ""),
-    "voice.echo_transcription": ("voice_echo_transcript", _BOOL | _AGENT, False),  # "I heard: ..." first
+    "voice.echo_transcription": ("voice_echo_transcript", _BOOL | _OFF, False),  # "I heard: ..." first
     # media from Telegram (voice notes, photos): bytes one file may have (past it the user is
     # told), and KB all of them may keep on flash (the oldest dropped first)
     "agents.defaults.max_media_size": ("max_media_size", _INT | _OFF, 655360),
@@ -382,7 +383,7 @@ def _walk(p, cfg, prefix):
                     if b.get(key):
                         continue
                 b[key] = value
-            elif not (spec[1] & _OFF and value is True):
+            elif not (spec[1] & _OFF and value == spec[2]):
                 setattr(cfg, spec[0], value)
             continue
         pre = path + ".*.model_name"  # (a long literal: docs/memory.md)

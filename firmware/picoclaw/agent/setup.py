@@ -24,7 +24,7 @@ def default_base(name):
 
 
 def _names(d):
-    return ", ".join(sorted(d)) or "none"
+    return ", ".join(sorted(d)) or "(none)"
 
 
 def pick(cfg, sim=False):
@@ -140,7 +140,7 @@ def web(cfg):
     search = None
     for i in range(0, len(order), 2):
         b = backends.get(order[i], {})
-        if b.get("enabled") and b.get(order[i + 1]):
+        if b.get(order[-1]) and b.get(order[i + 1]):  # order[-1]: "enabled" (no short literal)
             r = (order[i], b.get("api_key", ""), b.get("base_url", "").rstrip("/"),
                  max(1, min(10, b.get("max_results", 5))))
             if r[0] == want or search is None:
@@ -176,7 +176,7 @@ def media(cfg):
             voice = ((g.get("api_base") or default_base(name)).rstrip("/"), g["api_key"],
                      "whisper-large-v3-turbo")
     return (max(1024, d.get("max_media_size", 655360)), max(64, d.get("media_quota_kb", 1024)),
-            voice, getattr(cfg, "voice_echo_transcript", False))
+            voice, d.get("voice_echo_transcript", False))
 
 
 def start(cfg, sim=None, runtime=()):
