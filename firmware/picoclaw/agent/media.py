@@ -50,7 +50,8 @@ def intake(a, s, u, f):
     if u.text_len >= _DESC:
         f.seek(u.text_offset + u.text_len - _DESC)
         d = f.read(_DESC).split()  # kind file_id file_size mime_type file_unique_id
-    if not d or len(d) != 5 or not d[2].isdigit():
+    # (the file_unique_id names the file on flash: Telegram's are letters, digits, - and _)
+    if not d or len(d) != 5 or not d[2].isdigit() or b"/" in d[4] or d[4][:1] == b".":
         return _say(a, u, "Sorry, I could not read this file message.")
     kind = d[0]
     size = int(d[2])
