@@ -52,7 +52,7 @@ def test_answer_replaces_the_placeholder(tg, kind, stream):
         alice = tg.user(ALICE, "Alice", "alice")
         tg.send_text(alice, "Hello there \U0001F600")
         llm.reply_text("Hi **Alice**! How can I help? \U0001F600")
-        _run(tg, llm, agent={"stream": stream})
+        _run(tg, llm, agent={"stream": stream}, **gatewayrun.NO_DRAFTS)  # live drafts: test_drafts.py
         req = llm.requests[-1]
         assert req["body"]["model"] == "test-model" and bool(req["stream"]) == stream
         msgs = req["body"]["messages"]

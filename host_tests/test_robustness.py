@@ -105,7 +105,7 @@ def test_a_deleted_placeholder_gets_a_new_message_and_the_tool_runs_once(tg, str
         llm.reply_tool_calls([("append_file", {"path": "list.md", "content": "- milk\n"})])
         llm.reply_text("Added milk to your list.")
         llm.reply_text("You're welcome.")
-        cfg = gatewayrun.write_config(tg, llm=llm, agent={"stream": stream})
+        cfg = gatewayrun.write_config(tg, llm=llm, agent={"stream": stream}, **gatewayrun.NO_DRAFTS)
         r = _run(cfg, cycles=3)
         assert len(llm.requests) == 3, r.stdout
     with open(os.path.join(_ws(cfg), "list.md")) as f:

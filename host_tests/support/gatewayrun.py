@@ -8,14 +8,26 @@ import unixport
 DEFAULT_HEAP = "128k"  # integration runs; the figures (tools/figures.py) bisect the minimum
 
 
-def write_config(fake, allow=("111",), llm=None, agent=None, **telegram):
+# channels.telegram.streaming off: the turn shows the "Thinking..." placeholder edited into
+# the answer, not live drafts (agent/draft.py); for the tests about the placeholder
+NO_DRAFTS = {"streaming": {"enabled": False}}
+
+
+def write_config(fake, allow=("111",), llm=None, agent=None, version3=False, **telegram):
     """config.json for the fake Telegram (and a fake LLM: providers.<kind>, with `agent`
-    overriding agents.defaults); tls.ca_file bundles the fakes' roots, each once."""
+    overriding agents.defaults); tls.ca_file bundles the fakes' roots, each once. `telegram`
+    adds to channels.telegram (**NO_DRAFTS: the placeholder instead of live drafts), or with
+    version3=True to PicoClaw's channel_list.telegram.settings."""
     d = tempfile.mkdtemp(prefix="picoclaw-")
     tg = {"token": fake.token, "base_url": fake.base_url, "allow_from": list(allow), "poll_timeout": 1}
     tg.update(telegram)
     defaults = {"workspace": d + "/ws"}
     cfg = {"channels": {"telegram": tg}, "agents": {"defaults": defaults}}
+    if version3:
+        cfg = {"version": 3, "channel_list": {"telegram": {"enabled": True, "type": "telegram",
+                                                           "allow_from": tg.pop("allow_from"),
+                                                           "settings": tg}},
+               "agents": {"defaults": defaults}}
     cas = [fake.ca_pem_path] if fake.base_url.startswith("https") else []
     if llm is not None:
         cfg["providers"] = {llm.kind: {"api_key": llm.api_key, "api_base": llm.base_url}}

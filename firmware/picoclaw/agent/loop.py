@@ -109,16 +109,27 @@ class Agent:
         self.session = s
         self.chat_id = chat_id
         steps, calls, done, sent = resume[:4] if resume else (0, (), False, 0)
-        if resume:
-            self.placeholder_id = resume[4]
-        else:
-            self.placeholder_id = 0
-            # "typing..." and the "Thinking..." placeholder: a network failure costs only the
-            # courtesy; a refusal (blocked, kicked) is raised, and the update is over
+        self.placeholder_id = resume[4] if resume else 0
+        # A private chat (a positive id) sees the answer grow in a live draft (Telegram,
+        # below): placeholder_id is then minus the draft's id, the user's message (non-zero,
+        # one per turn, the same when resumed), and no message is there to edit. The
+        # placeholder's way: a group, drafts off, no stream, one TLS connection at a time
+        # (net/tlsheap.py), a turn resumed with a placeholder to edit; and no reply_to: a
+        # timer's turn (silent) or the console's.
+        if (chat_id > 0 and reply_to and self.drafts and self.live_edits and self.stream
+                and not self.placeholder_id):
+            self.placeholder_id = -reply_to
+            self._edit_len = 0  # the streamed answer's gate (llm/answer.py) counts from here
+        if not resume:
+            # "typing..." and the empty first draft ("Thinking...") or the placeholder: a network
+            # failure costs only the courtesy; a refusal (blocked, kicked) is raised, and the
+            # update is over, but a draft refused as such sends the placeholder (deliver.edit)
             try:
                 if self.typing and silent is None:
                     self.tg.send_action(chat_id)
-                if self.placeholder and silent is None:
+                if self.placeholder and self.placeholder_id < 0:
+                    Telegram(self).send_message(chat_id, None)
+                if self.placeholder and silent is None and not self.placeholder_id:
                     self.placeholder_id = self.tg.send_message(chat_id, "Thinking\u2026", reply_to)
                     self._edited = time.ticks_ms()
                     self._edit_len = 0
@@ -155,6 +166,7 @@ class Agent:
             # stays silent: the log has it, and the owner is not told so every interval
             s.end_turn()
             return path
+        self.placeholder_id = max(self.placeholder_id, 0)  # a draft is no message: the answer is sent
         self._deliver(s, chat_id, path, reply_to, sent)
         s.end_turn()
         self._maybe_compact(s)
@@ -191,6 +203,9 @@ class Agent:
         proto = llm.provider_module(self.kind)
         self._hist = (s.history_start(), -1)
         again = None  # a photo refused by a model that cannot see images (below)
+        tg = self.tg
+        if self.placeholder_id < 0:  # the streamed answer's progress edits go to the live draft
+            self.tg = Telegram(self)
         try:
             self.calls += 1
             t = llm.call(self.conn, proto, self, self.stream, self.schemas if tools else None,
@@ -204,6 +219,8 @@ class Agent:
                 self._say("Sorry, I could not reach the model (%s). Try again in a moment." % e.message)
                 s.append_assistant(self.state_dir + "/reply", (), self.buf)
                 return None
+        finally:
+            self.tg = tg
         if again:  # once more, each photo a note; again() ends the answer saying why
             return again(self._model_call(s, tools))
         from picoclaw.llm.answer import valid_object  # loaded by llm.call with the answer
@@ -343,6 +360,25 @@ class Agent:
     def send(self, text):
         """The `message` tool: text to the turn's chat."""
         self.tg.send_message(self.chat_id, text)
+
+
+class Telegram:
+    """The Bot API as a drafting turn sees it (a.tg in Agent._model_call; named like the
+    client it stands in for, a name interned already: docs/memory.md): the empty first
+    draft and the streamed answer's progress edits (llm/answer.Answer._edit) go to the
+    turn's live draft, throttled there (deliver.edit, loaded for each: at most one per 2 s,
+    the answer's own gate). Resident, so kept to the least: the summary's model call, the
+    two-tool burst's peak, has it in the heap."""
+
+    def __init__(self, a):
+        self.a = a
+        self.tg = a.tg  # the Bot API client, a.tg again once the call is over
+
+    def send_message(self, chat_id, text, text_file=None, text_len=0, edit=0):
+        try:
+            load("picoclaw.agent.deliver").edit(self, text_file, text_len)
+        finally:
+            unload("picoclaw.agent.deliver")
 
 
 def _starts(path, prefix):
