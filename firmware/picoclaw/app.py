@@ -11,6 +11,8 @@ _IO_BUF = const(512)  # connection buffer: one TLS read or one request piece at 
 # less start-up), which TLS in the heap must leave free
 _WORKING_ECHO = const(12 * 1024)
 _WORKING_AGENT = const(27 * 1024)
+_WORKING_WEB = const(7 * 1024)  # with the web tools offered: the sixth qstr pool a turn that
+#                                 uses one leaves taken (docs/memory.md), beside their code
 
 
 def build(cfg):
@@ -76,6 +78,8 @@ def build(cfg):
         import sys
 
         working = _WORKING_AGENT if llm_base else _WORKING_ECHO
+        if llm_base and cfg.__dict__.get("web_tools_enabled", True):  # (no new name: docs/memory.md)
+            working += _WORKING_WEB
         if sys.maxsize < 1 << 32:
             working = working * 7 // 10  # a 32-bit board's objects: 0.7x the 64-bit port's
         getenv = getattr(os, "getenv", None)  # a board has none: its own mbedTLS is the real one

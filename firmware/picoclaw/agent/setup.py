@@ -188,6 +188,9 @@ def start(cfg, sim=None, runtime=()):
     for name in ("picoclaw.agent.loop",) + runtime:
         load(name)
     base = resolve(cfg, sim)
+    # the largest photo size Telegram's parser picks (telegram/files.py), from the first update
+    # on: a class attribute set here costs the echo path nothing
+    load("picoclaw.telegram.api").Telegram.cap = cfg.media[0]
     return agent(cfg), base
 
 
