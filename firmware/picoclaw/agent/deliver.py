@@ -65,9 +65,10 @@ def edit(d, f, n):
     preview in a private chat, draft_id -a.placeholder_id) shows the next n bytes of open
     file f, sent through Bot API client d.tg (d: agent/loop.Telegram, which keeps the last
     draft's time and length); n=0: the empty first draft, which Telegram shows as
-    "Thinking...". Throttled as PicoClaw's telegramStreamer (3 s, 200 characters), except
-    that both must hold, not either: each draft stops the reading of the model's stream for
-    a Telegram round trip, so the drafts follow the answer's length and time, not its events.
+    "Thinking...". Throttled as PicoClaw's telegramStreamer (the first progress draft after
+    200 characters, then 3 s and 200 more), except that both must hold, not either: each
+    draft stops the reading of the model's stream for a Telegram round trip, so the drafts
+    follow the answer's length and time, not its events.
 
     A draft Telegram refuses as such (400: an old server's "method not found", a chat it
     allows no drafts in; 404) turns drafts off until restart, in one log line, and
