@@ -9,3 +9,14 @@ import shim  # noqa: E402
 
 shim.install()
 import mptest  # noqa: E402,F401  (os.ilistdir on CPython, as the firmware uses it)
+
+
+def pytest_collection_finish(session):
+    # The firmware collects at every module load and unload (picoclaw.load/unload), hundreds
+    # of times a test under CPython; a full collection walks every object of the test process
+    # (tens of thousands once all test modules are imported). Frozen, what collection made
+    # (the test modules, the fakes, the libraries) is left out of those walks.
+    import gc
+
+    gc.collect()
+    gc.freeze()
