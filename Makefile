@@ -2,8 +2,11 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# the browser the setup page's test drives (host_tests/support/browser.py reads the same names)
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
 
-.PHONY: setup demo test figures bench clean
+.PHONY: setup browser demo test figures bench clean
 
 $(BIN)/micropython: requirements.txt
 	$(PY) -m venv $(VENV)
@@ -12,6 +15,16 @@ $(BIN)/micropython: requirements.txt
 	touch $@
 
 setup: $(BIN)/micropython
+
+# The browser test_setup_browser.py drives: Debian's chromium and chromium-driver, from apt
+# (with sudo when not root) only when they are missing. .ci/run does this before `make test`.
+browser:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then \
+	  echo "chromium and chromedriver are installed"; \
+	else \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  set -x; $$sudo apt-get update -q && $$sudo apt-get install -y -q chromium chromium-driver; \
+	fi
 
 demo: setup
 	$(BIN)/python tools/demo.py
