@@ -23,6 +23,7 @@ LAYERS = (
     ("gateway", ("picoclaw.gateway",)),
     ("wiring", ("picoclaw.app", "picoclaw.config", "picoclaw.cli", "picoclaw.__main__",
                 "picoclaw.cmd")),
+    ("portal", ("picoclaw.portal",)),  # setup mode: loaded by board/ only while it runs
     ("board", ("picoclaw.board",)),
 )
 
