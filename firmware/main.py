@@ -2,7 +2,7 @@
 # the hardware (picoclaw.board) to the gateway, which runs exactly as
 # `python -m picoclaw gateway --config config.json`.
 #
-# Order: nostart check -> board.json -> safe-mode check -> config.json -> gateway (built
+# Order: nostart check -> board.json -> safe-mode check -> setup mode? -> config.json -> gateway (built
 # first, while the heap is in one piece) -> starter workspace files -> watchdog and LED ->
 # Wi-Fi -> network time -> pairing when nobody is admitted -> the last crash reported to the
 # owner -> poll forever.
@@ -12,6 +12,11 @@
 # traceback is saved to crash.txt before the reset. Read both from a computer with
 # `python tools/flash.py log` (or `mpremote cat :log.txt`); `/status` and `picoclaw status`
 # show the last crash, and the owner gets one Telegram line about it at the next start.
+#
+# Setup mode (picoclaw/portal/mode.py), checked first: when config.json has no Wi-Fi or no bot
+# token, the `setup` file exists (main.setup(), or `python tools/flash.py setup`) or the BOOT
+# button is held, the board opens its own Wi-Fi network PicoClaw-XXXX and serves the setup
+# page, then restarts.
 #
 # Safe mode: crashes.txt counts the runs in a row that ended in a crash: an exception (this
 # file resets the board), or, seen at the next start, a run that ended without a word while
@@ -25,7 +30,8 @@
 # the REPL with the whole heap free for mpremote (copying beside a running bot fails for
 # lack of heap). This file deletes it and does not start: it works once, so a deploy that
 # fails half-way leaves a board that starts normally at its next reset.
-from picoclaw.board.start import run  # noqa: E402,F401 - `import main; main.run(True)` from the REPL
+# `import main; main.run(True)` from the REPL; main.setup(): restart into setup mode
+from picoclaw.board.start import run, setup  # noqa: E402,F401
 
 if __name__ == "__main__":
     run()

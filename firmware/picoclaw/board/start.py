@@ -81,6 +81,15 @@ def run(force=False):
              % ("see the error above" if code else "Ctrl-C"))
 
 
+def setup():
+    """Restart into setup mode (the board's Wi-Fi network and setup page): from the REPL,
+    `import main; main.setup()`."""
+    open("setup", "w").close()  # portal/mode.py's flag, removed when setup mode ends
+    import machine
+
+    machine.reset()
+
+
 def _keep_crash(e, head):
     # the traceback to crash.txt (secrets masked), unreported until crash.sent exists
     try:
@@ -139,8 +148,15 @@ def _board_info():
 
 
 def _serve(box, info):
-    from picoclaw import cli, log, unload
+    from picoclaw import cli, load, log, unload
 
+    m = load("picoclaw.portal.mode")  # setup mode? (no Wi-Fi or token, asked for, BOOT held)
+    why = m.wanted(info, "config.json")
+    if why:
+        _remove(RUNNING)  # its reset is no crash
+        m.run(info, "config.json", why)  # serves the setup page, then resets the board
+    m = None
+    unload("picoclaw.portal.mode")
     job = cli.prepare(["gateway", "--config", "config.json"])
     del cli
     unload("picoclaw.cli")  # as __main__ does: the CLI's code leaves the heap before the gateway is built

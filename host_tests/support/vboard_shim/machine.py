@@ -2,7 +2,8 @@
 never frozen, never deployed; only host_tests/support/vboard.py puts this folder on MICROPYPATH (and
 host tests import it by path). A file on the path replaces the unix port's built-in machine.
 
-Pin/ADC hold values, Timer stores its callback without firing it (the unix port has no timer
+Pin/ADC hold values (an input with PULL_UP reads 1, as a released button does, or 0 with
+VBOARD_BOOT_HELD=1: the BOOT button held at start, active low), Timer stores its callback without firing it (the unix port has no timer
 interrupts: tests call `fire()`), WDT counts feeds, reset() prints the line vboard.py
 watches for and ends the program, as a board's reset ends everything running.
 """
@@ -29,6 +30,8 @@ class Pin:
         self.id = id
         self.mode = mode
         self._v = 0 if value is None else value
+        if mode == 0 and pull == 1:  # IN, PULL_UP: a button, pressed when VBOARD_BOOT_HELD=1
+            self._v = 0 if os.getenv("VBOARD_BOOT_HELD") == "1" else 1
         self.changes = 0
 
     def value(self, v=None):
