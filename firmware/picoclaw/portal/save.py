@@ -16,12 +16,11 @@
 #                "provider": "openai", "api_base": "", "api_key": "sk-..", "model": "gpt-4o-mini",
 #                "owner": "12345"})
 import os
+import sys
 
 from micropython import const
 
 from picoclaw import load, unload
-from picoclaw.json.files import FileOut
-from picoclaw.json.stream import ARR, END_ARR, NUM, OBJ, STR, JsonError, JsonReader, StreamSource
 
 _IN = const(256)  # the read window over the old file
 _OUT = const(256)  # the parser's value buffer: the longest key or number copied (strings
@@ -29,6 +28,13 @@ _OUT = const(256)  # the parser's value buffer: the longest key or number copied
 _WBUF = const(128)  # the writer's buffer: escaped text waits here for one file write
 _DEPTH = const(16)  # nesting copied: a PicoClaw config nests 4 deep; each level is a Python
 #                     call (stack on a board), so a deeper file is refused, not copied
+# the parser's events (json/scan.py), as private constants: the modules that name them are
+# loaded by write() and dropped after it
+_OBJ = const(1)
+_ARR = const(3)
+_END_ARR = const(4)
+_STR = const(6)
+_NUM = const(7)
 # parser internals (json/scan.py's slots and events; json/stream keeps them private too)
 _VMODE = const(19)  # st slot: how string values are read; 1 streams them in pieces (_PART)
 _OLEN = const(4)  # st slot: bytes of the current piece in out; 0 once a piece is taken
@@ -48,7 +54,19 @@ def write(cfg_path, values, opener=open):
     """Write config.json at cfg_path from the page's values (the form's field names -> str:
     ssid, wifi_password, token, provider, api_base, api_key, model, owner), atomically.
     Raises SaveError (one line) and leaves the old file as it was when anything fails.
-    opener: open, or a stand-in for the tests (a flash that fills up)."""
+    opener: open, or a stand-in for the tests (a flash that fills up). What it loads (the
+    parser, the writer) is dropped before it returns."""
+    before = [k for k in sys.modules if k.startswith("picoclaw.")]
+    try:
+        _write(cfg_path, values, opener)
+    finally:
+        unload(*[k for k in list(sys.modules) if k.startswith("picoclaw.") and k not in before])
+
+
+def _write(cfg_path, values, opener):
+    from picoclaw.json.files import FileOut
+    from picoclaw.json.stream import JsonError, JsonReader, StreamSource
+
     try:
         f = opener(cfg_path, "rb")
     except OSError:
@@ -72,7 +90,7 @@ def write(cfg_path, values, opener=open):
         unload("picoclaw.cmd.onboard")
         ob = None
         c = _Copy(p, FileOut(out, bytearray(_WBUF)), targets)
-        p.expect(OBJ)
+        p.expect(_OBJ)
         c.w.write(b"{")
         c.obj("", 0)
         p.finish()
@@ -140,7 +158,7 @@ def _survey(p):
     channel_list says 3, channels the original one; neither (a file with only wifi, say): 3,
     onboard's format."""
     v3 = voice = None
-    p.expect(OBJ)
+    p.expect(_OBJ)
     while p.next_key():
         if p.key_is(b"channel_list"):
             v3 = True
@@ -148,11 +166,11 @@ def _survey(p):
             v3 = False
         elif p.key_is(b"voice"):
             ev = p.next()
-            if ev == OBJ:
+            if ev == _OBJ:
                 while p.next_key():
                     if p.key_is(b"model_name"):
                         ev = p.next()
-                        voice = p.text() if ev == STR and not p.truncated else ""
+                        voice = p.text() if ev == _STR and not p.truncated else ""
                         p.skip_value(ev)
                     else:
                         p.skip()
@@ -254,7 +272,7 @@ class _Copy:
             first = False
             ev = p.next()
             if self._under(path):
-                if ev == OBJ:
+                if ev == _OBJ:
                     self.w.write(b"{")
                     self.obj(path, depth + 1)
                     continue
@@ -269,7 +287,7 @@ class _Copy:
         """Copy the value whose first event is ev, as it is."""
         p = self.p
         w = self.w
-        if ev == OBJ:
+        if ev == _OBJ:
             w.write(b"{")
             first = True
             while p.next_key():
@@ -278,17 +296,17 @@ class _Copy:
                 first = False
                 self.copy(p.next(), depth + 1)
             self._close(first, b"}", depth)
-        elif ev == ARR:
+        elif ev == _ARR:
             w.write(b"[")
             first = True
             nested = False
             while True:
                 ev = p.next()
-                if ev == END_ARR:
+                if ev == _END_ARR:
                     break
                 if not first:
                     w.write(b",")
-                if ev == OBJ or ev == ARR:  # containers one per line, scalars on one line
+                if ev == _OBJ or ev == _ARR:  # containers one per line, scalars on one line
                     nested = True
                     w.write(_SP, 3 + 2 * depth)
                 elif not first:
@@ -296,17 +314,17 @@ class _Copy:
                 first = False
                 self.copy(ev, depth + 1)
             self._close(not nested, b"]", depth)
-        elif ev == STR or ev == _PART:
+        elif ev == _STR or ev == _PART:
             w.json_begin()
             st = p.st
             while True:
                 w.json_part(p.out, p.n)
-                if ev == STR:
+                if ev == _STR:
                     break
                 st[_OLEN] = 0  # the piece was taken
                 ev = p.next()
             w.json_end()
-        elif ev == NUM:
+        elif ev == _NUM:
             if p.truncated:
                 self._long("a number")
             w.write(p.out, p.n)  # as the file wrote it (1.0 stays 1.0)
@@ -323,7 +341,7 @@ class _Copy:
         while ev == _PART:
             p.st[_OLEN] = 0
             ev = p.next()
-        if ev == OBJ or ev == ARR:
+        if ev == _OBJ or ev == _ARR:
             p.skip_value(ev)
 
     def _close(self, empty, bracket, depth):
