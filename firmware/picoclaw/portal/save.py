@@ -64,6 +64,13 @@ def write(cfg_path, values, opener=open):
 
 
 def _write(cfg_path, values, opener):
+    # the provider's default api_base first, while the heap holds least (agent/setup's table,
+    # loaded and dropped): then the parser and the writer
+    base = values.get("api_base", "").strip().rstrip("/")
+    provider = values.get("provider", "") or "none"
+    if provider != "none" and not base:  # the default the check used
+        base = load("picoclaw.agent.setup").default_base(provider)
+        unload("picoclaw.agent.setup")
     from picoclaw.json.files import FileOut
     from picoclaw.json.stream import JsonError, JsonReader, StreamSource
 
@@ -74,21 +81,22 @@ def _write(cfg_path, values, opener):
     tmp = cfg_path + ".tmp"
     out = None
     try:
-        ob = load("picoclaw.cmd.onboard")
-        src = StreamSource(f, bytearray(_IN)) if f else _Text((ob._CONFIG % "workspace").encode())
+        if f:
+            src = StreamSource(f, bytearray(_IN))
+        else:  # the template, held while it is copied (1 KB); its module is dropped first
+            src = _Text((load("picoclaw.cmd.onboard")._CONFIG % "workspace").encode())
+            unload("picoclaw.cmd.onboard")
         p = JsonReader(src, bytearray(_OUT), _DEPTH)
         v3, voice = _survey(p)
+        targets = _targets(values, base, v3, voice)
         if f:
             f.seek(0)
         else:
             src.n = len(src.buf)
         p.reset(src)
         p.st[_VMODE] = 1
-        targets = _targets(values, v3, voice)
         out = opener(tmp, "wb")
-        ob._private(tmp)  # it holds the token and the keys
-        unload("picoclaw.cmd.onboard")
-        ob = None
+        _private(tmp)
         c = _Copy(p, FileOut(out, bytearray(_WBUF)), targets)
         p.expect(_OBJ)
         c.w.write(b"{")
@@ -122,13 +130,21 @@ def _write(cfg_path, values, opener):
     finally:
         if f:
             f.close()
-        unload("picoclaw.cmd.onboard")
     from picoclaw.state import replace
 
     try:
         replace(tmp, cfg_path)
     except OSError as e:
         raise SaveError("%s was not replaced (%s): the new one is in %s" % (cfg_path, e, tmp))
+
+
+def _private(path):
+    # mode 0600: it holds the token and the keys. CPython has os.chmod, the unix port only
+    # os.system (a board has neither, and no file modes), as cmd/onboard.py does it
+    if hasattr(os, "chmod"):
+        os.chmod(path, 0o600)
+    elif hasattr(os, "system"):
+        os.system("chmod 600 '%s'" % path.replace("'", "'\\''"))
 
 
 def _exists(path):
@@ -182,7 +198,7 @@ def _survey(p):
     return v3 is not False, voice
 
 
-def _targets(values, v3, voice):
+def _targets(values, base, v3, voice):
     """((path, value), ...): what the page sets. A value is a str, True, a list (a JSON
     array of its items), a tuple of (key, value) pairs (an object), or None: the key is
     removed where it is and never added."""
@@ -192,10 +208,6 @@ def _targets(values, v3, voice):
     key = get("api_key", "")
     owner = get("owner", "").strip()
     allow = [owner] if owner else []  # empty: the owner pairs with /pair (gateway/pairing.py)
-    base = get("api_base", "").strip().rstrip("/")
-    if provider != "none" and not base:  # the default the check used (agent/setup's table)
-        base = load("picoclaw.agent.setup").default_base(provider)
-        unload("picoclaw.agent.setup")
     t = [("wifi.ssid", get("ssid", "")), ("wifi.password", get("wifi_password", ""))]
     if v3:
         t += [("channel_list.telegram.enabled", True),
