@@ -543,6 +543,8 @@ def cmd_deploy(a):
         for r in mpybuild.modules():
             if r not in TOP_FILES:
                 files["lib/" + r[:-3] + ".mpy"] = os.path.join(out, r[:-3] + ".mpy")
+    for r in mpybuild.data():  # the setup page's template: read from flash, frozen firmware too
+        files["lib/" + r] = os.path.join(FIRMWARE, r)
     for name in TOP_FILES:
         files[name] = os.path.join(FIRMWARE, name)
     if not a.dry_run:
@@ -932,6 +934,7 @@ def package_json():
     with open(os.path.join(FIRMWARE, "picoclaw", "__init__.py")) as f:
         version = re.search(r'VERSION = "([^"]+)"', f.read()).group(1)
     urls = [[r, "firmware/" + r] for r in mpybuild.modules() if r not in TOP_FILES]
+    urls += [[r, "firmware/" + r] for r in mpybuild.data()]  # the setup page's template
     return json.dumps({"urls": urls, "deps": [["ntptime", "latest"]], "version": version}, indent=1) + "\n"
 
 

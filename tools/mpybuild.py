@@ -43,6 +43,19 @@ def modules(src=SRC):
                 yield os.path.relpath(os.path.join(dirpath, f), src)
 
 
+# files that go on the board as they are, beside the modules (the setup page's template,
+# which portal/server.py streams from flash: never compiled, never in RAM whole)
+DATA_EXT = (".html",)
+
+
+def data(src=SRC):
+    """Relative paths of the data files (DATA_EXT) that go on a board next to the .mpy files."""
+    for dirpath, _dirs, files in os.walk(src):
+        for f in sorted(files):
+            if f.endswith(DATA_EXT):
+                yield os.path.relpath(os.path.join(dirpath, f), src)
+
+
 _RECIPE = "-O%d -s<module name> v2"  # change it when the flags change: everything is rebuilt
 
 
@@ -88,6 +101,16 @@ def build(out=os.path.join(ROOT, "build", "mpy"), march=None, opt=3, verbose=Fal
         built += 1
         if verbose:
             print("mpy-cross", rel)
+    for rel in data():  # copied as they are, where the modules look for them
+        src = os.path.join(SRC, rel)
+        dst = os.path.join(out, rel)
+        wanted.add(dst)
+        if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(src, dst)
+            built += 1
+            if verbose:
+                print("copied", rel)
     # a module deleted from firmware/ must not live on in the build (or on a board)
     for d, _, files in os.walk(out):
         for f in files:
