@@ -142,6 +142,13 @@ def test_model_a_400_says_the_providers_message_on_one_line(tmp_path):
             "localhost refused the request: max_tokens is too small for this model ********"
 
 
+def test_model_a_redirect_says_to_check_api_base(tmp_path):
+    with FakeLLM("openai", tls=False) as llm:
+        llm.inject("status", status=301, headers={"Location": "https://localhost/v1/chat/completions"})
+        line = check.model("custom", llm.base_url, llm.api_key, "m", _old(tmp_path))
+        assert line == "localhost answered 301 (a redirect): check api_base (https://, the path)"
+
+
 def test_model_unknown_model_404_from_a_server_that_says_so(tmp_path):
     # a provider that answers 404 for a model it does not have (OpenAI does): a stub on loopback
     with FakeLLM("openai", tls=False) as llm:

@@ -240,6 +240,7 @@ def test_a_full_flash_leaves_the_old_file_as_it_was(tmp_path, room):
     ('{"%s": 1}' % ("k" * 300), "config.json has a key over 256 bytes: edit it by hand"),
     ('{"n": %s}' % ("1" * 300), "config.json has a number over 256 bytes: edit it by hand"),
     ('[1, 2]', "is not valid JSON"),
+    ('{"a": %s1%s}' % ("[" * 20, "]" * 20), "nests deeper than 16 levels: edit it by hand"),
 ])
 def test_an_old_file_that_cannot_be_copied_is_refused_in_one_line_and_left_alone(tmp_path, raw, says):
     p = _write(tmp_path, None, raw)

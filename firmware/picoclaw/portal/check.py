@@ -219,6 +219,9 @@ def _ping(provider, api_base, api_key, model, old):
         if status == 404:
             conn.done()
             return "%s knows no model %s (or api_base is wrong)" % (host, model)
+        if 300 <= status < 400:  # nothing follows redirects here, and the bot would not either
+            conn.done()
+            return "%s answered %d (a redirect): check api_base (https://, the path)" % (host, status)
         msg = _message(conn)
         if status == 400:
             return _scrub("%s refused the request: %s" % (host, msg or "400 without a reason"), api_key)

@@ -118,6 +118,8 @@ def _write(cfg_path, values, opener):
                 os.remove(tmp)
             except OSError:
                 pass
+        if isinstance(e, JsonError) and "nesting" in str(e):
+            raise SaveError("%s nests deeper than %d levels: edit it by hand" % (cfg_path, _DEPTH))
         if isinstance(e, JsonError):
             raise SaveError("%s is not valid JSON (%s): fix it by hand or delete it, then save again"
                             % (cfg_path, e))
