@@ -17,6 +17,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import time
 
@@ -244,3 +245,292 @@ def test_scan_names_strongest_first_capped_without_hidden_or_duplicates(board):
             raise OSError(16)
 
     assert board.AccessPoint(Busy(), None).scan() == []
+
+
+# -- on the virtual board: power-on -> setup page -> save -> reset -> the bot -------------------
+import http.client  # noqa: E402
+import urllib.parse  # noqa: E402
+
+from fakes.telegram_server import FakeTelegram  # noqa: E402
+
+ALICE = 111
+SETUP_PW = "kp7mxq4rvt9w"
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram() as fake:
+        yield fake
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def setup_board(folder, tg, drop=("token",), **board):
+    """A board folder (vboard.make_board) whose config lacks `drop` (Telegram keys; "config":
+    no config.json at all), with board.json's setup keys for loopback ports."""
+    info = {"board": "TEST", "crash_wait_s": 0, "setup_password": SETUP_PW, "setup_port": free_port(),
+            "setup_dns_port": free_port(), "setup_timeout_s": 120}
+    info.update(board)
+    vboard.make_board(folder, tg, board=info)
+    path = os.path.join(folder, "config.json")
+    if "config" in drop:
+        os.remove(path)
+    else:
+        with open(path) as f:
+            cfg = json.load(f)
+        for k in drop:
+            cfg["channels"]["telegram"].pop(k, None)
+        _write(path, cfg)
+    return info
+
+
+def get(port, path="/", timeout=5):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+def wait_page(port, timeout=30, stop=None):
+    """GET / until the page is served: (seconds waited, the page)."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            status, body = get(port)
+            if status == 200:
+                return time.monotonic() - t0, body
+        except OSError:
+            pass
+        assert time.monotonic() - t0 < timeout, "no setup page on port %d: %s" % (port, stop() if stop else "")
+        time.sleep(0.01)
+
+
+def post(port, fields, timeout=60):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        body = urllib.parse.urlencode(fields)
+        c.request("POST", "/save", body, {"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+def csrf(page):
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def every_field(tg, page):
+    return {"ssid": "vboard-net", "wifi_password": "vboard-secret-pw", "token": tg.token, "provider": "none",
+            "api_base": "", "api_key": "", "model": "", "owner": str(ALICE), "csrf": csrf(page)}
+
+
+def test_a_board_without_a_token_is_set_up_from_the_page_and_starts_the_bot(tg, tmp_path):
+    folder = str(tmp_path / "board")
+    info = setup_board(folder, tg)
+    port = info["setup_port"]
+    t0 = time.monotonic()
+    with vboard.VirtualBoard(folder, boot=True) as vb:  # power-on
+        out = vb.wait_for("setup page on http://127.0.0.1:%d/" % port, timeout=30)
+        waited, page = wait_page(port, stop=vb.output)
+        boot_s = time.monotonic() - t0
+        assert "setup mode: the config has no bot token" in out
+        assert ("SETUP: join the Wi-Fi network PicoClaw-0001 (password: the one tools/flash.py deploy printed), "
+                "then open http://127.0.0.1:%d/" % port) in out
+        assert SETUP_PW not in out
+        assert 'name="ssid"' in page and "vboard-net" in page  # the scan's networks offered
+        status, body = post(port, every_field(tg, page))
+        assert status == 200 and "Saved. @fake_test_bot is starting" in body, body
+        mark = vb.mark()
+        vb.wait_for("gateway up", since=mark, timeout=30)  # reset, then the bot
+        assert vb.resets == 1
+        tg.send_text(tg.user(ALICE, "Alice", "alice"), "hello after setup")
+        tg.wait_sent(1, timeout=20)
+        assert tg.sent[0]["params"]["chat_id"] == ALICE and tg.sent[0]["params"]["text"] == "hello after setup"
+        log = vb.output()
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = json.load(f)
+    t = cfg["channels"]["telegram"]
+    assert t["token"] == tg.token and t["base_url"] == tg.base_url and [str(x) for x in t["allow_from"]] == [str(ALICE)]
+    assert cfg["wifi"] == {"ssid": "vboard-net", "password": "vboard-secret-pw"}
+    assert cfg["tls"]["ca_file"] == "ca.pem"  # kept: the page does not show it
+    assert not os.path.exists(os.path.join(folder, "setup"))
+    p = os.path.join(folder, "crashes.txt")
+    assert not os.path.exists(p) or open(p).read() == "0"  # setup mode's reset is no crash
+    for secret in (tg.token, "vboard-secret-pw"):
+        assert secret not in log
+        for name in ("log.txt", "log.1.txt"):
+            p = os.path.join(folder, name)
+            assert not os.path.exists(p) or secret not in open(p).read()
+    print("\nFIGURE power-on to the setup page served (first successful GET) on the virtual board: %.0f ms "
+          "(%.0f ms of it polling for the page after the 'setup page on' line)" % (boot_s * 1000, waited * 1000))
+
+
+def _setup_at(folder, tg, info, heap):
+    """Setup mode at a board heap: booted, the page fetched, every field posted, the reset:
+    True when all of it worked."""
+    open(os.path.join(folder, "setup"), "w").close()
+    for name in ("crashes.txt", "running"):  # each run a fresh start, never safe mode
+        if os.path.exists(os.path.join(folder, name)):
+            os.remove(os.path.join(folder, name))
+    console = vboard.boot(folder, heap=heap)
+    try:
+        try:
+            console.wait_for("setup page on", timeout=30)
+            _, page = wait_page(info["setup_port"], timeout=10)
+            status, body = post(info["setup_port"], every_field(tg, page), timeout=20)
+            rc, out = console.wait(20)
+        except (AssertionError, OSError, http.client.HTTPException, subprocess.TimeoutExpired):
+            print("\nsetup mode at %s failed:\n%s" % (heap, console.output()[-1500:]))
+            return False
+        return status == 200 and "Saved." in body and rc == 75 and "MemoryError" not in out
+    finally:
+        console.stop()
+
+
+def test_setup_mode_fits_where_the_bot_fits(tg, tmp_path):
+    # the echo gateway's smallest heap on the unix port is 64k (docs/figures.md): setup mode,
+    # page, checks (getMe over TLS: the unix port counts no TLS in its GC heap, as for that
+    # figure) and save must fit in it; the smallest heap it needs is found in 2 KB steps
+    folder = str(tmp_path / "board")
+    info = setup_board(folder, tg, drop=())
+    assert _setup_at(folder, tg, info, "128k")  # the virtual board's default heap
+    lo, hi = 16, 128  # lo fails (assumed), hi works
+    while hi - lo > 2:
+        mid = (lo + hi) // 2 // 2 * 2
+        if _setup_at(folder, tg, info, "%dk" % mid):
+            hi = mid
+        else:
+            lo = mid
+    print("\nFIGURE setup mode's smallest heap on the virtual board (page, Wi-Fi and getMe checks, save, "
+          "from .mpy): %dk (the echo gateway's: 64k)" % hi)
+    assert hi <= 64
+
+
+def test_no_config_at_all_starts_setup_mode(tg, tmp_path):
+    folder = str(tmp_path / "board")
+    info = setup_board(folder, tg, drop=("config",), setup_password="", setup_timeout_s=2)
+    console = vboard.boot(folder)
+    try:
+        out = console.wait_for("setup page on", timeout=30)
+        assert "setup mode: no usable config (config: cannot open config.json)" in out
+        code = re.search(r"the page asks for the code (\d{6})", out).group(1)  # no password: open network
+        _, page = wait_page(info["setup_port"])
+        assert 'name="code"' in page
+        rc, out = console.wait(30)  # nobody saves: the timeout, then the reset
+    finally:
+        console.stop()
+    assert rc == 75 and "setup mode: timed out; restarting" in out, out
+    assert code not in open(os.path.join(folder, "log.txt")).read()  # the code: the console only
+
+
+def test_boot_button_held_enters_setup_mode_with_a_complete_config(tg, tmp_path):
+    folder = str(tmp_path / "board")
+    info = setup_board(folder, tg, drop=(), boot_pin=0)
+    console = vboard.boot(folder, env={"VBOARD_BOOT_HELD": "1"})
+    try:
+        out = console.wait_for("setup page on", timeout=30)
+        assert "setup mode: the BOOT button is held" in out
+        wait_page(info["setup_port"])
+    finally:
+        console.stop()
+
+
+def test_a_complete_config_never_serves_the_page(tg, tmp_path):
+    folder = str(tmp_path / "board")
+    info = setup_board(folder, tg, drop=(), boot_pin=0)
+    console = vboard.boot(folder)
+    try:
+        console.wait_for("gateway up", timeout=30)
+        tg.send_text(tg.user(ALICE, "Alice"), "no setup")
+        tg.wait_sent(1, timeout=20)
+        out = console.output()
+        assert "setup" not in out.lower(), out
+        for port in (info["setup_port"],):
+            with pytest.raises(OSError):  # nothing listens there
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    finally:
+        console.stop()
+
+
+# -- tools/flash.py: the setup password, --open-setup, `flash.py setup` (real mpremote) ----------
+ROOT = vboard.unixport.ROOT
+FLASH = os.path.join(ROOT, "tools", "flash.py")
+
+
+def flash_run(*args, timeout=180):
+    return subprocess.run([sys.executable, FLASH] + list(args), cwd=ROOT, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+def test_deploy_makes_the_setup_password_once_and_setup_restarts_into_setup_mode(tg, tmp_path):
+    host = tmp_path / "host"
+    host.mkdir()
+    cfg = vboard.config_for(tg)
+    import shutil
+
+    shutil.copy(tg.ca_pem_path, str(host / "ca.pem"))
+    cfg["tls"]["ca_file"] = str(host / "ca.pem")
+    _write(str(host / "config.json"), cfg)
+    folder = str(tmp_path / "board")
+    with vboard.VirtualBoard(folder, boot=True) as vb:
+        vb.wait_for(">>> ")
+        r = flash_run("deploy", "--port", vb.port, "--config", str(host / "config.json"))
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+        line = re.search(r"^Setup Wi-Fi \(when the board has no config\): PicoClaw-0001, password (\S+)$",
+                         r.stdout, re.M)
+        assert line, r.stdout
+        pw = line.group(1)
+        assert re.fullmatch(r"[abcdefghjkmnpqrstuvwxyz34679]{12}", pw)
+        with open(os.path.join(folder, "board.json")) as f:
+            assert json.load(f) == {"setup_password": pw}
+        vb.wait_for("gateway up", timeout=30)
+        # a second deploy keeps it (read back from the board), and copies nothing for it
+        r = flash_run("deploy", "--port", vb.port, "--config", str(host / "config.json"))
+        assert r.returncode == 0 and "PicoClaw-0001, password %s\n" % pw in r.stdout, r.stdout + r.stderr
+        assert "deploy: 0 files to copy" in r.stdout
+        # --open-setup: the same password kept, the network open
+        mark = vb.mark()
+        r = flash_run("deploy", "--port", vb.port, "--config", str(host / "config.json"), "--open-setup")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "PicoClaw-0001, an open network (the board prints a one-time code on its console)" in r.stdout
+        with open(os.path.join(folder, "board.json")) as f:
+            b = json.load(f)
+        assert b == {"setup_password": pw, "setup_open": True}
+        vb.wait_for("gateway up", since=mark, timeout=30)
+        # `flash.py setup`: the flag file and a reset, from a running bot; setup mode then
+        b.update(setup_port=free_port(), setup_dns_port=free_port())  # loopback ports for the host
+        _write(os.path.join(folder, "board.json"), b)
+        mark = vb.mark()
+        r = flash_run("setup", "--port", vb.port)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "setup: the board restarts into setup mode: join the Wi-Fi network PicoClaw-0001" in r.stdout
+        out = vb.wait_for("setup page on", since=mark, timeout=30)
+        assert "setup mode: asked for (the setup file)" in out
+        assert re.search(r"an open network; the page asks for the code \d{6}", out)
+        _, page = wait_page(b["setup_port"])
+        assert 'name="code"' in page
+
+
+def test_setup_dry_run_and_main_setup_from_the_repl(tg, tmp_path):
+    r = flash_run("setup", "--dry-run", "--port", "/dev/ttyUSB0")
+    assert r.returncode == 0 and "$ " in r.stdout and r.stdout.rstrip().endswith(" + reset"), r.stdout + r.stderr
+    folder = str(tmp_path / "board")
+    info = setup_board(folder, tg, drop=())
+    with vboard.VirtualBoard(folder, boot=True) as vb:
+        vb.wait_for("gateway up", timeout=30)
+        mark = vb.mark()
+        r = subprocess.run([vboard.unixport.mpybuild._tool("mpremote"), "connect", vb.port, "resume", "exec",
+                            "import main; main.setup()"], capture_output=True, text=True, timeout=30)
+        out = vb.wait_for("setup page on", since=mark, timeout=30)
+        assert "setup mode: asked for (the setup file)" in out
+        wait_page(info["setup_port"])
