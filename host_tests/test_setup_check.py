@@ -267,3 +267,32 @@ def test_checks_then_save_from_mpy_in_the_echo_gateways_heap(tmp_path, kind):
         assert (c.token, c.base_url, c.ca_file) == (tg.token, tg.base_url, tg.ca_pem_path)
         assert json.loads(cfg.read_text())["custom_key"] == [1, {"x": None}]
         assert len(llm.requests) == 1 and llm.requests[0]["body"]["max_tokens"] == 1
+
+
+def test_failures_from_mpy_say_the_same_lines(tmp_path):
+    """mbedTLS and lwIP-style errors on the unix port: the same lines as on CPython."""
+    port = _closed_port()
+    with FakeTelegram(unknown_ca=True) as tg, FakeLLM("openai") as llm:
+        cases = [  # (base_url, token, api_base, key): what the lines start with
+            ((tg.base_url, tg.token, llm.base_url, "sk-WRONG-key-1"),
+             ("telegram: None TLS with localhost:%d failed: certificate not trusted" % tg.port,
+              "model: the API key is refused by localhost")),
+            (("http://127.0.0.1:%d" % port, "123:secretTOKEN", llm.base_url + "/x", llm.api_key),
+             ("telegram: None cannot reach 127.0.0.1: 127.0.0.1:%d refused the connection" % port,
+              "model: localhost knows no model m (or api_base is wrong)")),
+        ]
+        for (base, token, api_base, key), says in cases:
+            cfg = tmp_path / "config.json"
+            cfg.write_text(json.dumps({"channels": {"telegram": {"token": "1:x", "base_url": base}},
+                                       "tls": {"ca_file": tg.ca_pem_path}}))
+            vals = tmp_path / "values.json"
+            vals.write_text(json.dumps({"token": token, "provider": "custom", "api_base": api_base,
+                                        "api_key": key, "model": "m"}))
+            r = unixport.run([os.path.join(unixport.HERE, "mp_setup_steps.py"), "checks", str(cfg), str(vals)],
+                             heap="64k")
+            lines = [l for l in r.stdout.splitlines() if l.startswith(("telegram:", "model:"))]
+            assert len(lines) == 2, r.stdout + r.stderr
+            for line, start in zip(lines, says):
+                assert line.startswith(start), (line, r.stdout)
+                assert token not in line and key not in line
+            assert "left loaded: []" in r.stdout, r.stdout

@@ -5,6 +5,7 @@
 #   micropython mp_setup_steps.py save CFG VALUES.json
 #   micropython mp_setup_steps.py wifi SSID PASSWORD
 #   micropython mp_setup_steps.py all CFG VALUES.json     (telegram, model, then save)
+#   micropython mp_setup_steps.py checks CFG VALUES.json  (telegram and model only)
 import gc
 import json
 import sys
@@ -19,7 +20,7 @@ if what == "wifi":
 cfg_path = sys.argv[2]
 with open(sys.argv[3]) as f:
     values = json.load(f)
-if what == "all":
+if what == "all" or what == "checks":
     old = load("picoclaw.config").load(cfg_path)  # as the server reads it
     unload("picoclaw.config", "picoclaw.json.stream", "picoclaw.json.scan")
     gc.collect()
@@ -29,10 +30,11 @@ if what == "all":
     print("model:", chk.model(values["provider"], values["api_base"], values["api_key"], values["model"], old))
     chk = None
     unload("picoclaw.portal.check")
-sv = load("picoclaw.portal.save")
+sv = load("picoclaw.portal.save") if what != "checks" else None
 try:
-    sv.write(cfg_path, values)
-    print("saved")
+    if sv:
+        sv.write(cfg_path, values)
+        print("saved")
 except ValueError as e:
     print("refused:", e)
 sv = None

@@ -85,8 +85,6 @@ def telegram(token, old):
     before = _loaded()
     try:
         return _get_me(token, old)
-    except MemoryError:
-        return None, "the board ran out of memory while asking Telegram: restart it and try again"
     finally:
         _drop(before)
 
@@ -99,8 +97,6 @@ def model(provider, api_base, api_key, model, old):
     before = _loaded()
     try:
         return _ping(provider, api_base, api_key, model, old)
-    except MemoryError:
-        return "the board ran out of memory while asking the model: restart it and try again"
     finally:
         _drop(before)
 
@@ -159,6 +155,8 @@ def _get_me(token, old):
                             token)
     except NetError as e:
         return None, _scrub(_unreachable(conn, base, e), token)
+    except MemoryError:
+        return None, _short(conn, "Telegram")
     except ValueError as e:  # a bad base_url or tls.ca_file
         return None, _scrub("Telegram: %s" % e, token)
     except OSError as e:  # the exchange broke (net/httpfail's wording)
@@ -231,6 +229,8 @@ def _ping(provider, api_base, api_key, model, old):
         return _scrub("%s answered %d (%s): try again later" % (host, status, msg or "no reason given"), api_key)
     except NetError as e:
         return _scrub(_unreachable(conn, base, e), api_key)
+    except MemoryError:
+        return _short(conn, "the model")
     except ValueError as e:  # a bad api_base or tls.ca_file
         return _scrub("the model: %s" % e, api_key)
     except OSError as e:
@@ -262,6 +262,7 @@ _BAD_TOKEN = "the bot token is not valid: copy it again from @BotFather"
 def _open(url, old):
     """A Connection to url, trusting what the bot will trust (app.build's way)."""
     from picoclaw.net.http import Connection
+    from picoclaw.net.stream import NetError, open_stream
 
     u = load("picoclaw.app").split_url(url)  # raises ValueError naming the bad URL
     unload("picoclaw.app")
@@ -278,11 +279,31 @@ def _open(url, old):
             ctx = trust.context(ca_file, verify, (u[1],), workspace)
         finally:
             unload("picoclaw.net.trust")
-    conn = Connection(u, bytearray(_BUF), ctx)
+    first = []  # the first handshake's failure, to name if the fallback below has no room
+
+    def opener(host, port, ctx, timeout_ms):
+        try:
+            return open_stream(host, port, ctx, timeout_ms)
+        except NetError as e:
+            if not first:
+                first.append(e)
+            raise
+
+    conn = Connection(u, bytearray(_BUF), ctx, opener)
+    conn.first = first
     if ctx is not None and getattr(old, "tls_verify", True):
         # a refused certificate tries the other shipped roots, as the bot will (net/anchors)
         conn.trust = (getattr(old, "ca_file", "") or None, getattr(old, "workspace", None))
     return conn
+
+
+def _short(conn, what):
+    """The line for a MemoryError: a certificate refused by the roots tried first, when that is
+    what set off the fallback to the others (net/anchors: 20 KB more than a handshake that
+    works, on the unix port), else the heap."""
+    if conn is not None and conn.first and str(conn.first[0]).startswith("TLS"):
+        return "%s (the board had no room to try its other roots)" % conn.first[0]
+    return "the board ran out of memory while asking %s: restart it and try again" % what
 
 
 def _unreachable(conn, url, e):
