@@ -103,7 +103,7 @@ def model(provider, api_base, api_key, model, old):
 
 # -- the exchanges ---------------------------------------------------------------------------
 def _get_me(token, old):
-    from picoclaw.json.stream import END_OBJ, OBJ, JsonError, JsonReader
+    from picoclaw.json.stream import OBJ, JsonError, JsonReader
     from picoclaw.net.stream import NetError
 
     if not _clean(token, True):
@@ -133,7 +133,7 @@ def _get_me(token, old):
                                 name = p.read_str()
                             else:
                                 p.skip()
-                    elif ev != END_OBJ:
+                    else:
                         p.skip_value(ev)
                 elif p.key_is(b"description"):
                     desc = p.read_str()
