@@ -156,7 +156,7 @@ def _serve(box, info):
         _remove(RUNNING)  # its reset is no crash
         m.run(info, "config.json", why)  # serves the setup page, then resets the board
     m = None
-    unload("picoclaw.portal.mode")
+    unload("picoclaw.portal.mode", "picoclaw.portal")  # the package too: a module object kept otherwise
     job = cli.prepare(["gateway", "--config", "config.json"])
     del cli
     unload("picoclaw.cli")  # as __main__ does: the CLI's code leaves the heap before the gateway is built
