@@ -10,13 +10,18 @@ import shim  # noqa: E402
 shim.install()
 import mptest  # noqa: E402,F401  (os.ilistdir on CPython, as the firmware uses it)
 
+_module = [None]
 
-def pytest_collection_finish(session):
-    # The firmware collects at every module load and unload (picoclaw.load/unload), hundreds
-    # of times a test under CPython; a full collection walks every object of the test process
-    # (tens of thousands once all test modules are imported). Frozen, what collection made
-    # (the test modules, the fakes, the libraries) is left out of those walks.
+
+def pytest_runtest_setup(item):
+    # The firmware collects at every module load and unload (picoclaw.load/unload): hundreds
+    # of times in one test under CPython, and a full collection walks every object of the
+    # test process, which grows with every test module run before (test_tools' get_time test
+    # took 160 s late in a full run, 1 s alone). At each new test module, what is alive by
+    # then (imported modules, fakes, fixtures kept) is frozen out of those walks.
     import gc
 
-    gc.collect()
-    gc.freeze()
+    if item.module is not _module[0]:
+        _module[0] = item.module
+        gc.collect()
+        gc.freeze()
