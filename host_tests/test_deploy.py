@@ -50,7 +50,9 @@ def one_line_error(r, starts):
 
 
 def deployed_modules():
-    return sorted("lib/" + r[:-3] + ".mpy" for r in mpybuild.modules() if r not in ("main.py", "boot.py"))
+    """The files deploy puts under lib/: every module as .mpy and the data files (page.html)."""
+    return sorted(["lib/" + r[:-3] + ".mpy" for r in mpybuild.modules() if r not in ("main.py", "boot.py")]
+                  + ["lib/" + r for r in mpybuild.data()])
 
 
 def board_files(folder):
@@ -152,7 +154,7 @@ def test_second_deploy_copies_only_what_changed(deployed, tg):
     mark = vb.mark()
     r = flash_run("deploy", "--port", vb.port, "--config", deployed.config)  # the bot is running:
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr                  # mpremote's Ctrl-C stops it
-    n = len(deployed_modules()) + 4  # .mpy files, main.py, boot.py, board.json, my-ca.pem
+    n = len(deployed_modules()) + 4  # .mpy and data files, main.py, boot.py, board.json, my-ca.pem
     assert "deploy: 1 files to copy" in r.stdout and "%d unchanged, 1 to remove" % n in r.stdout, r.stdout
     copied = re.findall(r"^  cp (\S+) (\S+)$", r.stdout, re.M)
     assert copied == [("build/deploy-%s/config.json" % ARCH, ":config.json")], r.stdout
