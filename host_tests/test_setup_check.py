@@ -296,3 +296,23 @@ def test_failures_from_mpy_say_the_same_lines(tmp_path):
                 assert line.startswith(start), (line, r.stdout)
                 assert token not in line and key not in line
             assert "left loaded: []" in r.stdout, r.stdout
+
+
+def test_the_url_and_getme_fields_are_read_as_app_and_the_parser_would():
+    from picoclaw import app
+
+    for url in ("https://api.telegram.org", "http://127.0.0.1:8081/", "https://h:99/pre/fix/",
+                "http://[::1]", "https://host:notaport/x"):
+        assert check._split(url) == app.split_url(url), url
+    for bad in ("ftp://x", "https://", "https://a b", "https://x\r\nHost: y"):
+        with pytest.raises(ValueError):
+            check._split(bad)
+    # a username-looking text inside a string (its quotes escaped there) is no match
+    body = bytearray(b'{"ok" : true,"result":{"first_name":"x\\",\\"username\\":\\"evil","username":"real_bot"}}')
+    assert check._field(body, len(body), b'"username"') == b"real_bot"
+    assert check._field(body, len(body), b'"ok"') == b"true"
+    assert check._field(body, len(body), b'"description"') is None
+    body = bytearray(b'{"ok":false,"error_code":401,"description":"Unauthorized"}')
+    assert [check._field(body, len(body), k) for k in (b'"ok"', b'"error_code"', b'"description"')] == \
+        [b"false", b"401", b"Unauthorized"]
+    assert check._field(body, 10, b'"description"') is None  # only what was read

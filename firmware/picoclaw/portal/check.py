@@ -21,7 +21,7 @@ from micropython import const
 from picoclaw import load, unload
 
 _BUF = const(512)  # the connection buffer, as app's: one TLS read or one request piece at a time
-_OUT = const(64)  # getMe's keys and the username (Telegram: at most 32 characters)
+_BODY = const(512)  # getMe's answer read whole: ~300 bytes, its fields first
 _MSG = const(200)  # a provider's error message: the first 200 bytes say what it is (llm/errors)
 _POLL_MS = const(250)  # Wi-Fi status polls while joining: a join takes 2-10 s
 _TG_MS = const(20000)  # getMe, handshake included: Telegram answers in well under a second
@@ -103,7 +103,6 @@ def model(provider, api_base, api_key, model, old):
 
 # -- the exchanges ---------------------------------------------------------------------------
 def _get_me(token, old):
-    from picoclaw.json.stream import OBJ, JsonError, JsonReader
     from picoclaw.net.stream import NetError
 
     if not _clean(token, True):
@@ -116,43 +115,33 @@ def _get_me(token, old):
         conn = _open(base, old)
         conn.request(b"GET", (b"/bot", token.encode(), b"/getMe"), timeout_ms=_TG_MS)
         status = conn.status
-        api = ok = False
-        name = desc = None
-        p = JsonReader(conn, bytearray(_OUT))
-        try:
-            p.expect(OBJ)
-            while p.next_key():
-                if p.key_is(b"ok"):
-                    ok = p.read_bool()
-                    api = True
-                elif p.key_is(b"result"):
-                    ev = p.next()
-                    if ev == OBJ:
-                        while p.next_key():
-                            if p.key_is(b"username"):
-                                name = p.read_str()
-                            else:
-                                p.skip()
-                    else:
-                        p.skip_value(ev)
-                elif p.key_is(b"description"):
-                    desc = p.read_str()
-                else:
-                    p.skip()
-            p.finish()
-        except JsonError:
-            api = False
+        # getMe's answer is ~300 bytes: its first _BODY bytes are read into one buffer and
+        # its three fields picked out there (the JSON parser's 6.6 KB of code would be the
+        # check's peak); a longer answer is cut, its fields come first
+        body = bytearray(_BODY)
+        n = 0
+        while n < _BODY:
+            k = conn.fill()
+            if not k:
+                break
+            k = min(k, _BODY - n)
+            body[n:n + k] = memoryview(conn.buf)[conn.start:conn.start + k]
+            n += k
         conn.done()
-        if ok and name:
-            return name, None
+        ok = _field(body, n, b'"ok"')
+        api = ok == b"true" or ok == b"false"  # the Bot API's envelope
+        name = _field(body, n, b'"username"')
+        if ok == b"true" and name:
+            return str(name, "utf-8"), None
         if status == 401 or status == 404 and api:  # 404: Telegram's answer to a malformed token
             return None, _BAD_TOKEN
         if not api:  # not the Bot API at all: a wrong base_url, a captive portal's page
             from picoclaw.net.stream import failure
 
             return None, failure(3, conn, status, 0, 0)
-        return None, _scrub("Telegram answered %d (%s): try again in a minute" % (status, desc or "no reason given"),
-                            token)
+        desc = _field(body, n, b'"description"')
+        return None, _scrub("Telegram answered %d (%s): try again in a minute"
+                            % (status, str(desc, "utf-8") if desc else "no reason given"), token)
     except NetError as e:
         return None, _scrub(_unreachable(conn, base, e), token)
     except MemoryError:
@@ -164,6 +153,38 @@ def _get_me(token, old):
     finally:
         if conn is not None:
             conn.close()
+
+
+def _field(b, n, key):
+    """The value of `key` in the JSON object text b[:n]: true/false/a number as its bytes, a
+    string's bytes without its quotes (usernames and the descriptions Telegram sends need no
+    escapes: a backslash ends it), None if absent. The key must be followed by a colon, so
+    the same text inside a string value (its quotes escaped there) is no match."""
+    i = 0
+    while True:
+        i = b.find(key, i, n)
+        if i < 0:
+            return None
+        j = _space(b, i + len(key), n)
+        if j < n and b[j] == 58:  # ":"
+            break
+        i = j
+    j = _space(b, j + 1, n)
+    if j < n and b[j] == 34:  # a string
+        e = j + 1
+        while e < n and b[e] != 34 and b[e] != 92:
+            e += 1
+        return bytes(b[j + 1:e])
+    e = j
+    while e < n and b[e] > 32 and b[e] != 44 and b[e] != 125:  # up to a space , or }
+        e += 1
+    return bytes(b[j:e])
+
+
+def _space(b, j, n):
+    while j < n and b[j] <= 32:
+        j += 1
+    return j
 
 
 def _ping(provider, api_base, api_key, model, old):
@@ -261,14 +282,10 @@ _BAD_TOKEN = "the bot token is not valid: copy it again from @BotFather"
 
 def _open(url, old):
     """A Connection to url, trusting what the bot will trust (app.build's way)."""
+    u = _split(url)  # before net/http loads: the heap holds least now
     from picoclaw.net.http import Connection
     from picoclaw.net.stream import NetError, open_stream
 
-    u = load("picoclaw.app").split_url(url)  # raises ValueError naming the bad URL
-    unload("picoclaw.app")
-    for c in url:  # the host goes into the Host header: no spaces, no line breaks
-        if ord(c) <= 32:
-            raise ValueError("the URL %r has a space or a control character" % url)
     ctx = None
     if u[0] == "https":
         ca_file = getattr(old, "ca_file", "") or None
@@ -304,6 +321,27 @@ def _short(conn, what):
     if conn is not None and conn.first and str(conn.first[0]).startswith("TLS"):
         return "%s (the board had no room to try its other roots)" % conn.first[0]
     return "the board ran out of memory while asking %s: restart it and try again" % what
+
+
+def _split(url):
+    """(scheme, host, port, path prefix), as app.split_url gives it (app.py's 5 KB of code
+    is not loaded for it); ValueError naming a URL that is no http(s) URL."""
+    for c in url:  # the host goes into the Host header: no spaces, no line breaks
+        if ord(c) <= 32:
+            raise ValueError("the URL %r has a space or a control character" % url)
+    https = url.startswith("https://")
+    if not https and not url.startswith("http://"):
+        raise ValueError("URL must start with https:// or http://: %s" % url)
+    rest = url[8 if https else 7:]
+    i = rest.find("/")
+    host, prefix = (rest, "") if i < 0 else (rest[:i], rest[i:].rstrip("/"))
+    port = 443 if https else 80
+    j = host.rfind(":")
+    if j > 0 and host[j + 1:].isdigit():
+        host, port = host[:j], int(host[j + 1:])
+    if not host:
+        raise ValueError("URL has no host: %s" % url)
+    return "https" if https else "http", host, port, prefix
 
 
 def _unreachable(conn, url, e):
