@@ -316,7 +316,7 @@ def _open(url, old):
 
 def _short(conn, what):
     """The line for a MemoryError: a certificate refused by the roots tried first, when that is
-    what set off the fallback to the others (net/anchors: 20 KB more than a handshake that
+    what set off the fallback to the others (net/anchors: 18 KB more than a handshake that
     works, on the unix port), else the heap."""
     if conn is not None and conn.first and str(conn.first[0]).startswith("TLS"):
         return "%s (the board had no room to try its other roots)" % conn.first[0]
