@@ -9,8 +9,8 @@ from picoclaw import cli, load, unload
 job = cli.prepare(sys.argv[1:])
 del cli
 unload("picoclaw.cli")
-if isinstance(job, tuple) and isinstance(job[1], list):  # `agent`: (settings, its arguments)
-    job = load("picoclaw.cmd.console").main(*job)
+if isinstance(job, tuple) and isinstance(job[1], list):  # `agent`, `setup`: (settings or
+    job = load(job[2]).main(job[0], job[1])  # the config's path, its arguments, the module)
 elif isinstance(job, tuple):  # the gateway: (settings, cycles)
     from picoclaw import app
 

@@ -1,6 +1,6 @@
 # The command line (run by __main__): arguments, config, and the commands' set-up.
 #   MICROPYPATH=firmware:.frozen micropython -X heapsize=64k -m picoclaw <command> --config FILE
-# Commands: status, onboard, gateway, agent. SIMULATE=1 runs the gateway (or the agent)
+# Commands: status, onboard, gateway, agent, setup (portal/server.py). SIMULATE=1 runs the gateway (or the agent)
 # against a scripted Telegram (or model), with no network at all. For `gateway`, prepare()
 # returns the settings; __main__ drops this module from the heap before building the
 # gateway, so only the loop's own code stays resident.
@@ -17,6 +17,7 @@ commands:
   onboard   write a starter config.json (if missing) and workspace files
   gateway   run the Telegram long-poll loop (SIMULATE=1: against a scripted Telegram)
   agent     the assistant in this console: -m TEXT for one turn, or a conversation
+  setup     the setup page: --listen HOST:PORT [--dns PORT] (portal/server.py)
 picoclaw <command> --help: that command's usage; -v: debug logging"""
     # each command's usage, for `picoclaw <command> --help`, in one long literal (docs/memory.md)
     helps = """status --config FILE
@@ -27,7 +28,8 @@ picoclaw <command> --help: that command's usage; -v: debug logging"""
     try:
         cmd = None
         opts = {"config": "config.json", "cycles": -1}
-        extra = []  # the agent command's own arguments (console.py reads them)
+        extra = []  # the agent command's (console.py reads them) or setup's own arguments
+        setup = False  # (found by its usage line: no short literal, no interned name)
         i = 0
         while i < len(argv):
             a = argv[i]
@@ -46,11 +48,14 @@ picoclaw <command> --help: that command's usage; -v: debug logging"""
                 log.level = log.DEBUG
             elif cmd is None and not a.startswith("-"):
                 cmd = a
-            elif cmd == "agent":
+                setup = ("  %s     the setup page" % a) in usage
+            elif cmd == "agent" or setup:
                 extra.append(a)
             else:
                 raise ValueError("unknown argument %s\n%s" % (a, usage))
             i += 1
+        if setup:  # run by __main__ once this module has left the heap (portal/server.main)
+            return opts["config"], extra, "picoclaw.portal.server"
         if cmd == "onboard":
             from picoclaw import load
 
@@ -102,7 +107,9 @@ picoclaw <command> --help: that command's usage; -v: debug logging"""
             for name in ("picoclaw.net.http", "picoclaw.telegram.api", "picoclaw.gateway.loop",
                          "picoclaw.state"):
                 load(name)
-        return cfg, extra if cmd == "agent" else int(opts["cycles"])
+        if cmd == "agent":  # (the module's name here, not in __main__, which stays loaded)
+            return cfg, extra, "picoclaw.cmd.console"
+        return cfg, int(opts["cycles"])
     except ValueError as e:  # ConfigError, bad arguments
         print("error: %s" % log.scrub(str(e)))
         return 2

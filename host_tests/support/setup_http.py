@@ -163,6 +163,9 @@ def full_flow(heap, tg, llm=None, size="small", timeout=120):
             status, _, page = st.post(form(tg, llm, size))
         except (OSError, AttributeError, AssertionError):
             status, page = 0, ""
+        if status != 200 or "Saved." not in page:  # refused or a check failed: it keeps serving
+            st.close()
+            return -3, "".join(st.lines) + "\n".join(ERRORS.findall(page)), cfg, ""
         try:
             rc, out = st.output(timeout)
         except subprocess.TimeoutExpired:
