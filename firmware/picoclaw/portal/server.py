@@ -224,11 +224,14 @@ class Setup:
         if ready:
             ready()
         idle = time.ticks_add(time.ticks_ms(), timeout_s * 1000)
+        quiet = False  # the last poll found nothing to do
         try:
             while True:
                 now = time.ticks_ms()
                 if self.done is not None:
-                    if time.ticks_diff(now, self.done) > 0 or not any(c.sock for c in self.slots):
+                    # not before a quiet poll: a phone that pressed the button during the
+                    # checks waits in the listen queue, and is told setup has finished
+                    if time.ticks_diff(now, self.done) > 0 or quiet and not any(c.sock for c in self.slots):
                         return 0
                 elif time.ticks_diff(now, idle) > 0:
                     log.info("setup: no save in %d s: leaving setup mode" % timeout_s)
@@ -237,7 +240,9 @@ class Setup:
                     if c.sock and time.ticks_diff(now, c.deadline) > 0:
                         log.info("setup: a request was not whole in %d s: dropped" % (_REQ_MS // 1000))
                         self._answer(c, b"408 Request Timeout", "The request took too long: send it again")
-                for s, ev in poller.poll(_POLL_MS):
+                events = poller.poll(_POLL_MS)
+                quiet = not events
+                for s, ev in events:
                     if isinstance(s, int):  # CPython's poll gives file numbers
                         s = self._by_fd(s, ls, dns)
                     if s is ls:
@@ -414,7 +419,10 @@ class Setup:
                 c.left = -2
 
     def _head_done(self, c):
-        if self.done is not None or self.user:
+        # saved: the finished page; a POST's after its body is read (_post): closing with
+        # the body unread makes the kernel reset the connection, and the browser never
+        # shows the answer
+        if (self.done is not None or self.user) and not c.post:
             self._page(c, b"200 OK", "finished")
             return
         if not c.host:  # another name (a probe, a rebinding page): the page, by its address
