@@ -102,7 +102,12 @@ class Setup:
         """POST /save with `fields` (a dict; csrf=True: a fresh token from GET / first)."""
         if csrf is True:
             fields = dict(fields, csrf=self.token())
-        body = body if body is not None else urllib.parse.urlencode(fields).encode()
+        if body is None:
+            body = urllib.parse.urlencode(fields).encode()
+            if fields.get("pad") == FILL:  # "&pad=" and x's last, to BODY_CAP bytes in all
+                fields = {k: v for k, v in fields.items() if k != "pad"}
+                body = urllib.parse.urlencode(fields).encode() + b"&pad="
+                body += b"x" * (BODY_CAP - len(body))
         host = host or "127.0.0.1:%d" % self.port
         return self.exchange(b"POST /save HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded"
                              b"\r\nContent-Length: %d\r\n\r\n%s" % (host.encode(), len(body), body))
@@ -125,7 +130,8 @@ def read_answer(s):
         data += d
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1]) if lines and lines[0].startswith("HTTP/") else 0
+    m = re.match(r"HTTP/1\.[01] (\d{3}) ", lines[0])
+    status = int(m.group(1)) if m else 0  # 0: no answer (the server died, or cut it short)
     headers = {}
     for line in lines[1:]:
         k, _, v = line.partition(":")
@@ -141,13 +147,17 @@ def form(tg, llm=None, size="small", **over):
          "api_base": "", "api_key": "", "model": "", "owner": "111"}
     if llm is not None:
         f.update(provider="openai", api_base=llm.base_url, api_key=llm.api_key, model="test-model")
-    if size == "cap":
+    if size == "cap":  # what can be at its cap is; an unknown field fills the body to 2048
         f.update(ssid="S" * 32, wifi_password="p" * 64, owner="1" * 20)
         if llm is not None:
-            f.update(api_base=llm.base_url + "/" * 0 + "?" + "x" * (200 - len(llm.base_url) - 1),
-                     model="m" * 64)
+            f.update(model="m" * 64)
+        f["pad"] = FILL
     f.update(over)
     return f
+
+
+FILL = "(fill the body to its cap)"
+BODY_CAP = 2048
 
 
 def full_flow(heap, tg, llm=None, size="small", timeout=120):
