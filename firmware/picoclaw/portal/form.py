@@ -203,9 +203,9 @@ class Form:
         return bool(self.seen & (1 << index(name)))
 
     def get(self, name):
-        """The value of field `name` (str; "" when absent or not text)."""
+        """The value of field `name` (str; "" when absent, past its cap or not text)."""
         i = index(name)
-        if self.bad & (1 << i):
+        if (self.bad | self.over) & (1 << i):
             return ""
         return str(self.buf[self.off[i]:self.off[i] + self.len[i]], "utf-8")
 

@@ -47,13 +47,18 @@ _PROVIDERS = " none openai anthropic anthropic-messages openrouter groq deepseek
 
 
 def _issue(st):
+    """A new csrf token for a page: into a used slot of the table, else over the oldest."""
     import binascii
     import os
 
     t = binascii.hexlify(os.urandom(_TOK // 2))
-    i = st.tok_next
+    i = st.tokens.find(b"-")
+    if i >= 0:
+        i //= _TOK
+    else:
+        i = st.tok_next
+        st.tok_next = (i + 1) % _TOKENS
     st.tokens[i * _TOK:(i + 1) * _TOK] = t
-    st.tok_next = (i + 1) % _TOKENS
     return t
 
 
@@ -577,13 +582,12 @@ def args(argv):
     """setup's arguments (server.main): (host, port, dns port, timeout s, code, scan), or
     None after saying what is wrong."""
     host, port, dns, timeout, code, scan = "127.0.0.1", 8080, None, 900, None, None
+    i = 0
+    a = ""
     try:
-        i = 0
         while i < len(argv):
             a = argv[i]
-            if i + 1 >= len(argv):
-                raise ValueError(a)
-            v = argv[i + 1]
+            v = argv[i + 1] if i + 1 < len(argv) else ""
             if a == "--listen":
                 host, _, p = v.rpartition(":")
                 port = int(p)
@@ -598,10 +602,12 @@ def args(argv):
             elif a == "--scan":
                 scan = v.split(",")
             else:
-                raise ValueError(a)
+                raise ValueError
+            if not v:
+                raise ValueError
             i += 2
-    except ValueError as e:
+    except ValueError:
         print("error: setup: bad argument %s (usage: picoclaw setup --config FILE --listen "
-              "HOST:PORT [--dns PORT] [--timeout S] [--code CODE] [--scan SSID,SSID])" % e)
+              "HOST:PORT [--dns PORT] [--timeout S] [--code CODE] [--scan SSID,SSID])" % a)
         return None
     return host, port, dns, timeout, code, scan

@@ -84,7 +84,7 @@ class _State:
         p = b"" if port == 80 else b":%d" % port
         self.url = b"http://" + ip.encode() + p + b"/"
         # the Host values that are the board itself
-        self.hosts = (ip.encode() + p, ip.encode(), host.encode() + p)
+        self.hosts = (ip.encode() + p, host.encode() + p)
         self.scan = []
         if ap:
             try:
@@ -184,6 +184,7 @@ def serve(cfg_path, listen, dns_port=None, ap=None, timeout_s=900, code=None, re
             st.form = None
             unload("picoclaw.portal.form")
             st.errs = _check(st)
+            st.status = b"200 OK"  # a check that failed: the form again, with its lines
             st.form = load("picoclaw.portal.form").Form()
     finally:
         for c in st.slots:
