@@ -329,3 +329,60 @@ def test_the_whole_flow_fits_the_echo_gateways_heap(tg, llm):
         rc, out, cfg, page = setup_http.full_flow("64k", tg, llm, size)
         shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
         assert rc == 0 and page, (size, out[-2000:])
+
+
+# ------------------------------------------------------------------------------ on CPython
+class _Checks:
+    """A stand-in for portal/check.py (serve's `checks`): records what it was asked."""
+
+    def __init__(self):
+        self.calls = []
+
+    def wifi(self, ssid, password):
+        self.calls.append(("wifi", ssid))
+        return None
+
+    def telegram(self, token, old):
+        self.calls.append(("telegram", token, old.base_url))
+        return ("stand_in_bot", None) if token.startswith("1:") else (None, "the bot token is refused")
+
+    def model(self, provider, api_base, api_key, model, old):
+        self.calls.append(("model", provider, model))
+        return None
+
+
+class _Saver:
+    def __init__(self):
+        self.saved = []
+
+    def write(self, path, values):
+        self.saved.append((path, dict(values)))
+
+
+def test_the_server_on_cpython():
+    # the same modules under CPython (the host shim), with stand-ins for the checks and the save
+    import threading
+
+    from picoclaw.portal import server as srv
+
+    cfg = setup_http.old_config(None)
+    checks, saver, rc = _Checks(), _Saver(), []
+    port = setup_http.free_port()
+    ready = threading.Event()
+    t = threading.Thread(target=lambda: rc.append(srv.serve(cfg, ("127.0.0.1", port), timeout_s=30, ready=ready.set,
+                                                            checks=checks, saver=saver)))
+    t.start()
+    assert ready.wait(10)
+    st = setup_http.Setup.__new__(setup_http.Setup)
+    st.port = port
+    f = {"ssid": "Home", "wifi_password": "pw", "token": "2:BAD", "provider": "openai", "api_base": "",
+         "api_key": "sk-x", "model": "gpt-4o-mini", "owner": ""}
+    status, _, page = st.post(f)
+    assert status == 200 and errors(page) == ["the bot token is refused"]
+    status, _, page = st.post(dict(f, token="1:GOOD"))
+    assert status == 200 and "Saved. @stand_in_bot is starting" in page
+    t.join(10)
+    assert rc == [0]
+    assert saver.saved == [(cfg, dict(f, token="1:GOOD", csrf=saver.saved[0][1]["csrf"], code=""))]
+    assert checks.calls[-2:] == [("telegram", "1:GOOD", "https://api.telegram.org"), ("model", "openai", "gpt-4o-mini")]
+    shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
