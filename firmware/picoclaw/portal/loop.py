@@ -292,7 +292,9 @@ def _header(st, c, line):
 
 
 def _head_done(st, c):
-    if st.done is not None or st.user:
+    # saved: the finished page; a POST's after its body is read (_post): closing with the
+    # body unread makes the kernel reset the connection, and the browser shows nothing
+    if (st.done is not None or st.user) and not c.post:
         _page(st, c, b"200 OK", "finished")
         return
     if not c.host:  # another name (a probe, a rebinding page): the page, by its address
