@@ -16,10 +16,10 @@ One server process serves the module's tests that do not end it (a module fixtur
 the echo gateway's heap.
 """
 import html
+import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 
@@ -386,3 +386,18 @@ def test_the_server_on_cpython():
     assert saver.saved == [(cfg, dict(f, token="1:GOOD", csrf=saver.saved[0][1]["csrf"], code=""))]
     assert checks.calls[-2:] == [("telegram", "1:GOOD", "https://api.telegram.org"), ("model", "openai", "gpt-4o-mini")]
     shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
+
+
+def test_page_html_goes_where_the_modules_go():
+    # build/mpy (the unix port), deploy (lib/ on the board, frozen firmware too) and package.json
+    rel = "picoclaw/portal/page.html"
+    assert rel in list(unixport.mpybuild.data())
+    assert os.path.exists(os.path.join(unixport.build(), rel))
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import flash
+
+    with open(os.path.join(ROOT, "package.json")) as f:
+        assert [rel, "firmware/" + rel] in json.load(f)["urls"]
+    assert json.loads(flash.package_json())["urls"] == json.load(open(os.path.join(ROOT, "package.json")))["urls"]
