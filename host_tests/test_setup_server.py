@@ -401,3 +401,29 @@ def test_page_html_goes_where_the_modules_go():
     with open(os.path.join(ROOT, "package.json")) as f:
         assert [rel, "firmware/" + rel] in json.load(f)["urls"]
     assert json.loads(flash.package_json())["urls"] == json.load(open(os.path.join(ROOT, "package.json")))["urls"]
+
+
+def test_a_second_post_waits_for_the_form(server, tg):
+    # A's body is half sent (A has the form parser); B's whole POST waits, unread, and is
+    # checked once A is answered
+    import urllib.parse
+
+    a_body = urllib.parse.urlencode(dict(setup_http.form(tg), owner="x", csrf=server.token())).encode()
+    b_body = urllib.parse.urlencode(dict(setup_http.form(tg), token="123456:WRONG-token-abcdefghijkl",
+                                         csrf=server.token())).encode()
+    head = b"POST /save HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %d\r\n\r\n"
+    a = server.connect()
+    b = server.connect()
+    try:
+        a.sendall(head % (server.port, len(a_body)) + a_body[:20])
+        time.sleep(0.2)
+        b.sendall(head % (server.port, len(b_body)) + b_body)
+        time.sleep(0.2)
+        a.sendall(a_body[20:])
+        status, _, page = setup_http.read_answer(a)
+        assert status == 400 and errors(page) == ["Your Telegram user id: digits only, or empty to pair with /pair"]
+        status, _, page = setup_http.read_answer(b)
+        assert status == 200 and len(errors(page)) == 1 and "token" in errors(page)[0].lower()
+    finally:
+        a.close()
+        b.close()

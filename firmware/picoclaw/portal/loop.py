@@ -95,6 +95,8 @@ def run(st):
         st.errs = None
     quiet = False  # the last poll found nothing to do
     while True:
+        if st.pending is not None:  # a waiting POST took the form as the last answer's ended
+            return _CHECK
         now = time.ticks_ms()
         if st.done is not None:
             # not before a quiet poll: a phone that pressed the button during the
