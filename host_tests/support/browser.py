@@ -67,9 +67,11 @@ class Browser:
         finally:
             shutil.rmtree(self.profile, ignore_errors=True)
 
-    def screenshot(self, path):
-        """The whole page as the phone shows it, scrolled to the top: a PNG at `path`."""
+    def screenshot(self, path, bottom=False):
+        """The screen as the phone shows it, scrolled to the top (or the bottom: the end of a
+        filled-in form, its button), no field focused: a PNG at `path`."""
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.driver.execute_script("window.scrollTo(0, 0)")
+        self.driver.execute_script("if (document.activeElement) document.activeElement.blur();"
+                                   "window.scrollTo(0, arguments[0] ? document.body.scrollHeight : 0)", bottom)
         self.driver.save_screenshot(path)
         return path
