@@ -350,7 +350,9 @@ def _post(st, c):
         log.info("setup: form refused (%d problems)" % len(errs))
         _page(st, c, b"400 Bad Request", "form", errs)
         return
-    # the checks (server.py), with this module out of the heap; c keeps the form
+    # the checks (server.py), with this module out of the heap; c keeps the form, and the
+    # values are made again from it once this module's code has left (not islands in it)
+    st.vals = None
     c.state = _S_WAIT
     st.poller.modify(c.sock, 0)
     st.pending = c

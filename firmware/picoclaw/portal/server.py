@@ -180,7 +180,9 @@ def serve(cfg_path, listen, dns_port=None, ap=None, timeout_s=900, code=None, re
             if r != _CHECK:
                 return r
             unload("picoclaw.portal.loop")
-            # the form parser leaves too (the values are in st.vals): its room is the checks'
+            # the form parser leaves too (the values wait in st.vals): its room is the checks'
+            st.vals = st.form.values()
+            st.vals["provider"] = st.vals["provider"] or "none"  # (as loop's validation read it)
             st.form = None
             unload("picoclaw.portal.form")
             st.errs = _check(st)
