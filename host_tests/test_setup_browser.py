@@ -257,6 +257,12 @@ def _assert_no_secrets(b, *secrets):
 # the browser itself
 
 
+def test_the_browser_is_installed():
+    # first, so that a machine without it gets one FAILED with the line saying how to install
+    # it (the other tests then error in their fixture with the same line): never a skip
+    browser.require()
+
+
 def test_browser_runs_here(phone, tmp_path):
     # the harness alone, against Python's own http.server: a phone-sized window that renders
     # a form, takes typed text, submits it and shows the answer
