@@ -12,8 +12,8 @@ driven over real sockets as a phone would (support/setup_http.py), not through a
 - the form parser's shared cases (support/form_cases.py) here on CPython and on the unix
   port from .mpy, the inner loop under heap_lock.
 
-One server process serves the module's tests that do not end it (a module fixture), at 64k,
-the echo gateway's heap.
+One server process serves the module's tests that do not end it (a module fixture); the
+whole flow runs at 64k, the echo gateway's heap, in fresh processes.
 """
 import html
 import json
@@ -51,7 +51,11 @@ def llm():
 @pytest.fixture(scope="module")
 def server(tg, llm):
     cfg = setup_http.old_config(tg, llm)
-    st = setup_http.Setup(cfg, "64k")
+    # 72k, not the flow's 64k: this one process serves ~90 requests and three checks, and
+    # what they leave scattered (measured: a refused peer, then a POST that waited for the
+    # form, needed 68k for its getMe) is the long session's margin; the flow itself is
+    # measured in fresh processes (test_the_whole_flow_fits_the_echo_gateways_heap)
+    st = setup_http.Setup(cfg, "72k")
     yield st
     st.close()
     assert not os.path.exists(cfg) or "token" not in open(cfg).read()  # nothing here saved

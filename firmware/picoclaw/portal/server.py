@@ -206,7 +206,8 @@ def _check(st):
     """The checks (portal/check.py), then the save (portal/save.py): [] when saved, else
     one line per failure."""
     v = st.vals
-    log.set_secrets(list(log._secrets) + [v["wifi_password"], v["token"], v["api_key"]])
+    # the log's scrubber: the old config's secrets and this form's (not every form's so far)
+    log.set_secrets(st.old.secrets + [v["wifi_password"], v["token"], v["api_key"]])
     log.info("setup: checking the Wi-Fi, the bot token%s" % (" and the model" if v["provider"] != "none" else ""))
     ck = st.checks or load("picoclaw.portal.check")
     errs = []
