@@ -76,9 +76,8 @@ def _redeem(st, v):
             return True
     return False
 
+
 # -- the loop ---------------------------------------------------------------------------
-
-
 def run(st):
     """Serve until a form is ready for the checks (2: st.pending is its client), the save's
     goodbyes are over (0) or setup times out (1). A pending client is answered first
@@ -212,9 +211,8 @@ def _own(st, c):
     if c.left <= 0:
         _post(st, c)
 
+
 # -- reading a request ------------------------------------------------------------------
-
-
 def _read(st, c):
     rd = getattr(c.sock, "readinto", None) or c.sock.recv_into  # (CPython: recv_into)
     try:
@@ -327,9 +325,8 @@ def _head_done(st, c):
     else:  # another POST's body is being parsed: this one waits, unread
         st.poller.modify(c.sock, 0)
 
-# -- the save ---------------------------------------------------------------------------
 
-
+# -- a sent form -----------------------------------------------------------------------
 def _post(st, c):
     if st.user:  # a POST that waited while another one saved
         _page(st, c, b"200 OK", "finished")
@@ -358,6 +355,7 @@ def _post(st, c):
     st.pending = c
 
 
+# -- answers ---------------------------------------------------------------------------
 def _w(st, c, data):
     """Add data to the answer in c.buf, sending whenever it is full."""
     n = len(data)
