@@ -203,14 +203,34 @@ def _fill(b, **fields):
         _set(b, name, value)
 
 
-def _submit(b):
+def _mark(b):
+    """Mark the page shown now, so that _answered can tell when another one replaced it."""
+    b.driver.execute_script("window.__picoclaw_old_page = true")
+
+
+def _answered(b):
+    """Wait until the marked page is replaced by the server's answer, loaded whole. (Not
+    selenium's staleness_of: while a navigation replaces the page, chromedriver sometimes
+    answers a question about an old element with an inspector error instead of "stale".)"""
     from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    html = b.driver.find_element("tag name", "html")
+    def new_page(d):
+        try:
+            return d.execute_script("return !window.__picoclaw_old_page && document.readyState == 'complete'")
+        except WebDriverException:  # the page is being replaced right now
+            return False
+
+    WebDriverWait(b.driver, WAIT).until(new_page)
+
+
+def _submit(b):
+    """Press the form's button, as a person does, and wait for the answer."""
+    from selenium.common.exceptions import WebDriverException
+
     buttons = b.driver.find_elements("css selector", "form [type=submit], form button")
     assert buttons, "the form has no submit button"
+    _mark(b)
     try:
         buttons[0].click()
     except WebDriverException as e:
@@ -218,8 +238,7 @@ def _submit(b):
         # it finished its own bookkeeping: the click was made (the wait below says so)
         if "does not belong to the document" not in str(e):
             raise
-    WebDriverWait(b.driver, WAIT).until(EC.staleness_of(html))
-    _settled(b)
+    _answered(b)
 
 
 def _errors(b):
@@ -241,6 +260,24 @@ def _good(tg, llm, **over):
              api_base=llm.base_url, api_key=llm.api_key, model="test-model", owner=str(OWNER))
     v.update(over)
     return v
+
+
+SHOWN_API_BASE = "http://192.168.1.5:8080/v1"  # what the pictures show in the API base field
+
+
+def _shot(b, name, bottom=False):
+    """docs/setup/<name>: the screen as it is, except that the API base field shows a LAN
+    server's address instead of the fake model's loopback port (a new one at every run):
+    the same page gives the same PNG, so a test run leaves the committed pictures as they
+    are. The field's real value is back before anything is submitted."""
+    swap = ("var e = document.getElementsByName('api_base')[0]; if (!e) return null;"
+            "var v = e.value; if (v) e.value = arguments[0]; return v;")
+    real = b.driver.execute_script(swap, SHOWN_API_BASE)
+    try:
+        b.screenshot(os.path.join(SHOTS, name), bottom=bottom)
+    finally:
+        if real:
+            b.driver.execute_script("document.getElementsByName('api_base')[0].value = arguments[0]", real)
 
 
 def _assert_no_secrets(b, *secrets):
@@ -310,17 +347,17 @@ def test_setup_from_a_phone_then_the_bot_answers(phone, fakes, fresh_server):
     scanned = [o.get_attribute("value") for o in phone.driver.find_elements("css selector", "#networks option")]
     assert WIFI_SSID in scanned, scanned  # the scan is offered, the name can still be typed
     assert not _errors(phone)
-    phone.screenshot(os.path.join(SHOTS, "1-form.png"))
+    _shot(phone, "1-form.png")
 
     v = _good(tg, llm)
     _fill(phone, **v)
-    phone.screenshot(os.path.join(SHOTS, "2-filled.png"), bottom=True)
+    _shot(phone, "2-filled.png", bottom=True)
     _submit(phone)
     text = _text(phone)
     assert not _errors(phone), _errors(phone)
     assert "Saved. @%s is starting" % tg.bot["username"] in text, text
     _assert_no_secrets(phone, WIFI_KEY, tg.token, llm.api_key)
-    phone.screenshot(os.path.join(SHOTS, "4-saved.png"))
+    _shot(phone, "4-saved.png")
     assert fresh_server.wait() == 0, fresh_server.output()  # serve() returned: the board restarts
     out = fresh_server.output()
     for secret in (WIFI_KEY, tg.token, llm.api_key):
@@ -394,7 +431,7 @@ def test_every_validation_error_is_a_line_on_the_page(phone, fakes, server, fiel
     if field != "ssid":
         assert _value(phone, "ssid") == WIFI_SSID
     if field == "token" and value == "not-a-token":
-        phone.screenshot(os.path.join(SHOTS, "3-error.png"))
+        _shot(phone, "3-error.png")
     assert server.proc.poll() is None  # still serving
 
 
@@ -485,16 +522,12 @@ def test_a_second_browser_gets_its_own_token_and_then_setup_has_finished(phone, 
         assert mine and theirs and mine != theirs
         _fill(phone, **_good(tg, llm, model="model-of-phone-1"))
         _fill(other, **_good(tg, llm, model="model-of-phone-2"))
-        pages = [b.driver.find_element("tag name", "html") for b in (phone, other)]
         for b in (phone, other):  # returns at once (a click would wait for the answer)
+            _mark(b)
             b.driver.execute_script("setTimeout(function () { document.querySelector('form').requestSubmit() }, 0)")
-        for b, page in zip((phone, other), pages):
-            from selenium.webdriver.support import expected_conditions as EC
-            from selenium.webdriver.support.ui import WebDriverWait
-
+        for b in (phone, other):
             try:
-                WebDriverWait(b.driver, WAIT).until(EC.staleness_of(page))
-                _settled(b)
+                _answered(b)
             except Exception:
                 raise AssertionError("no answer to a submit:\n" + fresh_server.output())
         texts = [_text(phone), _text(other)]
