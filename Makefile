@@ -29,8 +29,10 @@ browser:
 demo: setup
 	$(BIN)/python tools/demo.py
 
+# -p no:anyio: anyio's pytest plugin (no test uses it) imports trio, selenium's dependency,
+# which then warns about Hypothesis's random in every run
 test: setup
-	$(BIN)/python -m pytest -q host_tests
+	$(BIN)/python -m pytest -q -p no:anyio host_tests
 
 figures: setup
 	$(BIN)/python tools/figures.py
