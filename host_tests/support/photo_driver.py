@@ -9,7 +9,7 @@ import sys
 
 from picoclaw import cli, load, unload
 
-cfg, _ = cli.prepare(["agent", "--config", sys.argv[1]])
+cfg = cli.prepare(["agent", "--config", sys.argv[1]])[0]  # (settings, arguments, console module)
 unload("picoclaw.cli")
 a, _ = load("picoclaw.cmd.console")._build(cfg)
 from picoclaw.agent.session import Session  # noqa: E402 - after the start-up, as the gateway loads it
