@@ -359,17 +359,23 @@ class _Saver:
     def __init__(self):
         self.saved = []
 
-    def write(self, path, values):
-        self.saved.append((path, dict(values)))
+    def write(self, path, values, fresh=False):
+        self.saved.append((path, dict(values), fresh))
 
 
-def test_the_server_on_cpython():
-    # the same modules under CPython (the host shim), with stand-ins for the checks and the save
+@pytest.mark.parametrize("old", ["none", "unreadable"])
+def test_the_server_on_cpython(old):
+    # the same modules under CPython (the host shim), with stand-ins for the checks and the
+    # save; no config yet, or one the firmware cannot read (a wrong type): the checks get the
+    # defaults, and the save is told to keep that file aside and write a new one (fresh)
     import threading
 
     from picoclaw.portal import server as srv
 
     cfg = setup_http.old_config(None)
+    if old == "unreadable":
+        with open(cfg, "w") as f:
+            f.write('{"channels": {"telegram": {"poll_timeout": "30"}}}')
     checks, saver, rc = _Checks(), _Saver(), []
     port = setup_http.free_port()
     ready = threading.Event()
@@ -387,7 +393,8 @@ def test_the_server_on_cpython():
     assert status == 200 and "Saved. @stand_in_bot is starting" in page
     t.join(10)
     assert rc == [0]
-    assert saver.saved == [(cfg, dict(f, token="1:GOOD", csrf=saver.saved[0][1]["csrf"], code=""))]
+    assert saver.saved == [(cfg, dict(f, token="1:GOOD", csrf=saver.saved[0][1]["csrf"], code=""),
+                            old == "unreadable")]
     assert checks.calls[-2:] == [("telegram", "1:GOOD", "https://api.telegram.org"), ("model", "openai", "gpt-4o-mini")]
     shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
 

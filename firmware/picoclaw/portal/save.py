@@ -9,8 +9,12 @@
 # this firmware does not read, nested objects, arrays, numbers as written) is copied
 # unchanged. The file keeps its format: version 3 (channel_list, model_list) or the original
 # one (channels, providers). Without an old file the onboard template (cmd/onboard.py) is
-# filled in. Anything failing (a full flash, an old file that is not JSON) leaves the old file
-# as it was and raises SaveError: one line saying what to do.
+# filled in. An old file the firmware cannot use either (not JSON, nested too deep, a key or a
+# number too long, or one that config.load refuses, e.g. for a value of a wrong type: the server found that out at its start, as config.load refused it, and says
+# so with fresh=True) is most likely why setup mode started: it is kept beside as config.json.bad
+# for its owner and a whole new config is written from the template, so the page can always
+# end setup mode. Anything else failing (a full flash) leaves the old file as it was and
+# raises SaveError: one line saying what to do.
 #
 #     save.write("/config.json", {"ssid": "home", "wifi_password": "...", "token": "123:AB..",
 #                "provider": "openai", "api_base": "", "api_key": "sk-..", "model": "gpt-4o-mini",
@@ -50,15 +54,35 @@ class SaveError(ValueError):
     """config.json could not be written: one line saying why and what to do."""
 
 
-def write(cfg_path, values, opener=open):
+class _Unusable(SaveError):
+    """The old file is one the firmware cannot use either (write() then starts anew)."""
+
+
+def write(cfg_path, values, fresh=False, opener=open):
     """Write config.json at cfg_path from the page's values (the form's field names -> str:
     ssid, wifi_password, token, provider, api_base, api_key, model, owner), atomically.
     Raises SaveError (one line) and leaves the old file as it was when anything fails.
-    opener: open, or a stand-in for the tests (a flash that fills up). What it loads (the
-    parser, the writer) is dropped before it returns."""
+    fresh: the old file is one config.load refused (portal/server found that out): it is kept
+    as <cfg_path>.bad and a new config written, as for one that is not JSON. opener: open,
+    or a stand-in for the tests (a flash that fills up). What it loads (the parser, the
+    writer) is dropped before it returns."""
     before = [k for k in sys.modules if k.startswith("picoclaw.")]
     try:
-        _write(cfg_path, values, opener)
+        try:
+            if fresh and _exists(cfg_path):
+                raise _Unusable("%s is one the firmware cannot read" % cfg_path)
+            _write(cfg_path, values, opener)
+        except _Unusable as e:
+            from picoclaw import log
+
+            bad = cfg_path + ".bad"
+            log.warn("setup: %s; it is kept as %s, and a new one is written" % (e, bad))
+            try:
+                os.remove(bad)
+            except OSError:
+                pass
+            os.rename(cfg_path, bad)
+            _write(cfg_path, values, opener)  # no old file now: the onboard template
     finally:
         unload(*[k for k in list(sys.modules) if k.startswith("picoclaw.") and k not in before])
 
@@ -119,10 +143,9 @@ def _write(cfg_path, values, opener):
             except OSError:
                 pass
         if isinstance(e, JsonError) and "nesting" in str(e):
-            raise SaveError("%s nests deeper than %d levels: edit it by hand" % (cfg_path, _DEPTH))
+            raise _Unusable("%s nests deeper than %d levels" % (cfg_path, _DEPTH))
         if isinstance(e, JsonError):
-            raise SaveError("%s is not valid JSON (%s): fix it by hand or delete it, then save again"
-                            % (cfg_path, e))
+            raise _Unusable("%s is not valid JSON (%s)" % (cfg_path, e))
         if isinstance(e, OSError):
             if e.args and e.args[0] == _ENOSPC:
                 raise SaveError("%s was not written: the flash is full; delete old files (the "
@@ -370,7 +393,7 @@ class _Copy:
         return p.text() if prefix is not None else None
 
     def _long(self, what):
-        raise SaveError("config.json has %s over %d bytes: edit it by hand" % (what, _OUT))
+        raise _Unusable("config.json has %s over %d bytes" % (what, _OUT))
 
     def _find(self, path):
         for i in range(len(self.t)):

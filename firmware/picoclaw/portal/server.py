@@ -122,8 +122,10 @@ def _old(path):
         except config.ConfigError as e:
             import os
 
+            bad = False
             try:
                 os.stat(path)
+                bad = True  # it exists and does not load: the save keeps it aside, writes anew
                 log.warn("setup: %s: starting from the defaults" % e)
             except OSError:
                 pass  # no config yet: the defaults
@@ -136,6 +138,7 @@ def _old(path):
             finally:
                 os.remove(tmp)
             cfg.path = path
+            cfg.unusable = bad
             return cfg
     finally:
         config = None
@@ -232,7 +235,10 @@ def _check(st):
         return [log.scrub(e) for e in errs]
     sv = st.saver or load("picoclaw.portal.save")
     try:
-        sv.write(st.path, v)
+        if getattr(st.old, "unusable", False):  # a config that exists and does not load
+            sv.write(st.path, v, True)
+        else:
+            sv.write(st.path, v)
     except (OSError, ValueError) as e:
         log.warn("setup: could not write %s: %s" % (st.path, e))
         return ["Could not save the settings: %s" % log.scrub(str(e))]
