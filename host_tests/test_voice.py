@@ -191,6 +191,24 @@ def test_no_transcription_configured_and_a_dead_endpoint(tg, stt):
     assert texts[1] == "pong again"
 
 
+def test_a_transcription_service_that_never_answers_is_given_up_on(tg, stt):
+    # the upload arrives whole, then nothing: after agents.defaults.request_timeout (10 s
+    # here; the service's own limit is 120 s) the user is told, and the next update answered
+    with FakeLLM("openai") as llm:
+        alice = tg.user(ALICE, "Alice", "alice")
+        tg.send_voice(alice, _ogg(2000, 8))
+        stt.reply_stall(60)
+        tg.send_text(alice, "still there?")
+        llm.reply_text("Yes.")
+        _run(_config(tg, llm, stt, agent={"request_timeout": 10}), cycles=2)
+        assert len(llm.requests) == 1 and len(stt.uploads) == 1
+    texts = _texts(tg)
+    assert texts[0].startswith("Sorry, I could not transcribe your voice note: I could not reach the "
+                               "transcription service at localhost") and "timed out" in texts[0], texts
+    assert texts[1] == "Yes."
+    assert not tg.pending_updates()
+
+
 def test_the_openai_sdk_transcribes_through_the_fake(stt, tmp_path):
     openai = pytest.importorskip("openai")
     import ssl

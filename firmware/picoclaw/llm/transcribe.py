@@ -23,7 +23,8 @@ from micropython import const
 from picoclaw.json.stream import OBJ, STR, JsonError, JsonReader
 from picoclaw.net.http import Connection
 
-_TIMEOUT_MS = const(120000)  # the whole exchange: the upload, then the model's work on it
+_TIMEOUT_MS = const(120000)  # the whole exchange at most (the upload, then the model's work on
+#                              it), or agents.defaults.request_timeout when that is shorter
 _TEXT_CAP = const(12288)  # bytes of transcript kept: 4096 characters said in 3-byte UTF-8
 _DESC_CAP = const(200)  # an error's message, as telegram/api.py keeps Telegram's
 
@@ -131,7 +132,7 @@ def transcribe(a, path, text, out, prefix):
                   headers=(b"Content-Type: multipart/form-data; boundary=" + boundary,
                            b"Authorization: Bearer " + key.encode()) if key else
                   (b"Content-Type: multipart/form-data; boundary=" + boundary,),
-                  timeout_ms=_TIMEOUT_MS)
+                  timeout_ms=min(_TIMEOUT_MS, a.timeout_s * 1000))  # request_timeout: a model call's
         return answer(c, a.small, out, prefix)
     except OSError as e:
         if e.args and e.args[0] == 28:
