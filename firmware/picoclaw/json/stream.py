@@ -93,7 +93,7 @@ class JsonReader:
 
     def __init__(self, src, out, max_depth=_DEFAULT_DEPTH):
         self.out = out
-        self.st = array("i", [0] * NSLOTS)
+        self.st = array("i", range(NSLOTS))  # zeroed by reset(); no list of NSLOTS made first
         self.stack = bytearray(max_depth)
         self.reset(src)
 
