@@ -263,12 +263,7 @@ def tg():
         yield fake
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from setup_http import free_port  # noqa: E402
 
 
 def setup_board(folder, tg, drop=("token",), **board):

@@ -15,7 +15,6 @@ shows (docs/setup/*.png) are taken here, each run overwriting them.
 """
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import threading
@@ -60,12 +59,7 @@ def phone():
     b.quit()
 
 
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from setup_http import free_port as _free_port  # noqa: E402
 
 
 def _start_config(tg, llm):

@@ -6,7 +6,6 @@ message), the Wi-Fi join against the virtual board's network module on the unix 
 checks then the save from .mpy on the unix port in a 64k heap (the echo gateway's figure)."""
 import json
 import os
-import socket
 import sys
 import types
 
@@ -43,12 +42,7 @@ def _one_line(line, *secrets):
     return line
 
 
-def _closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from setup_http import free_port as _closed_port  # noqa: E402  (a port nothing listens on)
 
 
 # -- telegram ---------------------------------------------------------------------------------

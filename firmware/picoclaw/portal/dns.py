@@ -24,8 +24,8 @@ _HEAD = const(12)  # the fixed header: id, flags, four counts
 _NAME = const(255)  # the longest domain name in wire form (RFC 1035 2.3.4)
 _LABEL = const(63)  # the longest label; lengths 64-191 are reserved, 192+ are pointers
 _ANSWER = const(16)  # one A record: name pointer 2, type 2, class 2, TTL 4, length 2, address 4
-_A = const(1)
-_IN = const(1)
+_A = const(1)  # QTYPE A: the only one answered with a record
+_IN = const(1)  # QCLASS IN
 _ANY = const(255)  # QCLASS "*": treated as IN
 # TTL 0: nothing may keep the board's address for a real name once setup ends and the phone
 # is back on its home network (a cached captive.apple.com -> 192.168.4.1 would look like a

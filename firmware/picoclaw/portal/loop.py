@@ -27,8 +27,9 @@ _LINGER_MS = const(2000)  # after the save: time for the other open requests to 
 _TOKENS = const(4)  # csrf tokens remembered (server.py's table): the last 4 pages issued
 _TOK = const(24)  # hex digits of a token: 12 random bytes, 96 bits
 _TPL = const(256)  # one template line (page.html's longest is under 200: a test checks)
-_POLL_MS = const(500)
-_EAGAIN = const(11)
+_POLL_MS = const(500)  # longest wait for an event: the timeouts (a request's 10 s, setup's) are
+#                        checked at least this often, and the board idles between
+_EAGAIN = const(11)  # errno of a non-blocking socket with nothing to give yet
 _CHECK = const(2)  # run()'s answer: a form is ready for the checks
 
 # what a request asks for (the path of its request line)
