@@ -538,13 +538,46 @@ def test_deploy_makes_the_setup_password_once_and_setup_restarts_into_setup_mode
         _write(os.path.join(folder, "board.json"), b)
         mark = vb.mark()
         r = flash_run("setup", "--port", vb.port)
-        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.returncode == 0, r.stdout + r.stderr + "\nthe board said:\n" + vb.output()[mark - 2000:]
         assert "setup: the board restarts into setup mode: join the Wi-Fi network PicoClaw-0001" in r.stdout
         out = vb.wait_for("setup page on", since=mark, timeout=30)
         assert "setup mode: asked for (the setup file)" in out
         assert re.search(r"an open network; the page asks for the code \d{6}", out)
         _, page = wait_page(b["setup_port"])
         assert 'name="code"' in page
+
+
+# a program that lives through one KeyboardInterrupt, as one does when the clean-up of the
+# interrupted code raises an error of its own in place of the interrupt
+_SURVIVES_ONE_CTRL_C = """import time
+print('program up')
+n = 0
+while True:
+    try:
+        time.sleep(0.05)
+    except KeyboardInterrupt:
+        n += 1
+        print('Ctrl-C', n)
+        if n > 1:
+            raise
+"""
+
+
+def test_flash_setup_tries_again_when_the_first_ctrl_c_does_not_stop_the_program(tmp_path):
+    folder = str(tmp_path / "board")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "main.py"), "w") as f:
+        f.write(_SURVIVES_ONE_CTRL_C)
+    with vboard.VirtualBoard(folder, boot=True) as vb:
+        vb.wait_for("program up")
+        mark = vb.mark()
+        r = flash_run("setup", "--port", vb.port, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr + "\nthe board said:\n" + vb.output()[mark:]
+        assert "the board did not stop for mpremote's Ctrl-C within 15 s; once more" in r.stdout
+        assert "setup: the board restarts into setup mode" in r.stdout
+        out = vb.wait_for("program up", since=mark)
+        assert "Ctrl-C 1" in out and "Ctrl-C 2" in out
+        assert vb.resets == 1 and os.path.exists(os.path.join(folder, "setup"))
 
 
 def test_setup_dry_run_and_main_setup_from_the_repl(tg, tmp_path):

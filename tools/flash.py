@@ -153,11 +153,32 @@ def mpremote(port):
     return [mpybuild._tool("mpremote"), "connect", port, "resume"]
 
 
-def remote(port, args, what, stream=False, timeout=120):
+# Seconds a board running the bot gets to answer mpremote's Ctrl-C and a short command. mpremote
+# waits 10 s for the raw REPL on a serial port (for ever on a pseudo-terminal) and the command
+# runs in well under a second: past this the interrupt was lost or swallowed by the program
+# (an exception raised in the clean-up of the interrupted code replaces the KeyboardInterrupt)
+INTERRUPT_S = 15
+
+
+def remote(port, args, what, stream=False, timeout=120, interrupts=False):
     """Run an mpremote command on the board, with the board's failures as clear errors;
     stream=True shows its output line by line (the progress of a copy); a board silent for
     `timeout` seconds (not streaming) is a Fail.
+    interrupts=True: the command stops a program the board runs (mpremote's Ctrl-C), so it must
+    be one that can run twice: a board that does not answer within INTERRUPT_S, or whose
+    program did not stop, gets one more Ctrl-C and the command again.
     `resume`: no soft reset, which on a board with a running watchdog would end in a reset."""
+    if interrupts:
+        try:
+            return _remote(port, args, what, stream, INTERRUPT_S)
+        except Fail as e:
+            if "stopped answering" not in str(e) and "answered like MicroPython" not in str(e):
+                raise
+        say("the board did not stop for mpremote's Ctrl-C within %d s; once more" % INTERRUPT_S)
+    return _remote(port, args, what, stream, timeout)
+
+
+def _remote(port, args, what, stream, timeout):
     cmd = mpremote(port) + args
     try:
         p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -275,7 +296,7 @@ _CLEAN = ("import os;[os.remove(p) for p in ('nostart', 'running') if p in os.li
 def stop_bot(port):
     """Stop a bot that runs (or ran) on the board: True when the board was reset into the
     no-start mode for the deploy."""
-    if "RUN" not in remote(port, ["exec", _STOP], "stopping the bot").split():
+    if "RUN" not in remote(port, ["exec", _STOP], "stopping the bot", interrupts=True).split():
         return False
     say("deploy: stopping the bot (reset into the REPL, no start)")
     remote(port, ["reset"], "resetting")
@@ -675,7 +696,7 @@ def cmd_setup(a):
         show(mpremote(port) + args)
         return 0
     check_port(port)
-    out = remote(port, args, "restarting into setup mode")
+    out = remote(port, args, "restarting into setup mode", interrupts=True)
     mac = [w[2:] for w in out.splitlines() if w.startswith("M ")]
     say("setup: the board restarts into setup mode: join the Wi-Fi network PicoClaw-%s (the "
         "password deploy printed, or the code on the board's console) and open the page "
@@ -705,7 +726,7 @@ def cmd_log(a):
         show(mpremote(port) + args[:-1])
         return 0
     check_port(port)
-    out = remote(port, ["exec", _LOG_PROBE], "reading the board")
+    out = remote(port, ["exec", _LOG_PROBE], "reading the board", interrupts=True)
     have = {}
     for line in out.splitlines():
         parts = line.split()

@@ -242,11 +242,7 @@ class VirtualBoard:
                     reset = at >= 0
                     self._scan = at + len(RESET_LINE) if reset else max(self._scan, len(self._buf) - len(RESET_LINE))
                     self._cond.notify_all()
-                try:
-                    os.write(m2, data)
-                except OSError as e:
-                    if e.errno not in (errno.EAGAIN, errno.EIO):
-                        raise  # EAGAIN: nobody reads the port, the bytes are dropped
+                self._to_host(m2, data)
                 if reset:
                     self.reset()
                     continue
@@ -260,6 +256,22 @@ class VirtualBoard:
                         os.write(self._m1, data)
                     except OSError:
                         pass
+
+    def _to_host(self, m2, data):
+        # all of it while the host reads the port; what does not fit in 50 ms is dropped, as a
+        # USB serial port drops what nobody reads (a short write is not a dropped chunk's end)
+        deadline = time.monotonic() + 0.05
+        while data:
+            try:
+                data = data[os.write(m2, data):]
+            except OSError as e:
+                if self._stop or e.errno == errno.EIO:
+                    return  # the board is being stopped, or nobody has the port open
+                if e.errno != errno.EAGAIN:
+                    raise
+            left = deadline - time.monotonic()
+            if data and (left <= 0 or not select.select([], [m2], [], left)[1]):
+                return
 
     # -- what the board said ----------------------------------------------------------------
     def output(self):
