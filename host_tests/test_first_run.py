@@ -218,6 +218,9 @@ class _HtmlServer:
     def __init__(self):
         class H(BaseHTTPRequestHandler):
             def do_POST(self):
+                # the request read first, as a web server does: answering and closing before the
+                # body has arrived makes the client's write fail (EPIPE) in a busy run
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 body = b"<html><body><h1>404 Not Found</h1></body></html>"
                 self.send_response(404)
                 self.send_header("Content-Type", "text/html")
