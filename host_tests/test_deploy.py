@@ -600,8 +600,9 @@ def test_redeploys_of_a_running_agent_at_the_real_heap(tmp_path):
         host = str(tmp_path / "host")
         cfg_path = agent_host_config(tg, llm, host)
         ws = os.path.join(host, "workspace")  # the host workspace, as onboard writes it
+        skill = "---\nname: tea\ndescription: Brewing times.\n---\n# Tea\n\nGreen: 2 min.\n"
         for name, text in (("AGENTS.md", "# How to work\n"), ("SOUL.md", "# Personality\n"),
-                           ("memory/MEMORY.md", "# Long-term memory\n")):
+                           ("memory/MEMORY.md", "# Long-term memory\n"), ("skills/tea/SKILL.md", skill)):
             _write(os.path.join(ws, name), text)
         folder = str(tmp_path / "board")
         board_ws = os.path.join(folder, "workspace")
@@ -633,6 +634,7 @@ def test_redeploys_of_a_running_agent_at_the_real_heap(tmp_path):
             assert _read(os.path.join(board_ws, "notes.md")) == "the bot's own file"  # nothing deleted
             assert not os.path.exists(os.path.join(board_ws, "sessions", "111.jsonl"))
             assert _read(os.path.join(board_ws, "SOUL.md")) == "# Personality\n"
+            assert _read(os.path.join(board_ws, "skills", "tea", "SKILL.md")) == skill  # copied once, at the first
             llm.reply_text("Hello from the model.")
             tg.send_text(tg.user(ALICE, "Alice", "alice"), "hi")
             deadline = time.monotonic() + 30  # the placeholder, then the model's answer in it

@@ -535,5 +535,24 @@ def test_deploy_asks_for_the_secrets_onboard_left_empty_in_version_3(tmp_path, m
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     # asked once: a second deploy finds everything
     asked.clear()
-    flash.board_config(path, False, ask=True)
+    _, extra = flash.board_config(path, False, ask=True)
     assert asked == []
+    # onboard's starter files and its example skill go to the board's workspace
+    ws = str(tmp_path / "workspace")
+    want = {"workspace/" + n: os.path.join(ws, n) for n in flash.WORKSPACE_FILES + ("skills/weather/SKILL.md",)}
+    assert extra == want
+
+
+def test_deploy_takes_the_skills_the_board_would_list(tmp_path):
+    import flash
+
+    ws = tmp_path / "workspace"
+    for rel, text in (("skills/weather/SKILL.md", "---\nname: weather\n---\n"), ("skills/weather/cities.txt", "Oslo\n"),
+                      ("skills/weather/.notes", "mine"), ("skills/draft/README.md", "no SKILL.md here"),
+                      ("skills/.hidden/SKILL.md", "x"), ("skills/a:b/SKILL.md", "x"), ("skills/cron/SKILL.md", "x"),
+                      ("skills/cron/sub/deeper.md", "a folder in a skill: not listed"), ("skills/loose.md", "x")):
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_text(text)
+    os.symlink(str(ws / "skills" / "weather"), str(ws / "skills" / "linked"))
+    assert flash.skill_files(str(ws)) == ["skills/cron/SKILL.md", "skills/weather/SKILL.md", "skills/weather/cities.txt"]
+    assert flash.skill_files(str(tmp_path / "none")) == []

@@ -488,7 +488,31 @@ def board_config(path, dry_run, ask=None):
     for name in WORKSPACE_FILES:  # the host's starter files (onboard), as the board finds them
         if os.path.isfile(os.path.join(host_ws, name)):
             extra[board_ws + "/" + name] = os.path.join(host_ws, name)
+    for name in skill_files(host_ws):
+        extra[board_ws + "/" + name] = os.path.join(host_ws, name)
     return data, extra
+
+
+def skill_files(ws):
+    """The host workspace's skills, as paths under it: the files directly in each
+    skills/<name>/ folder that has a SKILL.md (onboard's example, and the owner's own), with
+    the names the board lists (agent/context.py): no hidden folder or file, no link, a name
+    read_file takes (at most 64 bytes, no control character, \\ or :, no trailing dot or space)."""
+    root = os.path.join(ws, "skills")
+    out = []
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else ():
+        d = os.path.join(root, name)
+        if not _listed(name) or os.path.islink(d) or not os.path.isfile(os.path.join(d, "SKILL.md")):
+            continue
+        for f in sorted(os.listdir(d)):
+            if _listed(f) and os.path.isfile(os.path.join(d, f)) and not os.path.islink(os.path.join(d, f)):
+                out.append("skills/%s/%s" % (name, f))
+    return out
+
+
+def _listed(name):
+    return (not name.startswith(".") and len(name.encode()) <= 64 and not name.endswith((".", " "))
+            and not any(c in name for c in "\\:") and all(ord(c) >= 32 for c in name))
 
 
 # onboard.py's starter files: copied to the board's workspace when they differ from the
