@@ -6,7 +6,7 @@ its real wire format, over TLS on loopback).
   redirect decoded, its ad left out), answers chunked in tiny pieces, the request each
   backend gets (path, query, headers, key), every error as one line (a refused key, 429,
   5xx, garbage, no results, a stall), bad arguments; and tools.web's "auto" pick
-  (agent/setup.web, through config.load).
+  (agent/setup.web, through config.load); tavily-python's client takes the fake's answers.
 - the unix port, from .mpy: the same tool, each backend, and DuckDuckGo pages of ~30 KB and
   ~430 KB (10 results, 2 KB or 42 KB of markup after each; half of it read for 5) in the same
   small heap.
@@ -119,6 +119,30 @@ def test_each_backend_results_and_request(fake, backend, chunk):
         assert req["query"] == {"q": "python board", "format": "json", "categories": "general"}
     else:
         assert req["query"] == {"q": "python board"}
+
+
+def test_the_official_tavily_client_accepts_the_fake(fake):
+    # tavily-python's TavilyClient, over real TLS to the fake: its results, its errors
+    import requests
+    from tavily import InvalidAPIKeyError, UsageLimitExceededError
+
+    def client(key):
+        session = requests.Session()
+        session.verify = fake.ca_pem_path
+        session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would replace verify
+        from tavily import TavilyClient
+
+        return TavilyClient(api_key=key, api_base_url=fake.base_url, session=session)
+
+    got = client(TAVILY_KEY).search("python board", max_results=3)
+    assert [(r["title"], r["url"], r["content"]) for r in got["results"]] == list(DEFAULT_RESULTS[:3])
+    req = fake.requests[-1]
+    assert req["backend"] == "tavily" and req["status"] == 200 and req["json"]["max_results"] == 3
+    with pytest.raises(InvalidAPIKeyError):
+        client("tvly-wrong").search("python board")
+    fake.fault = 429
+    with pytest.raises(UsageLimitExceededError):
+        client(TAVILY_KEY).search("python board")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -12,7 +12,8 @@ way the real service does:
 - Tavily: POST /search, a JSON body {"query", "max_results", "api_key"?, ...} with the key
   as "Authorization: Bearer tvly-..." or in the body; answers {"query", "follow_up_questions",
   "answer", "images", "results": [{"title", "url", "content", "score", "raw_content"}],
-  "response_time"}; a bad key 401 {"detail": {"error": ...}}.
+  "response_time"}; a bad key 401 {"detail": {"error": ...}}. The official client
+  (tavily-python's TavilyClient) takes these answers and errors (test_web_search).
 - SearXNG: GET /search?q=&format=json (keyless); {"query", "number_of_results", "results":
   [{"url", "title", "content", "engine", "parsed_url", ...}], "answers", ...}, url before
   title as SearXNG orders them; without format=json, 403 as an instance whose settings.yml
