@@ -335,6 +335,22 @@ def test_the_whole_flow_fits_the_echo_gateways_heap(tg, llm):
         assert rc == 0 and page, (size, out[-2000:])
 
 
+def test_the_checks_with_a_pico_ws_tls_in_the_heap(tg, llm):
+    # mbedTLS's buffers and handshake peak allocated inside the heap, as on a Pico W
+    # (support/mp_setup_tls.py; tools/bench_setup.py --board RPI_PICO_W: from 100k on this port)
+    rc, out, cfg, page = setup_http.full_flow("108k", tg, llm, "cap", board="RPI_PICO_W")
+    shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
+    assert rc == 0 and page, out[-2000:]
+    assert "TLS in the heap: 23 KB per connection, 32 KB a handshake" in out  # the stand-in was on
+    # a heap without room for a handshake: the page says so in a line, and nothing is saved
+    rc, out, cfg, page = setup_http.full_flow("88k", tg, llm, "small", board="RPI_PICO_W")
+    with open(cfg) as f:
+        saved = json.load(f)
+    shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
+    assert rc == -3 and "TLS handshake to localhost ran out of memory" in out.splitlines()[-1], out[-2000:]
+    assert "token" not in saved["channels"]["telegram"]
+
+
 # ------------------------------------------------------------------------------ on CPython
 class _Checks:
     """A stand-in for portal/check.py (serve's `checks`): records what it was asked."""

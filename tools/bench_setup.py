@@ -6,9 +6,14 @@ portal's files take (.mpy + page.html).
 
     .venv/bin/python tools/bench_setup.py
     .venv/bin/python tools/bench_setup.py --sizes small --hi 96
+    .venv/bin/python tools/bench_setup.py --board RPI_PICO_W
 
 The unix port keeps mbedTLS outside its GC heap: the figure is the setup server's own heap
-(code, buffers, the checks' code), as the echo gateway's 64k is the gateway's.
+(code, buffers, the checks' code), as the echo gateway's 64k is the gateway's. With --board,
+the checks' handshakes allocate that board's TLS memory inside the heap
+(host_tests/support/mp_setup_tls.py) and the figure is stated for the board as bench.py states
+the bot's (the TLS part, plus 0.70x the rest for a 32-bit board's objects), beside the echo
+burst's under the same profile, measured in the same run.
 """
 import argparse
 import json
@@ -26,20 +31,20 @@ from fakes.telegram_server import FakeTelegram  # noqa: E402
 PORTAL = ("check", "dns", "form", "loop", "save", "server")  # portal/mode.py is the board's start-up
 
 
-def run(heap_kb, size, tries=3):
+def run(heap_kb, size, tries=3, board=None):
     """Whole setup runs at heap_kb: True when one saved and exited 0 with the success page.
     A run that failed for another reason than memory (a loaded machine: a check's time
     limit) is tried again, up to `tries` in all."""
     for _ in range(tries):
-        ok, out = _run(heap_kb, size)
+        ok, out = _run(heap_kb, size, board)
         if ok or "memory" in out.lower():
             return ok
     return False
 
 
-def _run(heap_kb, size):
+def _run(heap_kb, size, board=None):
     with FakeTelegram() as tg, FakeLLM("openai") as llm:
-        rc, out, cfg, page = setup_http.full_flow("%dk" % heap_kb, tg, llm, size)
+        rc, out, cfg, page = setup_http.full_flow("%dk" % heap_kb, tg, llm, size, board=board)
         try:
             if rc != 0 or not page:
                 return False, out
@@ -52,11 +57,20 @@ def _run(heap_kb, size):
             shutil.rmtree(os.path.dirname(cfg), ignore_errors=True)
 
 
-def scan(size, lo, hi):
+def scan(size, lo, hi, board=None):
     """Every heap from lo to hi KB in 1 KB steps: {kb: passed}. Not a bisection: near its
     edge the flow's fragmentation depends on the heap's size (the collections fall at other
     moments), so a heap can fail where a smaller one passed (the model check's peak)."""
-    return {kb: run(kb, size) for kb in range(lo, hi + 1)}
+    return {kb: run(kb, size, board=board) for kb in range(lo, hi + 1)}
+
+
+def on_board(kb, board):
+    """The smallest heap on this port, stated for the board: one connection open at a time,
+    so TLS's bytes at their most are a handshake's peak; the rest 0.70x (bench.board_figures)."""
+    with open(os.path.join(ROOT, "boards", board, "board.json")) as f:
+        tls = json.load(f)["tls"]
+    part = max(tls.get("held", 0), tls.get("handshake", 0))
+    return round((part + (kb * 1024 - part) * 0.70) / 1024, 1)
 
 
 def smallest(res):
@@ -81,14 +95,22 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="small,cap", help="forms: small, cap (comma-separated)")
     ap.add_argument("--lo", type=int, default=58)
-    ap.add_argument("--hi", type=int, default=72)
+    ap.add_argument("--hi", type=int, default=0, help="the scan's top (default: 72, with --board 128)")
+    ap.add_argument("--board", help="a folder of boards/ (RPI_PICO_W): its TLS memory stands in the heap")
     a = ap.parse_args(argv)
+    hi = a.hi or (128 if a.board else 72)
     unixport.build()
     for size in a.sizes.split(","):
-        res = scan(size, a.lo, a.hi)
+        res = scan(size, a.lo, hi, a.board)
         passed = [kb for kb in sorted(res) if res[kb]]
-        print("setup flow, %s form: every heap from %sk up passes (%dk-%dk); passed at: %s"
-              % (size, smallest(res), a.lo, a.hi, " ".join("%dk" % kb for kb in passed)), flush=True)
+        kb = smallest(res)
+        print("setup flow, %s form%s: every heap from %sk up passes (%dk-%dk); passed at: %s"
+              % (size, " " + a.board if a.board else "", kb, a.lo, hi, " ".join("%dk" % k for k in passed)),
+              flush=True)
+        if a.board and kb:
+            print("  on the %s: %.1f KB" % (a.board, on_board(kb, a.board)), flush=True)
+    if a.board:  # the baseline: the echo burst under the same profile, this run
+        print("echo burst %s: %r" % (a.board, bench.board_figures(a.board, "burst", 100)), flush=True)
     mpy, page = flash_bytes()
     print("setup flash: %d bytes of .mpy (portal/%s) + %d bytes page.html = %.1f KB"
           % (mpy, ", ".join(PORTAL), page, (mpy + page) / 1024))

@@ -45,11 +45,16 @@ def old_config(tg=None, llm=None, extra=None):
 class Setup:
     """`picoclaw setup` from .mpy in a subprocess, until it prints its "setup page on" line."""
 
-    def __init__(self, config, heap="64k", args=(), source=False):
+    def __init__(self, config, heap="64k", args=(), source=False, board=None):
+        """board: a folder of boards/ whose TLS memory stands in the heap (mp_setup_tls.py)."""
         self.port = free_port()
         path = (os.path.join(unixport.ROOT, "firmware") if source else unixport.build()) + ":.frozen"
-        cmd = [unixport.micropython(), "-X", "heapsize=" + heap, "-m", "picoclaw", "setup", "--config",
-               config, "--listen", "127.0.0.1:%d" % self.port] + list(args)
+        run = ["-m", "picoclaw"]
+        if board:
+            run = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp_setup_tls.py"),
+                   os.path.join(unixport.ROOT, "boards", board, "board.json")]
+        cmd = [unixport.micropython(), "-X", "heapsize=" + heap] + run + [
+            "setup", "--config", config, "--listen", "127.0.0.1:%d" % self.port] + list(args)
         self.p = subprocess.Popen(cmd, cwd=unixport.ROOT, env=unixport.env(path), stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
         self.lines = []
@@ -159,12 +164,12 @@ FILL = "(fill the body to its cap)"
 BODY_CAP = 2048
 
 
-def full_flow(heap, tg, llm=None, size="small", timeout=120):
-    """One whole setup run at `heap`: start, GET, POST, the checks, the save, the exit.
-    Returns (returncode, output, config path, success page or "")."""
+def full_flow(heap, tg, llm=None, size="small", timeout=120, board=None):
+    """One whole setup run at `heap`: start, GET, POST, the checks, the save, the exit
+    (board: see Setup). Returns (returncode, output, config path, success page or "")."""
     cfg = old_config(tg, llm)
     try:
-        st = Setup(cfg, heap)
+        st = Setup(cfg, heap, board=board)
     except RuntimeError as e:
         return -1, str(e), cfg, ""
     try:
