@@ -523,16 +523,20 @@ def test_deploy_makes_the_setup_password_once_and_setup_restarts_into_setup_mode
         assert r.returncode == 0 and "PicoClaw-0001, password %s\n" % pw in r.stdout, r.stdout + r.stderr
         assert "deploy: 0 files to copy" in r.stdout
         # --open-setup: the same password kept, the network open
-        mark = vb.mark()
+        resets = vb.resets
         r = flash_run("deploy", "--port", vb.port, "--config", str(host / "config.json"), "--open-setup")
         assert r.returncode == 0, r.stdout + r.stderr
         assert "PicoClaw-0001, an open network (the board prints a one-time code on its console)" in r.stdout
         with open(os.path.join(folder, "board.json")) as f:
             b = json.load(f)
         assert b == {"setup_password": pw, "setup_open": True}
-        # the bot past its start-up (Wi-Fi joined, polling) before mpremote's Ctrl-C stops it:
-        # an interrupt in the middle of the start once left mpremote waiting 120 s in a full run
-        vb.wait_for("network up", since=mark, timeout=30)
+        # the bot this deploy started (after its second reset: the first one stopped the last
+        # deploy's bot, which may still have been starting) is up before flash.py setup
+        deadline = time.monotonic() + 30
+        while vb.resets < resets + 2:
+            assert time.monotonic() < deadline, vb.output()[-3000:]
+            time.sleep(0.05)
+        vb.wait_for("network up", since=vb.last_reset(), timeout=30)
         # `flash.py setup`: the flag file and a reset, from a running bot; setup mode then
         b.update(setup_port=free_port(), setup_dns_port=free_port())  # loopback ports for the host
         _write(os.path.join(folder, "board.json"), b)
@@ -578,6 +582,34 @@ def test_flash_setup_tries_again_when_the_first_ctrl_c_does_not_stop_the_program
         out = vb.wait_for("program up", since=mark)
         assert "Ctrl-C 1" in out and "Ctrl-C 2" in out
         assert vb.resets == 1 and os.path.exists(os.path.join(folder, "setup"))
+
+
+def test_a_ctrl_c_while_the_virtual_board_starts_gives_the_repl_as_on_a_board(tmp_path):
+    # the unix port runs inside a CPython program whose start-up a Ctrl-C used to end, so a
+    # deploy or flash.py setup right after a reset found a dead board (the CI hang of
+    # flash.py setup); now the Ctrl-C waits for the port, which stops the program at once
+    folder = str(tmp_path / "board")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "main.py"), "w") as f:
+        f.write("print('program up')\nimport time\nwhile True:\n    time.sleep(0.05)\n")
+    with vboard.VirtualBoard(folder, boot=True) as vb:
+        vb.wait_for("program up")
+        port = os.open(vb.port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            for i in range(8):
+                mark = vb.mark()
+                vb.reset()
+                time.sleep(i * 0.005)  # from at once to well into the start-up
+                os.write(port, b"\r\x03")
+                out = vb.wait_for(">>> ", since=mark, timeout=20)
+                assert vb.proc.poll() is None and "KeyboardInterrupt" in out, out
+                try:
+                    while os.read(port, 4096):
+                        pass
+                except OSError:  # EAGAIN: all read
+                    pass
+        finally:
+            os.close(port)
 
 
 def test_setup_dry_run_and_main_setup_from_the_repl(tg, tmp_path):

@@ -10,7 +10,9 @@ its current directory).
 Two pty pairs joined by a relay thread: the unix port owns one (its stdin/stdout/stderr, and
 its controlling terminal, so the Ctrl-C that mpremote sends interrupts a running program as on
 a board), mpremote opens the other's slave path (`vb.port`). The relay keeps a transcript of
-the board's output and drops it when nobody reads the port, as a USB serial port does.
+the board's output and drops it when nobody reads the port, as a USB serial port does. A
+Ctrl-C that comes while the process starts waits until the port runs code (a board's USB
+serial appears only then): it stops boot.py or main.py, and never ends the board.
 
 Like a board it boots (boot=True): boot.py, then main.py, then the REPL (vboard_shim/
 vboard_rom.py). A reset (machine.reset() from the fake machine module, also what
@@ -165,6 +167,11 @@ class VirtualBoard:
         def controlling_tty():  # in the child: s1 becomes its terminal, so Ctrl-C reaches it
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            # `micropython` is a CPython program that runs the port as an extension: a Ctrl-C
+            # during CPython's start-up (a tenth of a second, more on a busy machine) ended the
+            # whole board, where a board never dies of one. Ignored until the port installs its
+            # own handler as it starts running code; the relay holds a Ctrl-C back until then
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
         self.proc = subprocess.Popen(args, cwd=self.folder, env=board_env(self.folder, self.env),
                                      stdin=s1, stdout=s1, stderr=s1, preexec_fn=controlling_tty,
@@ -252,10 +259,27 @@ class VirtualBoard:
                 except OSError:
                     continue
                 if data and self._m1 is not None:
+                    if b"\x03" in data:
+                        self._until_interruptible()
                     try:
                         os.write(self._m1, data)
                     except OSError:
                         pass
+
+    def _until_interruptible(self, timeout=10.0):
+        # a board's USB serial port appears once MicroPython runs: a Ctrl-C reaches the unix
+        # port only once it handles SIGINT (no longer ignored, see _spawn), as it does from
+        # the moment it runs code
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with open("/proc/%d/status" % self.proc.pid) as f:
+                    ignored = [int(w.split()[1], 16) for w in f if w.startswith("SigIgn:")]
+            except (OSError, ValueError, IndexError):
+                return  # no /proc: forwarded as it comes
+            if not ignored or not ignored[0] & 1 << (signal.SIGINT - 1):
+                return
+            time.sleep(0.005)
 
     def _to_host(self, m2, data):
         # all of it while the host reads the port; what does not fit in 50 ms is dropped, as a
@@ -282,6 +306,11 @@ class VirtualBoard:
         """Position in the output; wait_for(text, since=mark) looks only after it."""
         with self._cond:
             return len(self._buf)
+
+    def last_reset(self):
+        """Position in the output of the last reset (as mark() would have given then), or 0."""
+        with self._cond:
+            return self._buf.rfind(RESET_LINE) + 1
 
     def wait_for(self, text, timeout=20.0, since=0):
         deadline = time.monotonic() + timeout
