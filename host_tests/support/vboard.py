@@ -259,7 +259,7 @@ class VirtualBoard:
                 except OSError:
                     continue
                 if data and self._m1 is not None:
-                    if b"\x03" in data:
+                    if b"\x03" in data and self.boot:  # (without boot: the REPL, where it is a character)
                         self._until_interruptible()
                     try:
                         os.write(self._m1, data)
