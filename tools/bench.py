@@ -340,6 +340,12 @@ def min_heap(runner, scn, n_bisect, n_full, lo=24, hi=512, cap=4096):
     return None, None
 
 
+def on_board_kb(kb, tls_part):
+    """A smallest heap of kb KB on this (64-bit) port stated for a 32-bit board: the TLS part
+    (bytes, the same on both) plus 0.70x the rest (a 32-bit board's objects, measured)."""
+    return (tls_part + (kb * 1024 - tls_part) * 0.70) / 1024
+
+
 def board_figures(board, scn, n, romfs=None):
     """Scenario `scn` under `board`'s memory profile: the smallest heap on this (64-bit) port,
     and what it means on the board: the TLS part (what the connections hold, the reserve or a
@@ -359,7 +365,7 @@ def board_figures(board, scn, n, romfs=None):
     # open in echo mode), or during a handshake the others and its peak (net/tlsheap.py)
     reserve = held if info.get("tls_in_gc_heap") and not r["tls_single"] else 0
     part = max(n_open * held + reserve, (n_open - 1) * held + handshake)
-    board_kb = (part + (kb * 1024 - part) * 0.70) / 1024
+    board_kb = on_board_kb(kb, part)
     fig.update(one_connection_at_a_time=r["tls_single"], tls_kb=round(part / 1024, 1),
                board_need_kb=round(board_kb, 1), board_spare_kb=round(info["gc_heap"] / 1024 - board_kb, 1),
                handshakes_per_100=(r["tg_conns"] + r["llm_conns"]) * 100.0 / n, qstrs=r.get("qstrs"),

@@ -22,7 +22,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-import bench  # noqa: E402,F401  (puts host_tests/support on the path)
+import bench  # noqa: E402  (also puts host_tests/support on the path)
 from bench import unixport  # noqa: E402
 import setup_http  # noqa: E402
 from fakes.llm_server import FakeLLM  # noqa: E402
@@ -65,12 +65,11 @@ def scan(size, lo, hi, board=None):
 
 
 def on_board(kb, board):
-    """The smallest heap on this port, stated for the board: one connection open at a time,
-    so TLS's bytes at their most are a handshake's peak; the rest 0.70x (bench.board_figures)."""
+    """The smallest heap on this port, stated for the board (bench.on_board_kb): one connection
+    open at a time, so TLS's bytes at their most are a handshake's peak."""
     with open(os.path.join(ROOT, "boards", board, "board.json")) as f:
         tls = json.load(f)["tls"]
-    part = max(tls.get("held", 0), tls.get("handshake", 0))
-    return round((part + (kb * 1024 - part) * 0.70) / 1024, 1)
+    return round(bench.on_board_kb(kb, max(tls.get("held", 0), tls.get("handshake", 0))), 1)
 
 
 def smallest(res):

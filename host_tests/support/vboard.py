@@ -269,7 +269,8 @@ class VirtualBoard:
     def _until_interruptible(self, timeout=10.0):
         # a board's USB serial port appears once MicroPython runs: a Ctrl-C reaches the unix
         # port only once it handles SIGINT (no longer ignored, see _spawn), as it does from
-        # the moment it runs code
+        # the moment it runs code. timeout: far above CPython's start-up on a loaded machine
+        # (a tenth of a second), then forwarded anyway (a board that never runs code)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
